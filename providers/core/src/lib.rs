@@ -1,0 +1,19 @@
+//! The harmonised model of mmapi-gateway: GSMA Mobile Money API 1.2 objects (validated, with the spec's
+//! names), and the [`Provider`](provider::Provider) trait every operator backend implements.
+//!
+//! This crate depends on no other crate of the workspace. Nothing in it knows an operator's wire format.
+
+pub mod amount;
+pub mod currency;
+pub mod error;
+pub mod model;
+pub mod parse;
+pub mod provider;
+pub mod secret;
+pub mod time;
+
+pub use amount::Amount;
+pub use currency::Currency;
+pub use error::{ErrorCategory, ErrorCode, GsmaError};
+pub use secret::Secret;
+pub use time::Timestamp;

@@ -1,0 +1,176 @@
+//! The contract between the gateway and an operator backend.
+//!
+//! A provider turns harmonised transactions into operator calls and operator results back into harmonised
+//! outcomes. Nothing outside a provider crate knows its wire format.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::currency::Currency;
+use crate::error::GsmaError;
+use crate::model::{Transaction, TransactionRequest, TransactionType};
+use crate::time::Timestamp;
+
+/// What a provider can serve.
+#[derive(Clone, Debug, Default)]
+pub struct Capabilities {
+    /// Transaction types `submit` accepts.
+    pub transaction_types: Vec<TransactionType>,
+    /// Currencies the provider's accounts hold.
+    pub currencies: Vec<Currency>,
+}
+
+impl Capabilities {
+    /// Whether the provider can carry a transaction of this type.
+    pub fn supports(&self, transaction_type: TransactionType) -> bool {
+        self.transaction_types.contains(&transaction_type)
+    }
+}
+
+/// The operator's references for a transaction. `reference` is the key its asynchronous result is matched by
+/// (e.g. Daraja's `CheckoutRequestID`); `extra` keeps the others (e.g. `MerchantRequestID`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderRefs {
+    pub reference: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, String>,
+}
+
+/// A transaction that completed at the operator.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Completion {
+    /// The operator's receipt, e.g. an M-Pesa receipt number.
+    pub receipt: Option<String>,
+    /// When the operator completed it, if it says.
+    pub completed_at: Option<Timestamp>,
+}
+
+/// A transaction the operator refused or that failed there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failure {
+    /// The harmonised error the client sees.
+    pub error: GsmaError,
+    /// The operator's own result code, kept for operators of the gateway.
+    pub provider_code: String,
+    /// The operator's own description.
+    pub provider_description: String,
+}
+
+/// What became of a transaction at the operator.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// Not final yet.
+    Pending,
+    /// Money moved.
+    Completed(Completion),
+    /// No money moved.
+    Failed(Failure),
+}
+
+/// The answer to `submit`: the operator's references, and the outcome when the operator answered synchronously.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Submitted {
+    pub refs: ProviderRefs,
+    pub outcome: Outcome,
+}
+
+/// Why an operator call did not give an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The operator refused the request and nothing happened: the transaction fails with this error.
+    #[error("the operator refused the request ({}): {}", .0.provider_code, .0.provider_description)]
+    Rejected(Failure),
+    /// The operator could not be reached or said it did not process the request: trying again is safe.
+    #[error("the operator is unavailable: {0}")]
+    Unavailable(String),
+    /// The request may or may not have been processed (e.g. a timeout after sending): never send it again
+    /// blindly; settle it by a status query.
+    #[error("the operator's answer is unknown: {0}")]
+    InDoubt(String),
+    /// The gateway's own configuration for this operator is wrong (credentials, certificate, shortcode).
+    #[error("provider configuration error: {0}")]
+    Configuration(String),
+    /// The provider cannot do this.
+    #[error("not supported: {0}")]
+    Unsupported(String),
+}
+
+/// An asynchronous result the operator sent to one of the provider's callback routes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProviderEvent {
+    /// The operator reference the result is for ([`ProviderRefs::reference`]).
+    pub reference: String,
+    /// Our transaction reference, when the provider embedded it in its callback URL. The engine only uses it
+    /// for a transaction whose operator reference was never recorded (the gateway stopped mid-dispatch).
+    pub transaction_hint: Option<String>,
+    /// The result.
+    pub outcome: Outcome,
+}
+
+/// What the engine did with a provider event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventReceipt {
+    /// The transaction became final.
+    Applied,
+    /// The transaction was already final; the event changed nothing (a duplicate callback).
+    AlreadyFinal,
+    /// No transaction has that reference; the event was ignored.
+    Unknown,
+    /// The event said the transaction is still pending; nothing changed.
+    NotFinal,
+}
+
+/// The engine could not record an event; the operator should deliver it again.
+#[derive(Debug, thiserror::Error)]
+#[error("the event could not be recorded: {0}")]
+pub struct EventError(pub String);
+
+/// Where providers hand the results that operators post to them. Returns once the result is durably recorded.
+#[async_trait]
+pub trait EventSink: Send + Sync {
+    /// Records an operator result for a transaction of this provider.
+    async fn deliver(
+        &self,
+        provider: &str,
+        event: ProviderEvent,
+    ) -> Result<EventReceipt, EventError>;
+}
+
+/// An operator backend.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// A stable name, stored with each transaction it serves (e.g. `daraja`).
+    fn name(&self) -> &str;
+
+    /// What it can serve.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Checks a request against the operator's own rules (number formats, amount limits, known merchant
+    /// accounts) before the gateway accepts it, so that such mistakes are a synchronous 400, not a failure later.
+    fn check(
+        &self,
+        transaction_type: TransactionType,
+        request: &TransactionRequest,
+    ) -> Result<(), GsmaError>;
+
+    /// Starts a transaction at the operator.
+    async fn submit(&self, transaction: &Transaction) -> Result<Submitted, ProviderError>;
+
+    /// Asks the operator what became of a transaction (used by reconciliation).
+    async fn status(
+        &self,
+        transaction: &Transaction,
+        refs: &ProviderRefs,
+    ) -> Result<Outcome, ProviderError>;
+
+    /// How long to wait for an asynchronous result before asking [`Provider::status`].
+    fn result_deadline(&self, transaction_type: TransactionType) -> Duration;
+
+    /// The routes where the operator posts asynchronous results, mounted by the gateway under
+    /// `/callbacks/{name}`. They hand each result to `sink`.
+    fn callback_router(&self, sink: Arc<dyn EventSink>) -> Option<axum::Router>;
+}

@@ -1,0 +1,60 @@
+//! Configuration of the Daraja adapter.
+
+use std::time::Duration;
+
+use mmapi_core::Secret;
+use serde::Deserialize;
+
+/// How the adapter reaches Daraja, and which merchant accounts it collects for.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DarajaConfig {
+    /// The operator's host, e.g. `https://sandbox.safaricom.co.ke` or `https://api.safaricom.co.ke`.
+    pub base_url: String,
+    /// The app's consumer key.
+    pub consumer_key: Secret,
+    /// The app's consumer secret.
+    pub consumer_secret: Secret,
+    /// Paybills and tills with their Lipa na M-Pesa Online passkeys.
+    #[serde(default)]
+    pub shortcodes: Vec<ShortcodeConfig>,
+    /// Timeout of one HTTP call to Daraja, in milliseconds.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// How long to wait for an STK result callback before asking STK Query, in seconds.
+    #[serde(default = "default_stk_result_deadline_secs")]
+    pub stk_result_deadline_secs: u64,
+}
+
+/// A merchant account (paybill, or till with its head-office store number) able to receive STK Push payments.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShortcodeConfig {
+    /// The paybill or till number.
+    pub shortcode: String,
+    /// The Lipa na M-Pesa Online passkey of the `BusinessShortCode` used for it.
+    pub passkey: Secret,
+    /// For a till: the store or head-office number that is sent as `BusinessShortCode` (defaults to the till).
+    #[serde(default)]
+    pub store_number: Option<String>,
+}
+
+fn default_request_timeout_ms() -> u64 {
+    15_000
+}
+
+fn default_stk_result_deadline_secs() -> u64 {
+    120
+}
+
+impl DarajaConfig {
+    /// Timeout of one HTTP call.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The configured account for a paybill or till number.
+    pub fn shortcode(&self, number: &str) -> Option<&ShortcodeConfig> {
+        self.shortcodes.iter().find(|s| s.shortcode == number)
+    }
+}

@@ -1,0 +1,196 @@
+//! Daraja's JSON, field names exactly as Daraja spells them (typos included). Used by the adapter only; the
+//! simulator has its own definitions so that a misspelt field cannot hide on both sides.
+
+use std::fmt;
+
+use serde::{de, Deserialize, Deserializer, Serialize};
+
+/// `GET /oauth/v1/generate` answer. `expires_in` is a string on the wire (`"3599"`), a number in the docs.
+#[derive(Debug, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub expires_in: Code,
+}
+
+/// The synchronous error envelope. Daraja writes it camelCase; some fixtures capitalise it.
+#[derive(Debug, Default, Deserialize)]
+pub struct ErrorEnvelope {
+    #[serde(default, alias = "RequestID", alias = "requestID")]
+    #[serde(rename = "requestId")]
+    pub request_id: Option<String>,
+    #[serde(default, alias = "ErrorCode")]
+    #[serde(rename = "errorCode")]
+    pub error_code: Option<String>,
+    #[serde(default, alias = "ErrorMessage")]
+    #[serde(rename = "errorMessage")]
+    pub error_message: Option<String>,
+}
+
+/// `POST /mpesa/stkpush/v1/processrequest` body. Numbers are sent as strings, as the adapter always does.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StkPushRequest {
+    pub business_short_code: String,
+    pub password: String,
+    pub timestamp: String,
+    pub transaction_type: &'static str,
+    pub amount: String,
+    pub party_a: String,
+    pub party_b: String,
+    pub phone_number: String,
+    /// `CallBackURL` with a capital B, as Daraja documents it.
+    #[serde(rename = "CallBackURL")]
+    pub call_back_url: String,
+    pub account_reference: String,
+    pub transaction_desc: String,
+}
+
+/// STK Push acknowledgement (HTTP 200).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StkPushResponse {
+    #[serde(rename = "MerchantRequestID")]
+    pub merchant_request_id: String,
+    #[serde(rename = "CheckoutRequestID")]
+    pub checkout_request_id: String,
+    pub response_code: Code,
+    #[serde(default)]
+    pub response_description: Option<String>,
+    #[serde(default)]
+    pub customer_message: Option<String>,
+}
+
+/// `POST /mpesa/stkpushquery/v1/query` body.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StkQueryRequest {
+    pub business_short_code: String,
+    pub password: String,
+    pub timestamp: String,
+    #[serde(rename = "CheckoutRequestID")]
+    pub checkout_request_id: String,
+}
+
+/// STK Query answer once the transaction is final. `ResultCode` is a string here.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StkQueryResponse {
+    #[serde(default)]
+    pub response_code: Option<Code>,
+    #[serde(default)]
+    pub response_description: Option<String>,
+    #[serde(default, rename = "MerchantRequestID")]
+    pub merchant_request_id: Option<String>,
+    #[serde(default, rename = "CheckoutRequestID")]
+    pub checkout_request_id: Option<String>,
+    #[serde(default)]
+    pub result_code: Option<Code>,
+    #[serde(default)]
+    pub result_desc: Option<String>,
+}
+
+/// The STK callback Daraja posts to `CallBackURL`.
+#[derive(Debug, Deserialize)]
+pub struct StkCallbackEnvelope {
+    #[serde(rename = "Body")]
+    pub body: StkCallbackBody,
+}
+
+/// `Body` of the STK callback.
+#[derive(Debug, Deserialize)]
+pub struct StkCallbackBody {
+    #[serde(rename = "stkCallback")]
+    pub stk_callback: StkCallback,
+}
+
+/// `Body.stkCallback`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StkCallback {
+    #[serde(rename = "MerchantRequestID")]
+    pub merchant_request_id: String,
+    #[serde(rename = "CheckoutRequestID")]
+    pub checkout_request_id: String,
+    pub result_code: Code,
+    #[serde(default)]
+    pub result_desc: Option<String>,
+    /// Present on success only.
+    #[serde(default)]
+    pub callback_metadata: Option<CallbackMetadata>,
+}
+
+/// `CallbackMetadata` of a successful STK callback.
+#[derive(Debug, Deserialize)]
+pub struct CallbackMetadata {
+    #[serde(rename = "Item", default, deserialize_with = "one_or_many")]
+    pub item: Vec<MetadataItem>,
+}
+
+/// One `{Name, Value}` item; `Value` may be absent (`{"Name":"Balance"}`) and is a number or a string.
+#[derive(Debug, Deserialize)]
+pub struct MetadataItem {
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Value", default)]
+    pub value: Option<serde_json::Value>,
+}
+
+impl MetadataItem {
+    /// The value as text, whether Daraja sent a number or a string.
+    pub fn value_text(&self) -> Option<String> {
+        match self.value.as_ref()? {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+}
+
+/// A code Daraja sends sometimes as a number, sometimes as a string (`ResultCode`, `ResponseCode`,
+/// `expires_in`), kept as text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Code(pub String);
+
+impl Code {
+    /// The code as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Code {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::String(s) => Ok(Code(s.trim().to_owned())),
+            serde_json::Value::Number(n) => Ok(Code(n.to_string())),
+            other => Err(de::Error::custom(format!(
+                "expected a number or a string, got {other}"
+            ))),
+        }
+    }
+}
+
+/// Deserialises a field that is sometimes one object and sometimes an array of them.
+pub fn one_or_many<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany<T> {
+        Many(Vec<T>),
+        One(T),
+    }
+    Ok(match Option::<OneOrMany<T>>::deserialize(deserializer)? {
+        Some(OneOrMany::Many(v)) => v,
+        Some(OneOrMany::One(x)) => vec![x],
+        None => Vec::new(),
+    })
+}

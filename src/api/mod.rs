@@ -1,0 +1,62 @@
+//! The GSMA facade: axum routes, header handling and GSMA error responses. Handlers stay thin: they parse, call
+//! the engine, and shape the answer.
+
+pub mod docs;
+pub mod error;
+pub mod headers;
+pub mod json;
+pub mod supporting;
+pub mod transactions;
+
+use std::sync::Arc;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::Path;
+use axum::routing::{get, post};
+use axum::Router;
+use mmapi_core::GsmaError;
+
+use crate::engine::Engine;
+use error::ApiError;
+
+/// Every request is made as this client until client authentication exists.
+pub const ANONYMOUS_CLIENT: &str = "anonymous";
+
+/// The mount points of the GSMA API: the gateway's own, and the GSMA simulator's, so that unmodified GSMA SDKs
+/// work by changing only the host.
+pub const MOUNTS: [&str; 2] = ["/v1.2/mm", "/simulator/v1.2/passthrough/mm"];
+
+/// The GSMA routes, relative to a mount point.
+pub fn gsma_routes(engine: Arc<Engine>) -> Router {
+    Router::new()
+        .route(
+            "/transactions/type/{transactionType}",
+            post(transactions::create),
+        )
+        .route(
+            "/transactions/{transactionReference}",
+            get(transactions::get),
+        )
+        .route(
+            "/requeststates/{serverCorrelationId}",
+            get(supporting::request_state),
+        )
+        .route(
+            "/responses/{clientCorrelationId}",
+            get(supporting::response),
+        )
+        .route("/heartbeat", get(supporting::heartbeat))
+        .method_not_allowed_fallback(error::wrong_method)
+        .with_state(engine)
+}
+
+/// Reads a single path parameter, turning a malformed one into a GSMA error.
+pub fn path_param(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(p)| p).map_err(|e| {
+        GsmaError::format(
+            "path",
+            format!("Malformed path parameter: {}", e.body_text()),
+        )
+        .into()
+    })
+}

@@ -1,0 +1,138 @@
+//! Supporting resources: `/requeststates`, `/responses`, `/heartbeat`.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use mmapi_core::model::{
+    Heartbeat, Link, NotificationMethod, RequestState, RequestStatus, ServiceStatus,
+};
+use mmapi_core::GsmaError;
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::headers::UUID_RE;
+use super::json::GsmaJson;
+use super::{path_param, ANONYMOUS_CLIENT};
+use crate::engine::{link_for, Engine};
+use crate::store::{RequestStateRow, StoreError};
+
+fn uuid_param(name: &str, value: &str) -> Result<String, ApiError> {
+    if UUID_RE.is_match(value) {
+        Ok(value.to_ascii_lowercase())
+    } else {
+        Err(GsmaError::format(name, format!("{name} '{value}' is not a UUID")).into())
+    }
+}
+
+fn request_state_of(row: RequestStateRow) -> Result<RequestState, StoreError> {
+    let corrupt = |what: &str| {
+        StoreError::Corrupt(format!(
+            "request state {}: {what}",
+            row.server_correlation_id
+        ))
+    };
+    Ok(RequestState {
+        server_correlation_id: Uuid::parse_str(&row.server_correlation_id)
+            .map_err(|_| corrupt("id"))?,
+        object_reference: row.object_reference,
+        status: RequestStatus::parse(&row.status).ok_or_else(|| corrupt("status"))?,
+        notification_method: if row.notification_method == "callback" {
+            NotificationMethod::Callback
+        } else {
+            NotificationMethod::Polling
+        },
+        pending_reason: None,
+        expiry_time: None,
+        poll_limit: None,
+        error: match row.error {
+            Some(text) => Some(serde_json::from_str(&text).map_err(|_| corrupt("error"))?),
+            None => None,
+        },
+    })
+}
+
+/// Read the state of an asynchronous request.
+#[utoipa::path(
+    get,
+    path = "/requeststates/{serverCorrelationId}",
+    operation_id = "requeststatesServerCorrelationIdGET",
+    tag = "Supporting",
+    params(("serverCorrelationId" = String, Path, description = "The UUID the gateway returned when it accepted the request")),
+    responses(
+        (status = 200, description = "The request state", body = RequestState,
+         headers(("X-Date" = String, description = "When the response was sent"))),
+        (status = 400, description = "Not a UUID", body = GsmaError),
+        (status = 404, description = "No such request", body = GsmaError),
+    )
+)]
+pub async fn request_state(
+    State(engine): State<Arc<Engine>>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<GsmaJson<RequestState>, ApiError> {
+    let raw = path_param(path)?;
+    let id = uuid_param("serverCorrelationId", &raw)?;
+    match engine.store().request_state(&id).await? {
+        Some(row) if row.client_id == ANONYMOUS_CLIENT => {
+            Ok(GsmaJson(StatusCode::OK, request_state_of(row)?))
+        }
+        _ => Err(GsmaError::not_found(format!("There is no request {raw}"))
+            .with_param("serverCorrelationId", raw)
+            .into()),
+    }
+}
+
+/// Find the resource a request created, by the client's `X-CorrelationID`.
+#[utoipa::path(
+    get,
+    path = "/responses/{clientCorrelationId}",
+    operation_id = "responsesClientCorrelationIdGET",
+    tag = "Supporting",
+    params(("clientCorrelationId" = String, Path, description = "The X-CorrelationID the client sent")),
+    responses(
+        (status = 200, description = "A link to the resource", body = Link,
+         headers(("X-Date" = String, description = "When the response was sent"))),
+        (status = 400, description = "Not a UUID", body = GsmaError),
+        (status = 404, description = "Nothing was created with that correlation id", body = GsmaError),
+    )
+)]
+pub async fn response(
+    State(engine): State<Arc<Engine>>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<GsmaJson<Link>, ApiError> {
+    let raw = path_param(path)?;
+    uuid_param("clientCorrelationId", &raw)?;
+    let found = engine
+        .store()
+        .request_state_by_correlation(ANONYMOUS_CLIENT, &raw)
+        .await?;
+    match found.and_then(|row| row.object_reference.map(|r| link_for(&row.object_type, &r))) {
+        Some(link) => Ok(GsmaJson(StatusCode::OK, Link { link })),
+        None => Err(GsmaError::not_found(format!(
+            "Nothing was created with X-CorrelationID {raw}"
+        ))
+        .with_param("clientCorrelationId", raw)
+        .into()),
+    }
+}
+
+/// Whether the gateway is up.
+#[utoipa::path(
+    get,
+    path = "/heartbeat",
+    operation_id = "heartbeatGET",
+    tag = "Supporting",
+    responses((status = 200, description = "The service status", body = Heartbeat,
+               headers(("X-Date" = String, description = "When the response was sent"))))
+)]
+pub async fn heartbeat() -> GsmaJson<Heartbeat> {
+    GsmaJson(
+        StatusCode::OK,
+        Heartbeat {
+            service_status: ServiceStatus::Available,
+            delay: None,
+            planned_restoration_time: None,
+        },
+    )
+}

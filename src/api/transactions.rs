@@ -1,0 +1,121 @@
+//! `/transactions`: create a transaction of a type, read one.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use mmapi_core::error::{ErrorCategory, ErrorCode};
+use mmapi_core::model::{RequestState, Transaction, TransactionRequest, TransactionType};
+use mmapi_core::{parse, GsmaError};
+
+use super::error::ApiError;
+use super::headers::RequestHeaders;
+use super::json::{GsmaJson, RawJson};
+use super::{path_param, ANONYMOUS_CLIENT};
+use crate::engine::{Engine, NewTransactionRequest};
+
+/// Reads a request body, turning a refused body (too large, unreadable) into a GSMA error.
+pub fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        let status = rejection.status();
+        let error = GsmaError::new(
+            ErrorCategory::Validation,
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                ErrorCode::LengthError
+            } else {
+                ErrorCode::FormatError
+            },
+            rejection.body_text(),
+        );
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::with_status(status, error)
+        } else {
+            ApiError::new(error)
+        }
+    })
+}
+
+/// Create a transaction of the type in the path. The gateway answers 202 with a pending request state once
+/// the transaction is stored; the outcome comes by callback to `X-Callback-URL`, or by polling
+/// `GET /requeststates/{serverCorrelationId}`.
+#[utoipa::path(
+    post,
+    path = "/transactions/type/{transactionType}",
+    operation_id = "transactionstypetransactionTypePUT",
+    tag = "Transactions",
+    params(
+        ("transactionType" = TransactionType, Path, description = "The harmonised transaction type"),
+        ("X-CorrelationID" = Option<String>, Header, description = "A UUID the client chooses; a second request with the same one is refused as a duplicate and `GET /responses/{X-CorrelationID}` finds what it created"),
+        ("X-Callback-URL" = Option<String>, Header, description = "Where the final transaction (or the error object) is PUT; without it the client polls"),
+    ),
+    request_body(content = TransactionRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Accepted and stored; processing is asynchronous", body = RequestState,
+         headers(("X-Date" = String, description = "When the response was sent"))),
+        (status = 400, description = "Validation or business-rule error", body = GsmaError),
+        (status = 401, description = "Not authorised", body = GsmaError),
+        (status = 404, description = "Not found", body = GsmaError),
+        (status = 500, description = "Internal error", body = GsmaError),
+        (status = 503, description = "Service unavailable", body = GsmaError),
+    )
+)]
+pub async fn create(
+    State(engine): State<Arc<Engine>>,
+    path: Result<Path<String>, PathRejection>,
+    headers: RequestHeaders,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, GsmaJson<RequestState>), ApiError> {
+    let type_text = path_param(path)?;
+    let transaction_type: TransactionType = type_text.parse().map_err(|_| {
+        GsmaError::format(
+            "transactionType",
+            format!(
+                "'{type_text}' is not a transaction type; use one of billpay, deposit, disbursement, transfer, \
+                 merchantpay, inttransfer, adjustment, reversal, withdrawal"
+            ),
+        )
+    })?;
+    let body = body_bytes(body)?;
+    let request = parse::transaction_request(&body)?;
+    let state = engine
+        .accept_transaction(NewTransactionRequest {
+            client_id: ANONYMOUS_CLIENT.to_owned(),
+            correlation_id: headers.correlation_id,
+            callback_url: headers.callback_url,
+            transaction_type,
+            request,
+        })
+        .await?;
+    Ok((StatusCode::ACCEPTED, GsmaJson(StatusCode::ACCEPTED, state)))
+}
+
+/// Read a transaction.
+#[utoipa::path(
+    get,
+    path = "/transactions/{transactionReference}",
+    operation_id = "transactionsTransactionReferenceGET",
+    tag = "Transactions",
+    params(("transactionReference" = String, Path, description = "The reference the gateway gave the transaction")),
+    responses(
+        (status = 200, description = "The transaction", body = Transaction,
+         headers(("X-Date" = String, description = "When the response was sent"))),
+        (status = 404, description = "No such transaction", body = GsmaError),
+        (status = 500, description = "Internal error", body = GsmaError),
+    )
+)]
+pub async fn get(
+    State(engine): State<Arc<Engine>>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<RawJson, ApiError> {
+    let reference = path_param(path)?;
+    match engine.store().transaction(&reference).await? {
+        Some(row) if row.client_id == ANONYMOUS_CLIENT => Ok(RawJson(StatusCode::OK, row.body)),
+        _ => Err(
+            GsmaError::not_found(format!("There is no transaction {reference}"))
+                .with_param("transactionReference", reference)
+                .into(),
+        ),
+    }
+}

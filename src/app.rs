@@ -1,0 +1,146 @@
+//! Assembling and running the gateway: store, providers, engine, workers and the HTTP listener.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use mmapi_core::provider::{EventSink, Provider};
+use mmapi_daraja::simulator::DarajaSimulator;
+use mmapi_daraja::DarajaProvider;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::api;
+use crate::config::Config;
+use crate::engine::{spawn_dispatcher, Engine};
+use crate::notify;
+use crate::routing;
+use crate::sandbox;
+use crate::store::{Store, StoreError};
+
+/// The largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("network: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Daraja(#[from] mmapi_daraja::DarajaError),
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("sandbox: {0}")]
+    Sandbox(String),
+}
+
+/// A started gateway.
+pub struct Gateway {
+    /// Where the GSMA API listens.
+    pub address: SocketAddr,
+    /// Where the sandbox Daraja simulator listens, in sandbox mode.
+    pub sandbox_daraja: Option<SocketAddr>,
+    /// The engine (for tests and benchmarks).
+    pub engine: Arc<Engine>,
+    /// The in-process Daraja simulator, in sandbox mode.
+    pub simulator: Option<DarajaSimulator>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Gateway {
+    /// Waits until the HTTP server stops.
+    pub async fn wait(self) -> std::io::Result<()> {
+        self.server.await.unwrap_or(Ok(()))
+    }
+
+    /// Stops serving HTTP (the background workers stop with the runtime).
+    pub fn abort(&self) {
+        self.server.abort();
+    }
+}
+
+/// Starts the gateway: binds the listener, opens the store, recovers interrupted work, starts the providers
+/// (the simulators in sandbox mode), the dispatcher, the reconciler and the callback deliverer, then serves.
+pub async fn start(config: Config) -> Result<Gateway, AppError> {
+    let listener = TcpListener::bind(config.listen).await?;
+    let address = listener.local_addr()?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{address}"))
+        .trim_end_matches('/')
+        .to_owned();
+    let store = Store::open_sqlite(&config.data_dir).await?;
+
+    let mut sandbox_routes = Router::new();
+    let mut sandbox_daraja = None;
+    let mut simulator = None;
+    let daraja_config = if config.is_sandbox() {
+        let sim = sandbox::start_daraja(&config.data_dir, &config.sandbox_settings).await?;
+        sandbox_routes = sandbox_routes.nest("/sandbox/daraja", sim.simulator.router());
+        sandbox_daraja = Some(sim.address);
+        tracing::info!(address = %sim.address, "sandbox mode: Daraja simulator listening");
+        simulator = Some(sim.simulator);
+        Some(sim.adapter_config)
+    } else {
+        config.providers.daraja.clone()
+    };
+
+    let mut router = routing::Router::default();
+    if let Some(daraja) = daraja_config {
+        let provider = DarajaProvider::new(
+            daraja,
+            format!("{public_url}/callbacks/{}", mmapi_daraja::NAME),
+        )?;
+        router.add(Arc::new(provider));
+    }
+
+    let notifier = notify::spawn(store.clone(), config.callbacks.clone())?;
+    let (dispatch_tx, dispatch_rx) = mpsc::channel(65_536);
+    let engine = Arc::new(Engine::new(
+        store.clone(),
+        router,
+        notifier,
+        config.dispatch.clone(),
+        dispatch_tx,
+    ));
+    store.recover_after_restart(crate::engine::now_ms()).await?;
+    spawn_dispatcher(engine.clone(), dispatch_rx);
+
+    let mut app = Router::new();
+    for mount in api::MOUNTS {
+        app = app.nest(mount, api::gsma_routes(engine.clone()));
+    }
+    let sink: Arc<dyn EventSink> = engine.clone();
+    let providers: Vec<Arc<dyn Provider>> = engine.router().providers().cloned().collect();
+    for provider in providers {
+        if let Some(routes) = provider.callback_router(sink.clone()) {
+            app = app.nest(&format!("/callbacks/{}", provider.name()), routes);
+        }
+    }
+    let app = app
+        .route("/openapi.json", get(openapi_json))
+        .merge(sandbox_routes)
+        .fallback(api::error::no_route)
+        .layer(axum::middleware::map_response(api::headers::add_x_date))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES * 4));
+
+    tracing::info!(%address, sandbox = config.is_sandbox(), data_dir = %config.data_dir.display(), "mmapi-gateway listening");
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(Gateway {
+        address,
+        sandbox_daraja,
+        engine,
+        simulator,
+        server,
+    })
+}
+
+async fn openapi_json() -> api::json::RawJson {
+    api::json::RawJson(axum::http::StatusCode::OK, api::docs::json())
+}

@@ -1,0 +1,319 @@
+//! The gateway's configuration: one typed structure, read from an optional TOML file, then overridden by
+//! `MMAPI_*` environment variables and command-line flags, and validated before anything starts.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use mmapi_core::Secret;
+use mmapi_daraja::DarajaConfig;
+use serde::Deserialize;
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Everything the gateway needs to run.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address of the GSMA API listener.
+    pub listen: SocketAddr,
+    /// Where the embedded database (`mmapi.db`) and sandbox state live.
+    pub data_dir: PathBuf,
+    /// The URL at which operators reach this gateway's callback routes (defaults to `http://<listen>`).
+    pub public_url: Option<String>,
+    /// Sandbox mode: run the operator simulators in-process and route to them. On when no provider is configured.
+    pub sandbox: Option<bool>,
+    pub sandbox_settings: SandboxSettings,
+    pub dispatch: DispatchSettings,
+    pub callbacks: CallbackSettings,
+    pub providers: ProvidersConfig,
+}
+
+/// Operator backends.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvidersConfig {
+    /// Safaricom Daraja (M-Pesa Kenya).
+    pub daraja: Option<DarajaConfig>,
+}
+
+/// The in-process simulators of sandbox mode.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxSettings {
+    /// Address of the Daraja simulator's own listener (port 0: any free port).
+    pub daraja_listen: SocketAddr,
+    /// How long the simulated customer takes to answer an STK prompt, in milliseconds.
+    pub callback_delay_ms: u64,
+    /// How long to wait for an STK result before asking STK Query, in seconds.
+    pub stk_result_deadline_secs: u64,
+}
+
+/// Sending transactions to operators.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DispatchSettings {
+    /// Operator calls in flight at once.
+    pub concurrency: usize,
+    /// Attempts to reach an unreachable operator before the transaction fails.
+    pub max_attempts: u32,
+    /// How often the reconciler looks for due work, in milliseconds.
+    pub tick_ms: u64,
+    /// The longest wait between two status checks of a transaction, in seconds.
+    pub max_check_interval_secs: u64,
+}
+
+/// Delivering callbacks to clients.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallbackSettings {
+    /// Attempts before a callback is abandoned.
+    pub max_attempts: u32,
+    /// Wait before the first retry, in milliseconds; doubled each time.
+    pub initial_backoff_ms: u64,
+    /// The longest wait between attempts, in milliseconds.
+    pub max_backoff_ms: u64,
+    /// Timeout of one delivery, in milliseconds.
+    pub timeout_ms: u64,
+    /// Deliveries in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./mmapi-data"),
+            public_url: None,
+            sandbox: None,
+            sandbox_settings: SandboxSettings::default(),
+            dispatch: DispatchSettings::default(),
+            callbacks: CallbackSettings::default(),
+            providers: ProvidersConfig::default(),
+        }
+    }
+}
+
+impl Default for SandboxSettings {
+    fn default() -> Self {
+        Self {
+            daraja_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            callback_delay_ms: 500,
+            stk_result_deadline_secs: 5,
+        }
+    }
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 512,
+            max_attempts: 5,
+            tick_ms: 500,
+            max_check_interval_secs: 600,
+        }
+    }
+}
+
+impl Default for CallbackSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 12,
+            initial_backoff_ms: 1_000,
+            max_backoff_ms: 600_000,
+            timeout_ms: 10_000,
+            concurrency: 256,
+        }
+    }
+}
+
+/// Command-line and environment overrides (`None` = keep the file's value).
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub public_url: Option<String>,
+}
+
+impl Config {
+    /// Reads the file (if any), applies environment variables and overrides, resolves `env:NAME` secrets and
+    /// validates the result.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Self, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                    path: path.to_owned(),
+                    source,
+                })?
+            }
+            None => Config::default(),
+        };
+        config.apply_env()?;
+        if let Some(listen) = overrides.listen {
+            config.listen = listen;
+        }
+        if let Some(dir) = overrides.data_dir {
+            config.data_dir = dir;
+        }
+        if let Some(url) = overrides.public_url {
+            config.public_url = Some(url);
+        }
+        config.resolve_secrets()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self) -> Result<(), ConfigError> {
+        if let Ok(v) = std::env::var("MMAPI_LISTEN") {
+            self.listen = v.parse().map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "MMAPI_LISTEN '{v}' is not an address such as 127.0.0.1:8080"
+                ))
+            })?;
+        }
+        if let Ok(v) = std::env::var("MMAPI_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Ok(v) = std::env::var("MMAPI_PUBLIC_URL") {
+            self.public_url = Some(v);
+        }
+        if let Some(daraja) = self.providers.daraja.as_mut() {
+            if let Ok(v) = std::env::var("MMAPI_DARAJA_CONSUMER_KEY") {
+                daraja.consumer_key = Secret::new(v);
+            }
+            if let Ok(v) = std::env::var("MMAPI_DARAJA_CONSUMER_SECRET") {
+                daraja.consumer_secret = Secret::new(v);
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces secrets written as `env:NAME` by that environment variable's value.
+    fn resolve_secrets(&mut self) -> Result<(), ConfigError> {
+        if let Some(daraja) = self.providers.daraja.as_mut() {
+            resolve(&mut daraja.consumer_key, "providers.daraja.consumer_key")?;
+            resolve(
+                &mut daraja.consumer_secret,
+                "providers.daraja.consumer_secret",
+            )?;
+            for s in &mut daraja.shortcodes {
+                let field = format!("providers.daraja.shortcodes[{}].passkey", s.shortcode);
+                resolve(&mut s.passkey, &field)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.is_sandbox() && self.providers.daraja.is_some() {
+            return Err(ConfigError::Invalid(
+                "sandbox = true cannot be combined with a configured Daraja provider".into(),
+            ));
+        }
+        if !self.is_sandbox() && self.providers.daraja.is_none() {
+            return Err(ConfigError::Invalid(
+                "sandbox = false needs at least one provider under [providers]".into(),
+            ));
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid(format!(
+                    "public_url '{url}' is not an http(s) URL"
+                )));
+            }
+        }
+        if self.dispatch.concurrency == 0 || self.callbacks.concurrency == 0 {
+            return Err(ConfigError::Invalid(
+                "concurrency settings must be at least 1".into(),
+            ));
+        }
+        if self.callbacks.max_attempts == 0 || self.dispatch.max_attempts == 0 {
+            return Err(ConfigError::Invalid(
+                "max_attempts settings must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the in-process simulators serve as the operators.
+    pub fn is_sandbox(&self) -> bool {
+        self.sandbox.unwrap_or(self.providers.daraja.is_none())
+    }
+}
+
+fn resolve(secret: &mut Secret, field: &str) -> Result<(), ConfigError> {
+    if let Some(name) = secret.expose().strip_prefix("env:") {
+        let value = std::env::var(name).map_err(|_| {
+            ConfigError::Invalid(format!(
+                "{field} names the environment variable {name}, which is not set"
+            ))
+        })?;
+        *secret = Secret::new(value);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_file_means_sandbox_on_localhost() {
+        let c = Config::load(None, Overrides::default()).unwrap();
+        assert!(c.is_sandbox());
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn a_daraja_file_with_env_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gw.toml");
+        std::fs::write(
+            &path,
+            r#"
+listen = "127.0.0.1:9999"
+[providers.daraja]
+base_url = "https://sandbox.safaricom.co.ke"
+consumer_key = "key"
+consumer_secret = "env:MMAPI_TEST_DARAJA_SECRET_X"
+shortcodes = [{ shortcode = "174379", passkey = "pk" }]
+"#,
+        )
+        .unwrap();
+        std::env::set_var("MMAPI_TEST_DARAJA_SECRET_X", "from-env");
+        let c = Config::load(Some(&path), Overrides::default()).unwrap();
+        assert!(!c.is_sandbox());
+        let d = c.providers.daraja.unwrap();
+        assert_eq!(d.consumer_secret.expose(), "from-env");
+        assert!(!format!("{d:?}").contains("from-env"));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gw.toml");
+        std::fs::write(&path, "lissen = \"127.0.0.1:1\"\n").unwrap();
+        assert!(matches!(
+            Config::load(Some(&path), Overrides::default()),
+            Err(ConfigError::Parse { .. })
+        ));
+    }
+}

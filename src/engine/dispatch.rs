@@ -1,0 +1,249 @@
+//! Sending accepted transactions to their operator, and settling those whose result has not come.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mmapi_core::error::{ErrorCategory, ErrorCode};
+use mmapi_core::model::Transaction;
+use mmapi_core::provider::{Failure, Outcome, ProviderError, ProviderRefs};
+use mmapi_core::GsmaError;
+use tokio::sync::mpsc;
+
+use super::{now_ms, DispatchJob, Engine};
+use crate::store::{Change, TransactionRow};
+
+/// Starts the dispatcher (sends queued transactions at once) and the reconciler tick (sends what waited too
+/// long, and asks operators about transactions whose result is overdue).
+pub fn spawn_dispatcher(engine: Arc<Engine>, mut queue: mpsc::Receiver<DispatchJob>) {
+    let e = engine.clone();
+    tokio::spawn(async move {
+        while let Some(job) = queue.recv().await {
+            let Ok(permit) = e.permits.clone().acquire_owned().await else {
+                break;
+            };
+            let e = e.clone();
+            tokio::spawn(async move {
+                if e.claim(&job.row.transaction_reference) {
+                    dispatch(&e, &job.row).await;
+                    e.release(&job.row.transaction_reference);
+                }
+                drop(permit);
+            });
+        }
+    });
+    tokio::spawn(async move {
+        let mut tick =
+            tokio::time::interval(Duration::from_millis(engine.settings.tick_ms.max(10)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = reconcile_due(&engine).await {
+                tracing::warn!(error = %e, "reconciliation pass failed");
+            }
+        }
+    });
+}
+
+/// One pass over the transactions that are due: unsent ones are sent, the others are checked.
+async fn reconcile_due(engine: &Arc<Engine>) -> Result<(), crate::store::StoreError> {
+    let due = engine.store.due_transactions(now_ms(), 500).await?;
+    for row in due {
+        if !engine.claim(&row.transaction_reference) {
+            continue;
+        }
+        let Ok(permit) = engine.permits.clone().acquire_owned().await else {
+            break;
+        };
+        let e = engine.clone();
+        tokio::spawn(async move {
+            match row.dispatch_state.as_str() {
+                "queued" => dispatch(&e, &row).await,
+                "sending" => mark_in_doubt(&e, &row, "its dispatch never finished").await,
+                _ => check_status(&e, &row).await,
+            }
+            e.release(&row.transaction_reference);
+            drop(permit);
+        });
+    }
+    Ok(())
+}
+
+fn transaction_of(row: &TransactionRow) -> Option<Transaction> {
+    match serde_json::from_str(&row.body) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::error!(reference = %row.transaction_reference, error = %e, "stored transaction is unreadable");
+            None
+        }
+    }
+}
+
+/// Sends one transaction. The claim (`queued` → `sending`) is committed first, so a transaction is sent by one
+/// dispatcher at most, and a stop during the call leaves it `in_doubt`, to be settled by status query.
+async fn dispatch(engine: &Engine, row: &TransactionRow) {
+    let reference = &row.transaction_reference;
+    let Some(provider) = engine.router.by_name(&row.provider).cloned() else {
+        tracing::error!(reference, provider = %row.provider, "transaction routed to a provider that is no longer configured");
+        return;
+    };
+    let Some(transaction) = transaction_of(row) else {
+        return;
+    };
+    match engine
+        .store
+        .apply(Change::Sending {
+            transaction_reference: reference.clone(),
+            now_ms: now_ms(),
+        })
+        .await
+    {
+        Ok(1) => {}
+        Ok(_) => return, // already sent or final
+        Err(e) => {
+            tracing::warn!(reference, error = %e, "could not claim a transaction for dispatch; will retry");
+            return;
+        }
+    }
+    let deadline = provider.result_deadline(transaction.transaction_type);
+    let result = provider.submit(&transaction).await;
+    let now = now_ms();
+    let outcome = match result {
+        Ok(submitted) => {
+            if submitted.outcome == Outcome::Pending {
+                let refs_json = serde_json::to_string(&submitted.refs).unwrap_or_default();
+                let change = Change::Acknowledged {
+                    transaction_reference: reference.clone(),
+                    provider_reference: submitted.refs.reference.clone(),
+                    provider_refs: refs_json,
+                    next_check_at: now + millis(deadline),
+                    now_ms: now,
+                };
+                if let Err(e) = engine.store.apply(change).await {
+                    tracing::error!(reference, error = %e, "could not record the operator's acknowledgement");
+                }
+                return;
+            }
+            finish(engine, row, &submitted.outcome, Some(&submitted.refs)).await;
+            return;
+        }
+        Err(ProviderError::Rejected(failure)) => Outcome::Failed(failure),
+        Err(ProviderError::Unsupported(text)) => failed(GsmaError::transaction_type(text)),
+        Err(ProviderError::Configuration(text)) => {
+            tracing::error!(reference, provider = %row.provider, reason = %text, "operator refused the gateway's configuration");
+            failed(GsmaError::new(
+                ErrorCategory::Internal,
+                ErrorCode::GenericError,
+                "The gateway's connection to the operator is misconfigured; the transaction was not processed",
+            ))
+        }
+        Err(ProviderError::Unavailable(text)) => {
+            let attempts = row.dispatch_attempts + 1;
+            if attempts >= i64::from(engine.settings.max_attempts) {
+                tracing::warn!(reference, attempts, reason = %text, "operator unreachable; giving up");
+                failed(GsmaError::unavailable(
+                    "The operator could not be reached; the transaction was not processed",
+                ))
+            } else {
+                tracing::info!(reference, attempts, reason = %text, "operator unreachable; will retry");
+                let wait = Duration::from_secs(2u64.saturating_pow(attempts as u32))
+                    .min(Duration::from_secs(60));
+                let change = Change::RetryDispatch {
+                    transaction_reference: reference.clone(),
+                    next_check_at: now + millis(wait),
+                    now_ms: now,
+                };
+                if let Err(e) = engine.store.apply(change).await {
+                    tracing::error!(reference, error = %e, "could not schedule a dispatch retry");
+                }
+                return;
+            }
+        }
+        Err(ProviderError::InDoubt(text)) => {
+            mark_in_doubt(engine, row, &text).await;
+            return;
+        }
+    };
+    finish(engine, row, &outcome, None).await;
+}
+
+fn failed(error: GsmaError) -> Outcome {
+    Outcome::Failed(Failure {
+        error,
+        provider_code: String::new(),
+        provider_description: String::new(),
+    })
+}
+
+async fn mark_in_doubt(engine: &Engine, row: &TransactionRow, why: &str) {
+    let deadline = engine
+        .router
+        .by_name(&row.provider)
+        .map(|p| {
+            p.result_deadline(
+                row.transaction_type
+                    .parse()
+                    .unwrap_or(mmapi_core::model::TransactionType::Merchantpay),
+            )
+        })
+        .unwrap_or(Duration::from_secs(60));
+    tracing::warn!(reference = %row.transaction_reference, reason = why, "operator outcome in doubt; will settle by status query");
+    let now = now_ms();
+    let change = Change::InDoubt {
+        transaction_reference: row.transaction_reference.clone(),
+        next_check_at: now + millis(deadline),
+        now_ms: now,
+    };
+    if let Err(e) = engine.store.apply(change).await {
+        tracing::error!(reference = %row.transaction_reference, error = %e, "could not record an in-doubt dispatch");
+    }
+}
+
+/// Asks the operator what became of a transaction whose result is overdue.
+async fn check_status(engine: &Engine, row: &TransactionRow) {
+    let Some(provider) = engine.router.by_name(&row.provider).cloned() else {
+        return;
+    };
+    let Some(transaction) = transaction_of(row) else {
+        return;
+    };
+    let refs: ProviderRefs = row
+        .provider_refs
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or_default();
+    let deadline = provider.result_deadline(transaction.transaction_type);
+    match provider.status(&transaction, &refs).await {
+        Ok(Outcome::Pending) => {}
+        Ok(outcome) => {
+            finish(engine, row, &outcome, None).await;
+            return;
+        }
+        Err(e) => {
+            tracing::info!(reference = %row.transaction_reference, error = %e, "status query gave no answer; will ask again");
+        }
+    }
+    let now = now_ms();
+    let change = Change::CheckLater {
+        transaction_reference: row.transaction_reference.clone(),
+        next_check_at: now + millis(engine.check_backoff(deadline, row.check_attempts)),
+        now_ms: now,
+    };
+    if let Err(e) = engine.store.apply(change).await {
+        tracing::error!(reference = %row.transaction_reference, error = %e, "could not schedule a status check");
+    }
+}
+
+async fn finish(
+    engine: &Engine,
+    row: &TransactionRow,
+    outcome: &Outcome,
+    refs: Option<&ProviderRefs>,
+) {
+    if let Err(e) = engine.finalise(row, outcome, refs).await {
+        tracing::error!(reference = %row.transaction_reference, error = %e, "could not record a final outcome; will settle by status query");
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
+}

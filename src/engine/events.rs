@@ -1,0 +1,65 @@
+//! Results that operators post to the providers' callback routes.
+
+use async_trait::async_trait;
+use mmapi_core::provider::{
+    EventError, EventReceipt, EventSink, Outcome, ProviderEvent, ProviderRefs,
+};
+
+use super::Engine;
+
+#[async_trait]
+impl EventSink for Engine {
+    async fn deliver(
+        &self,
+        provider: &str,
+        event: ProviderEvent,
+    ) -> Result<EventReceipt, EventError> {
+        let store_error = |e: crate::store::StoreError| EventError(e.to_string());
+        let mut learnt = None;
+        let row = match self
+            .store
+            .transaction_by_provider_reference(provider, &event.reference)
+            .await
+            .map_err(store_error)?
+        {
+            Some(row) => row,
+            None => {
+                // The result may come before the acknowledgement is recorded, or after a stop mid-dispatch left
+                // the reference unknown: accept it for our transaction named in the callback URL, but only if
+                // that transaction has no operator reference yet.
+                let Some(hint) = event.transaction_hint.as_deref() else {
+                    tracing::warn!(provider, reference = %event.reference, "ignored a result for an unknown operator reference");
+                    return Ok(EventReceipt::Unknown);
+                };
+                match self.store.transaction(hint).await.map_err(store_error)? {
+                    Some(row) if row.provider == provider && row.provider_reference.is_none() => {
+                        learnt = Some(ProviderRefs {
+                            reference: event.reference.clone(),
+                            ..Default::default()
+                        });
+                        row
+                    }
+                    _ => {
+                        tracing::warn!(provider, reference = %event.reference, "ignored a result that matches no transaction");
+                        return Ok(EventReceipt::Unknown);
+                    }
+                }
+            }
+        };
+        if row.status != "pending" {
+            return Ok(EventReceipt::AlreadyFinal);
+        }
+        if event.outcome == Outcome::Pending {
+            return Ok(EventReceipt::NotFinal);
+        }
+        let changed = self
+            .finalise(&row, &event.outcome, learnt.as_ref())
+            .await
+            .map_err(store_error)?;
+        Ok(if changed {
+            EventReceipt::Applied
+        } else {
+            EventReceipt::AlreadyFinal
+        })
+    }
+}

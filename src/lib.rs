@@ -1,0 +1,14 @@
+//! mmapi-gateway: the GSMA Mobile Money API in front of M-Pesa operators.
+//!
+//! `api` is the HTTP facade, `engine` orchestrates a request's way (accept, persist, dispatch, complete,
+//! notify), `store` keeps everything durable, `notify` delivers client callbacks, `routing` chooses the
+//! provider, and `sandbox` runs the operator simulators in-process.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod engine;
+pub mod notify;
+pub mod routing;
+pub mod sandbox;
+pub mod store;

@@ -1,0 +1,67 @@
+//! Sandbox mode: the operator simulators run in-process, on their own loopback ports, wired to the adapters.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use mmapi_core::Secret;
+use mmapi_daraja::simulator::{self, DarajaSimulator, SimShortcode, SimulatorConfig};
+use mmapi_daraja::{DarajaConfig, ShortcodeConfig};
+
+use crate::config::SandboxSettings;
+
+/// A running in-process Daraja simulator and the adapter configuration that points at it.
+pub struct SandboxDaraja {
+    pub simulator: DarajaSimulator,
+    pub address: SocketAddr,
+    pub adapter_config: DarajaConfig,
+}
+
+/// Starts the Daraja simulator with the public sandbox shortcode and passkey, keeping its state in
+/// `<data_dir>/sandbox/daraja.journal` so that simulated payments survive a restart of the gateway.
+pub async fn start_daraja(
+    data_dir: &Path,
+    settings: &SandboxSettings,
+) -> Result<SandboxDaraja, crate::app::AppError> {
+    let dir = data_dir.join("sandbox");
+    std::fs::create_dir_all(&dir)?;
+    let config = SimulatorConfig {
+        consumer_key: simulator::SANDBOX_CONSUMER_KEY.into(),
+        consumer_secret: simulator::SANDBOX_CONSUMER_SECRET.into(),
+        shortcodes: vec![SimShortcode {
+            shortcode: simulator::SANDBOX_SHORTCODE.into(),
+            passkey: simulator::SANDBOX_PASSKEY.into(),
+        }],
+        callback_delay: Duration::from_millis(settings.callback_delay_ms),
+        journal_path: Some(dir.join("daraja.journal")),
+        ..SimulatorConfig::default()
+    };
+    let simulator = DarajaSimulator::start(config)
+        .await
+        .map_err(|e| crate::app::AppError::Sandbox(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(settings.daraja_listen).await?;
+    let address = listener.local_addr()?;
+    let router = simulator.router();
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "the sandbox Daraja simulator stopped");
+        }
+    });
+    let adapter_config = DarajaConfig {
+        base_url: format!("http://{address}"),
+        consumer_key: Secret::new(simulator::SANDBOX_CONSUMER_KEY),
+        consumer_secret: Secret::new(simulator::SANDBOX_CONSUMER_SECRET),
+        shortcodes: vec![ShortcodeConfig {
+            shortcode: simulator::SANDBOX_SHORTCODE.into(),
+            passkey: Secret::new(simulator::SANDBOX_PASSKEY),
+            store_number: None,
+        }],
+        request_timeout_ms: 15_000,
+        stk_result_deadline_secs: settings.stk_result_deadline_secs,
+    };
+    Ok(SandboxDaraja {
+        simulator,
+        address,
+        adapter_config,
+    })
+}

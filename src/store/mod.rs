@@ -1,0 +1,263 @@
+//! Durable state: request states, transactions and the client-callback outbox, in SQLite (WAL).
+//!
+//! Every change goes through one writer task ([`writer`]) that batches the changes that arrive while a commit is
+//! under way into the next database transaction (group commit), and answers each caller only once its commit
+//! has landed. Reads use a separate connection pool and never wait for the writer.
+
+mod records;
+mod writer;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, SqliteConnection, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+
+pub use records::*;
+use writer::{WriteOp, WriteReply};
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migration error: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A stored document could not be read back.
+    #[error("corrupt stored document: {0}")]
+    Corrupt(String),
+    /// The writer task has stopped (the gateway is shutting down).
+    #[error("the store's writer has stopped")]
+    WriterGone,
+    /// The data directory could not be prepared.
+    #[error("data directory: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Statistics of the group-commit writer.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WriterStats {
+    /// Database transactions committed.
+    pub commits: u64,
+    /// Changes applied.
+    pub operations: u64,
+}
+
+/// The gateway's store. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    writer: mpsc::Sender<WriteOp>,
+    stats: std::sync::Arc<writer::SharedStats>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite database `mmapi.db` in `data_dir`, runs the migrations and starts
+    /// the writer.
+    pub async fn open_sqlite(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir)?;
+        let path = data_dir.join("mmapi.db");
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-65536");
+        let mut writer_conn = SqliteConnection::connect_with(&options).await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&mut writer_conn)
+            .await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .connect_with(options.read_only(true))
+            .await?;
+        let (tx, rx) = mpsc::channel(16_384);
+        let stats = std::sync::Arc::new(writer::SharedStats::default());
+        tokio::spawn(writer::run(writer_conn, rx, stats.clone()));
+        Ok(Self {
+            pool,
+            writer: tx,
+            stats,
+        })
+    }
+
+    /// Commits and group-commit batches so far.
+    pub fn writer_stats(&self) -> WriterStats {
+        self.stats.snapshot()
+    }
+
+    async fn write<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<WriteReply, StoreError>>) -> WriteOp,
+        unwrap: impl FnOnce(WriteReply) -> Option<T>,
+    ) -> Result<T, StoreError> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        self.writer
+            .send(make(reply_tx))
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        let reply = reply_rx.await.map_err(|_| StoreError::WriterGone)??;
+        unwrap(reply)
+            .ok_or_else(|| StoreError::Corrupt("the writer answered with the wrong reply".into()))
+    }
+
+    /// Claims the idempotency key and stores a new request state with its pending transaction, in one
+    /// database transaction.
+    pub async fn accept(
+        &self,
+        rs: NewRequestState,
+        tx: NewTransaction,
+    ) -> Result<AcceptResult, StoreError> {
+        self.write(
+            |reply| WriteOp::Accept { rs, tx, reply },
+            |r| match r {
+                WriteReply::Accepted(a) => Some(a),
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    /// Applies a bookkeeping change (dispatch, status checks, outbox attempts) and returns the rows it touched.
+    pub async fn apply(&self, change: Change) -> Result<u64, StoreError> {
+        self.write(
+            |reply| WriteOp::Change { change, reply },
+            |r| match r {
+                WriteReply::Done(n) => Some(n),
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    /// Makes a pending transaction final, updates its request state and queues the client callback, in one
+    /// database transaction. Returns `None` when the transaction was no longer pending (nothing changed).
+    pub async fn finalise(&self, f: Finalisation) -> Result<Option<FinaliseResult>, StoreError> {
+        self.write(
+            |reply| WriteOp::Finalise { f, reply },
+            |r| match r {
+                WriteReply::Finalised(x) => Some(x),
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    /// Marks transactions whose sending was interrupted by a stop of the gateway as in doubt, and brings
+    /// acknowledged ones forward for a status check. Run once at start-up, before any dispatch.
+    pub async fn recover_after_restart(&self, now_ms: i64) -> Result<(), StoreError> {
+        self.apply(Change::RecoverAfterRestart { now_ms })
+            .await
+            .map(|_| ())
+    }
+
+    /// A request state by its server correlation id.
+    pub async fn request_state(&self, id: &str) -> Result<Option<RequestStateRow>, StoreError> {
+        Ok(sqlx::query_as::<_, RequestStateRow>(
+            "SELECT server_correlation_id, client_id, client_correlation_id, object_type, object_reference, \
+             status, notification_method, callback_url, error FROM request_states WHERE server_correlation_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// The request state created by a client's correlation id.
+    pub async fn request_state_by_correlation(
+        &self,
+        client_id: &str,
+        correlation_id: &str,
+    ) -> Result<Option<RequestStateRow>, StoreError> {
+        Ok(sqlx::query_as::<_, RequestStateRow>(
+            "SELECT server_correlation_id, client_id, client_correlation_id, object_type, object_reference, \
+             status, notification_method, callback_url, error FROM request_states \
+             WHERE client_id = $1 AND client_correlation_id = $2",
+        )
+        .bind(client_id)
+        .bind(correlation_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// A transaction by its reference.
+    pub async fn transaction(&self, reference: &str) -> Result<Option<TransactionRow>, StoreError> {
+        Ok(sqlx::query_as::<_, TransactionRow>(&format!(
+            "{TRANSACTION_COLUMNS} WHERE t.transaction_reference = $1"
+        ))
+        .bind(reference)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// A transaction by the operator's reference.
+    pub async fn transaction_by_provider_reference(
+        &self,
+        provider: &str,
+        provider_reference: &str,
+    ) -> Result<Option<TransactionRow>, StoreError> {
+        Ok(sqlx::query_as::<_, TransactionRow>(&format!(
+            "{TRANSACTION_COLUMNS} WHERE t.provider = $1 AND t.provider_reference = $2"
+        ))
+        .bind(provider)
+        .bind(provider_reference)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Pending transactions that need the engine's attention by `now_ms`: never sent, or waiting for a status
+    /// check. Oldest first.
+    pub async fn due_transactions(
+        &self,
+        now_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<TransactionRow>, StoreError> {
+        Ok(sqlx::query_as::<_, TransactionRow>(&format!(
+            "{TRANSACTION_COLUMNS} WHERE t.status = 'pending' AND t.next_check_at <= $1 \
+             ORDER BY t.next_check_at LIMIT $2"
+        ))
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Client callbacks due for (another) delivery attempt.
+    pub async fn due_callbacks(
+        &self,
+        now_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        Ok(sqlx::query_as::<_, OutboxRow>(
+            "SELECT id, server_correlation_id, url, correlation_id, body, attempts FROM outbox \
+             WHERE state = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2",
+        )
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// One outbox entry.
+    pub async fn callback(&self, id: i64) -> Result<Option<OutboxRow>, StoreError> {
+        Ok(sqlx::query_as::<_, OutboxRow>(
+            "SELECT id, server_correlation_id, url, correlation_id, body, attempts FROM outbox \
+             WHERE id = $1 AND state = 'pending'",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+}
+
+/// Transactions joined with what their request state says about notifying the client.
+const TRANSACTION_COLUMNS: &str = "SELECT t.transaction_reference, t.server_correlation_id, t.client_id, \
+    t.transaction_type, t.status, t.provider, t.dispatch_state, t.dispatch_attempts, t.provider_reference, \
+    t.provider_refs, t.check_attempts, t.body, r.callback_url, r.client_correlation_id \
+    FROM transactions t JOIN request_states r ON r.server_correlation_id = t.server_correlation_id";

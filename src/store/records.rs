@@ -1,0 +1,169 @@
+//! What the store keeps and hands back.
+
+use sqlx::FromRow;
+
+/// A request state as stored.
+#[derive(Clone, Debug, FromRow)]
+pub struct RequestStateRow {
+    pub server_correlation_id: String,
+    pub client_id: String,
+    pub client_correlation_id: Option<String>,
+    pub object_type: String,
+    pub object_reference: Option<String>,
+    pub status: String,
+    pub notification_method: String,
+    pub callback_url: Option<String>,
+    /// The GSMA error object (JSON) of a failed request.
+    pub error: Option<String>,
+}
+
+/// A transaction as stored: the GSMA representation in `body`, and the engine's bookkeeping.
+#[derive(Clone, Debug, FromRow)]
+pub struct TransactionRow {
+    pub transaction_reference: String,
+    pub server_correlation_id: String,
+    pub client_id: String,
+    pub transaction_type: String,
+    pub status: String,
+    pub provider: String,
+    pub dispatch_state: String,
+    pub dispatch_attempts: i64,
+    pub provider_reference: Option<String>,
+    /// The operator's references (JSON of `ProviderRefs`).
+    pub provider_refs: Option<String>,
+    pub check_attempts: i64,
+    /// The GSMA transaction (JSON).
+    pub body: String,
+    /// Where the client wants its callback, from the request state.
+    pub callback_url: Option<String>,
+    /// The client's `X-CorrelationID`, from the request state.
+    pub client_correlation_id: Option<String>,
+}
+
+/// A client callback still owed.
+#[derive(Clone, Debug, FromRow)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub server_correlation_id: String,
+    pub url: String,
+    pub correlation_id: Option<String>,
+    pub body: String,
+    pub attempts: i64,
+}
+
+/// A new request state.
+#[derive(Clone, Debug)]
+pub struct NewRequestState {
+    pub server_correlation_id: String,
+    pub client_id: String,
+    pub client_correlation_id: Option<String>,
+    pub object_type: &'static str,
+    pub object_reference: String,
+    pub notification_method: &'static str,
+    pub callback_url: Option<String>,
+    pub now_ms: i64,
+}
+
+/// A new pending transaction.
+#[derive(Clone, Debug)]
+pub struct NewTransaction {
+    pub transaction_reference: String,
+    pub transaction_type: &'static str,
+    pub provider: String,
+    pub body: String,
+}
+
+/// The answer to [`Store::accept`](super::Store::accept).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AcceptResult {
+    /// Stored and committed.
+    Accepted,
+    /// The client already used this correlation id; nothing was stored.
+    Duplicate {
+        /// The request state the earlier request created.
+        server_correlation_id: String,
+        object_type: String,
+        object_reference: Option<String>,
+    },
+}
+
+/// A transaction becoming final.
+#[derive(Clone, Debug)]
+pub struct Finalisation {
+    pub transaction_reference: String,
+    pub server_correlation_id: String,
+    /// `completed` or `failed`.
+    pub status: &'static str,
+    /// The final GSMA transaction (JSON).
+    pub body: String,
+    /// The GSMA error object (JSON) when failed.
+    pub error: Option<String>,
+    /// The operator's references, when they were learnt only now.
+    pub provider_refs: Option<(String, String)>,
+    /// The client callback to queue, if the client asked for one.
+    pub callback: Option<NewCallback>,
+    pub now_ms: i64,
+}
+
+/// A client callback to queue.
+#[derive(Clone, Debug)]
+pub struct NewCallback {
+    pub url: String,
+    pub correlation_id: Option<String>,
+    pub body: String,
+}
+
+/// The answer to [`Store::finalise`](super::Store::finalise).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FinaliseResult {
+    /// The queued callback's outbox id.
+    pub callback_id: Option<i64>,
+}
+
+/// Bookkeeping changes.
+#[derive(Clone, Debug)]
+pub enum Change {
+    /// About to call the operator: from now on a stop leaves the transaction in doubt.
+    Sending {
+        transaction_reference: String,
+        now_ms: i64,
+    },
+    /// The operator acknowledged it with references; check its status at `next_check_at`.
+    Acknowledged {
+        transaction_reference: String,
+        provider_reference: String,
+        provider_refs: String,
+        next_check_at: i64,
+        now_ms: i64,
+    },
+    /// The operator could not be reached; nothing was sent. Try again at `next_check_at`.
+    RetryDispatch {
+        transaction_reference: String,
+        next_check_at: i64,
+        now_ms: i64,
+    },
+    /// Sent, but the answer is unknown: settle it by status query from `next_check_at`.
+    InDoubt {
+        transaction_reference: String,
+        next_check_at: i64,
+        now_ms: i64,
+    },
+    /// A status check found it still pending; look again at `next_check_at`.
+    CheckLater {
+        transaction_reference: String,
+        next_check_at: i64,
+        now_ms: i64,
+    },
+    /// A client callback was delivered.
+    CallbackDelivered { id: i64, status: u16, now_ms: i64 },
+    /// A client callback attempt failed; try again at `next_attempt_at`, or give up.
+    CallbackFailed {
+        id: i64,
+        status: Option<u16>,
+        error: String,
+        next_attempt_at: i64,
+        give_up: bool,
+    },
+    /// Start-up recovery (see [`Store::recover_after_restart`](super::Store::recover_after_restart)).
+    RecoverAfterRestart { now_ms: i64 },
+}
