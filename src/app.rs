@@ -80,7 +80,7 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
     let mut sandbox_daraja = None;
     let mut simulator = None;
     let daraja_config = if config.is_sandbox() {
-        let sim = sandbox::start_daraja(&config.data_dir, &config.sandbox_settings).await?;
+        let sim = sandbox::start_daraja(&config.data_dir, &config.simulators).await?;
         sandbox_routes = sandbox_routes.nest("/sandbox/daraja", sim.simulator.router());
         sandbox_daraja = Some(sim.address);
         tracing::info!(address = %sim.address, "sandbox mode: Daraja simulator listening");
@@ -110,6 +110,7 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
     ));
     store.recover_after_restart(crate::engine::now_ms()).await?;
     spawn_dispatcher(engine.clone(), dispatch_rx);
+    crate::reconcile::spawn(engine.clone());
 
     let mut app = Router::new();
     for mount in api::MOUNTS {

@@ -37,7 +37,7 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Sandbox mode: run the operator simulators in-process and route to them. On when no provider is configured.
     pub sandbox: Option<bool>,
-    pub sandbox_settings: SandboxSettings,
+    pub simulators: SandboxSettings,
     pub dispatch: DispatchSettings,
     pub callbacks: CallbackSettings,
     pub providers: ProvidersConfig,
@@ -61,6 +61,8 @@ pub struct SandboxSettings {
     pub callback_delay_ms: u64,
     /// How long to wait for an STK result before asking STK Query, in seconds.
     pub stk_result_deadline_secs: u64,
+    /// How long an STK Push interrupted before its acknowledgement waits for a result before it fails, in seconds.
+    pub stk_unacknowledged_expiry_secs: u64,
 }
 
 /// Sending transactions to operators.
@@ -100,7 +102,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./mmapi-data"),
             public_url: None,
             sandbox: None,
-            sandbox_settings: SandboxSettings::default(),
+            simulators: SandboxSettings::default(),
             dispatch: DispatchSettings::default(),
             callbacks: CallbackSettings::default(),
             providers: ProvidersConfig::default(),
@@ -114,6 +116,7 @@ impl Default for SandboxSettings {
             daraja_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             callback_delay_ms: 500,
             stk_result_deadline_secs: 5,
+            stk_unacknowledged_expiry_secs: 15,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod app;
 pub mod config;
 pub mod engine;
 pub mod notify;
+pub mod reconcile;
 pub mod routing;
 pub mod sandbox;
 pub mod store;

@@ -58,6 +58,7 @@ pub async fn start_daraja(
         }],
         request_timeout_ms: 15_000,
         stk_result_deadline_secs: settings.stk_result_deadline_secs,
+        stk_unacknowledged_expiry_secs: settings.stk_unacknowledged_expiry_secs,
     };
     Ok(SandboxDaraja {
         simulator,

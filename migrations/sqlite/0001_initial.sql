@@ -29,6 +29,7 @@ CREATE TABLE transactions (
     provider_reference TEXT,
     provider_refs TEXT,
     next_check_at INTEGER,
+    in_doubt_since INTEGER,
     check_attempts INTEGER NOT NULL DEFAULT 0,
     body TEXT NOT NULL,
     created_at INTEGER NOT NULL,

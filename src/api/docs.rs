@@ -34,9 +34,51 @@ pub struct ApiDoc;
 
 /// The document as pretty JSON (what `mmapi-gateway openapi` prints and `openapi/mmapi-gateway.json` holds).
 pub fn json() -> String {
-    let mut text = ApiDoc::openapi()
-        .to_pretty_json()
-        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    let mut doc = match serde_json::to_value(ApiDoc::openapi()) {
+        Ok(v) => v,
+        Err(e) => return format!("{{\"error\": \"{e}\"}}\n"),
+    };
+    drop_nullability(&mut doc);
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// The gateway omits absent optional fields and never sends `null`, so the document does not offer `null` either:
+/// `"type": ["string", "null"]` becomes `"type": "string"`, and `oneOf: [{"type": "null"}, X]` becomes `X`.
+/// Generated clients then get plain optional fields, as in the GSMA specification.
+fn drop_nullability(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Array(types)) = map.get("type") {
+                let kept: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+                if kept.len() == 1 {
+                    map.insert("type".into(), kept[0].clone());
+                } else if kept.len() != types.len() {
+                    map.insert("type".into(), Value::Array(kept));
+                }
+            }
+            if let Some(Value::Array(variants)) = map.get("oneOf") {
+                let kept: Vec<Value> = variants
+                    .iter()
+                    .filter(|v| v.get("type") != Some(&Value::from("null")))
+                    .cloned()
+                    .collect();
+                if kept.len() == 1 && variants.len() == 2 {
+                    map.remove("oneOf");
+                    if let Value::Object(inner) = &kept[0] {
+                        for (k, v) in inner {
+                            map.entry(k.clone()).or_insert_with(|| v.clone());
+                        }
+                    }
+                }
+            }
+            for v in map.values_mut() {
+                drop_nullability(v);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nullability),
+        _ => {}
+    }
 }

@@ -12,10 +12,9 @@ use tokio::sync::mpsc;
 use super::{now_ms, DispatchJob, Engine};
 use crate::store::{Change, TransactionRow};
 
-/// Starts the dispatcher (sends queued transactions at once) and the reconciler tick (sends what waited too
-/// long, and asks operators about transactions whose result is overdue).
+/// Starts the dispatcher: it sends each transaction queued by [`Engine::accept_transaction`] at once.
 pub fn spawn_dispatcher(engine: Arc<Engine>, mut queue: mpsc::Receiver<DispatchJob>) {
-    let e = engine.clone();
+    let e = engine;
     tokio::spawn(async move {
         while let Some(job) = queue.recv().await {
             let Ok(permit) = e.permits.clone().acquire_owned().await else {
@@ -31,44 +30,9 @@ pub fn spawn_dispatcher(engine: Arc<Engine>, mut queue: mpsc::Receiver<DispatchJ
             });
         }
     });
-    tokio::spawn(async move {
-        let mut tick =
-            tokio::time::interval(Duration::from_millis(engine.settings.tick_ms.max(10)));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(e) = reconcile_due(&engine).await {
-                tracing::warn!(error = %e, "reconciliation pass failed");
-            }
-        }
-    });
 }
 
-/// One pass over the transactions that are due: unsent ones are sent, the others are checked.
-async fn reconcile_due(engine: &Arc<Engine>) -> Result<(), crate::store::StoreError> {
-    let due = engine.store.due_transactions(now_ms(), 500).await?;
-    for row in due {
-        if !engine.claim(&row.transaction_reference) {
-            continue;
-        }
-        let Ok(permit) = engine.permits.clone().acquire_owned().await else {
-            break;
-        };
-        let e = engine.clone();
-        tokio::spawn(async move {
-            match row.dispatch_state.as_str() {
-                "queued" => dispatch(&e, &row).await,
-                "sending" => mark_in_doubt(&e, &row, "its dispatch never finished").await,
-                _ => check_status(&e, &row).await,
-            }
-            e.release(&row.transaction_reference);
-            drop(permit);
-        });
-    }
-    Ok(())
-}
-
-fn transaction_of(row: &TransactionRow) -> Option<Transaction> {
+pub(crate) fn transaction_of(row: &TransactionRow) -> Option<Transaction> {
     match serde_json::from_str(&row.body) {
         Ok(t) => Some(t),
         Err(e) => {
@@ -80,7 +44,7 @@ fn transaction_of(row: &TransactionRow) -> Option<Transaction> {
 
 /// Sends one transaction. The claim (`queued` → `sending`) is committed first, so a transaction is sent by one
 /// dispatcher at most, and a stop during the call leaves it `in_doubt`, to be settled by status query.
-async fn dispatch(engine: &Engine, row: &TransactionRow) {
+pub(crate) async fn dispatch(engine: &Engine, row: &TransactionRow) {
     let reference = &row.transaction_reference;
     let Some(provider) = engine.router.by_name(&row.provider).cloned() else {
         tracing::error!(reference, provider = %row.provider, "transaction routed to a provider that is no longer configured");
@@ -166,7 +130,7 @@ async fn dispatch(engine: &Engine, row: &TransactionRow) {
     finish(engine, row, &outcome, None).await;
 }
 
-fn failed(error: GsmaError) -> Outcome {
+pub(crate) fn failed(error: GsmaError) -> Outcome {
     Outcome::Failed(Failure {
         error,
         provider_code: String::new(),
@@ -174,7 +138,7 @@ fn failed(error: GsmaError) -> Outcome {
     })
 }
 
-async fn mark_in_doubt(engine: &Engine, row: &TransactionRow, why: &str) {
+pub(crate) async fn mark_in_doubt(engine: &Engine, row: &TransactionRow, why: &str) {
     let deadline = engine
         .router
         .by_name(&row.provider)
@@ -198,42 +162,7 @@ async fn mark_in_doubt(engine: &Engine, row: &TransactionRow, why: &str) {
     }
 }
 
-/// Asks the operator what became of a transaction whose result is overdue.
-async fn check_status(engine: &Engine, row: &TransactionRow) {
-    let Some(provider) = engine.router.by_name(&row.provider).cloned() else {
-        return;
-    };
-    let Some(transaction) = transaction_of(row) else {
-        return;
-    };
-    let refs: ProviderRefs = row
-        .provider_refs
-        .as_deref()
-        .and_then(|r| serde_json::from_str(r).ok())
-        .unwrap_or_default();
-    let deadline = provider.result_deadline(transaction.transaction_type);
-    match provider.status(&transaction, &refs).await {
-        Ok(Outcome::Pending) => {}
-        Ok(outcome) => {
-            finish(engine, row, &outcome, None).await;
-            return;
-        }
-        Err(e) => {
-            tracing::info!(reference = %row.transaction_reference, error = %e, "status query gave no answer; will ask again");
-        }
-    }
-    let now = now_ms();
-    let change = Change::CheckLater {
-        transaction_reference: row.transaction_reference.clone(),
-        next_check_at: now + millis(engine.check_backoff(deadline, row.check_attempts)),
-        now_ms: now,
-    };
-    if let Err(e) = engine.store.apply(change).await {
-        tracing::error!(reference = %row.transaction_reference, error = %e, "could not schedule a status check");
-    }
-}
-
-async fn finish(
+pub(crate) async fn finish(
     engine: &Engine,
     row: &TransactionRow,
     outcome: &Outcome,
@@ -244,6 +173,6 @@ async fn finish(
     }
 }
 
-fn millis(d: Duration) -> i64 {
+pub(crate) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
 }

@@ -3,7 +3,7 @@
 //! The engine owns no state of its own: everything it knows is in the store, so a restarted gateway carries on
 //! where the stopped one was.
 
-mod dispatch;
+pub(crate) mod dispatch;
 mod events;
 
 use std::collections::HashSet;
@@ -67,9 +67,10 @@ pub struct Engine {
     store: Store,
     router: Router,
     notifier: Notifier,
-    settings: DispatchSettings,
+    pub(crate) settings: DispatchSettings,
     dispatch_queue: mpsc::Sender<DispatchJob>,
-    permits: Arc<Semaphore>,
+    /// Operator calls in flight, shared by the dispatcher and the reconciler.
+    pub(crate) permits: Arc<Semaphore>,
     /// Transactions a task of this process is working on, so two ticks never work on the same one.
     in_flight: Mutex<HashSet<String>>,
 }
@@ -167,6 +168,7 @@ impl Engine {
             provider_reference: None,
             provider_refs: None,
             check_attempts: 0,
+            in_doubt_since: None,
             body,
             callback_url: new.callback_url,
             client_correlation_id: new.correlation_id,
@@ -262,21 +264,21 @@ impl Engine {
     }
 
     /// Marks a transaction as being worked on by this process; false if it already is.
-    fn claim(&self, reference: &str) -> bool {
+    pub(crate) fn claim(&self, reference: &str) -> bool {
         self.in_flight
             .lock()
             .map(|mut set| set.insert(reference.to_owned()))
             .unwrap_or(false)
     }
 
-    fn release(&self, reference: &str) {
+    pub(crate) fn release(&self, reference: &str) {
         if let Ok(mut set) = self.in_flight.lock() {
             set.remove(reference);
         }
     }
 
     /// The wait before the next status check of a transaction checked `attempts` times already.
-    fn check_backoff(&self, deadline: Duration, attempts: i64) -> Duration {
+    pub(crate) fn check_backoff(&self, deadline: Duration, attempts: i64) -> Duration {
         let factor = 1u32 << attempts.clamp(0, 16) as u32;
         deadline
             .max(Duration::from_secs(1))

@@ -259,5 +259,5 @@ impl Store {
 /// Transactions joined with what their request state says about notifying the client.
 const TRANSACTION_COLUMNS: &str = "SELECT t.transaction_reference, t.server_correlation_id, t.client_id, \
     t.transaction_type, t.status, t.provider, t.dispatch_state, t.dispatch_attempts, t.provider_reference, \
-    t.provider_refs, t.check_attempts, t.body, r.callback_url, r.client_correlation_id \
+    t.provider_refs, t.check_attempts, t.in_doubt_since, t.body, r.callback_url, r.client_correlation_id \
     FROM transactions t JOIN request_states r ON r.server_correlation_id = t.server_correlation_id";

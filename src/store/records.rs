@@ -32,6 +32,8 @@ pub struct TransactionRow {
     /// The operator's references (JSON of `ProviderRefs`).
     pub provider_refs: Option<String>,
     pub check_attempts: i64,
+    /// When the transaction's dispatch became uncertain (ms since the epoch).
+    pub in_doubt_since: Option<i64>,
     /// The GSMA transaction (JSON).
     pub body: String,
     /// Where the client wants its callback, from the request state.

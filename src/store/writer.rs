@@ -242,8 +242,8 @@ async fn apply(conn: &mut SqliteConnection, change: &Change) -> Result<u64, sqlx
             now_ms,
         } => {
             sqlx::query(
-                "UPDATE transactions SET dispatch_state = 'in_doubt', next_check_at = $2, updated_at = $3 \
-                 WHERE transaction_reference = $1 AND status = 'pending'",
+                "UPDATE transactions SET dispatch_state = 'in_doubt', next_check_at = $2, updated_at = $3, \
+                 in_doubt_since = COALESCE(in_doubt_since, $3) WHERE transaction_reference = $1 AND status = 'pending'",
             )
             .bind(transaction_reference)
             .bind(next_check_at)
@@ -298,8 +298,8 @@ async fn apply(conn: &mut SqliteConnection, change: &Change) -> Result<u64, sqlx
         }
         Change::RecoverAfterRestart { now_ms } => {
             let doubtful = sqlx::query(
-                "UPDATE transactions SET dispatch_state = 'in_doubt', next_check_at = $1 \
-                 WHERE status = 'pending' AND dispatch_state = 'sending'",
+                "UPDATE transactions SET dispatch_state = 'in_doubt', next_check_at = $1, \
+                 in_doubt_since = COALESCE(in_doubt_since, $1) WHERE status = 'pending' AND dispatch_state = 'sending'",
             )
             .bind(now_ms)
             .execute(&mut *conn)

@@ -170,6 +170,11 @@ pub trait Provider: Send + Sync {
     /// How long to wait for an asynchronous result before asking [`Provider::status`].
     fn result_deadline(&self, transaction_type: TransactionType) -> Duration;
 
+    /// For a request that may have been sent but was never acknowledged (the gateway stopped mid-call, so no
+    /// operator reference exists to query): how long after which, with no result having arrived, it is certain the
+    /// operator never took it. `None`: never assume that (the transaction waits for an operator of the gateway).
+    fn unacknowledged_expiry(&self, transaction_type: TransactionType) -> Option<Duration>;
+
     /// The routes where the operator posts asynchronous results, mounted by the gateway under
     /// `/callbacks/{name}`. They hand each result to `sink`.
     fn callback_router(&self, sink: Arc<dyn EventSink>) -> Option<axum::Router>;

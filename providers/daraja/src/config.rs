@@ -24,6 +24,11 @@ pub struct DarajaConfig {
     /// How long to wait for an STK result callback before asking STK Query, in seconds.
     #[serde(default = "default_stk_result_deadline_secs")]
     pub stk_result_deadline_secs: u64,
+    /// An STK prompt lives about a minute; Daraja posts a result (success, cancelled, timed out) for every push it
+    /// took. A push whose acknowledgement was lost (the gateway stopped mid-call) and whose result has not come
+    /// this many seconds later was never taken by Daraja, and fails.
+    #[serde(default = "default_stk_unacknowledged_expiry_secs")]
+    pub stk_unacknowledged_expiry_secs: u64,
 }
 
 /// A merchant account (paybill, or till with its head-office store number) able to receive STK Push payments.
@@ -45,6 +50,10 @@ fn default_request_timeout_ms() -> u64 {
 
 fn default_stk_result_deadline_secs() -> u64 {
     120
+}
+
+fn default_stk_unacknowledged_expiry_secs() -> u64 {
+    600
 }
 
 impl DarajaConfig {

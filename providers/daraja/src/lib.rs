@@ -206,6 +206,12 @@ impl Provider for DarajaProvider {
         Duration::from_secs(self.config.stk_result_deadline_secs)
     }
 
+    fn unacknowledged_expiry(&self, _transaction_type: TransactionType) -> Option<Duration> {
+        Some(Duration::from_secs(
+            self.config.stk_unacknowledged_expiry_secs,
+        ))
+    }
+
     fn callback_router(&self, sink: Arc<dyn EventSink>) -> Option<Router> {
         Some(
             Router::new()

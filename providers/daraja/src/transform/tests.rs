@@ -26,6 +26,7 @@ fn config() -> DarajaConfig {
         ],
         request_timeout_ms: 1000,
         stk_result_deadline_secs: 60,
+        stk_unacknowledged_expiry_secs: 600,
     }
 }
 

@@ -1,0 +1,113 @@
+//! Settling transactions whose operator result has not come: a periodic pass over due work sends what was never
+//! sent (after a restart, or when the dispatch queue was full) and asks the operator about the rest, with
+//! back-off, until each is final. Nothing is ever sent twice: sending is claimed in the store first.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mmapi_core::model::Transaction;
+use mmapi_core::provider::{Outcome, ProviderRefs};
+use mmapi_core::GsmaError;
+
+use crate::engine::dispatch::{dispatch, failed, finish, mark_in_doubt, millis, transaction_of};
+use crate::engine::{now_ms, Engine};
+use crate::store::{Change, TransactionRow};
+
+/// Starts the periodic reconciliation pass.
+pub fn spawn(engine: Arc<Engine>) {
+    tokio::spawn(async move {
+        let mut tick =
+            tokio::time::interval(Duration::from_millis(engine.settings.tick_ms.max(10)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = reconcile_due(&engine).await {
+                tracing::warn!(error = %e, "reconciliation pass failed");
+            }
+        }
+    });
+}
+
+/// One pass over the transactions that are due: unsent ones are sent, the others are checked.
+async fn reconcile_due(engine: &Arc<Engine>) -> Result<(), crate::store::StoreError> {
+    let due = engine.store().due_transactions(now_ms(), 500).await?;
+    for row in due {
+        if !engine.claim(&row.transaction_reference) {
+            continue;
+        }
+        let Ok(permit) = engine.permits.clone().acquire_owned().await else {
+            break;
+        };
+        let e = engine.clone();
+        tokio::spawn(async move {
+            match row.dispatch_state.as_str() {
+                "queued" => dispatch(&e, &row).await,
+                "sending" => mark_in_doubt(&e, &row, "its dispatch never finished").await,
+                _ => check_status(&e, &row).await,
+            }
+            e.release(&row.transaction_reference);
+            drop(permit);
+        });
+    }
+    Ok(())
+}
+
+/// Asks the operator what became of a transaction whose result is overdue.
+async fn check_status(engine: &Engine, row: &TransactionRow) {
+    let Some(provider) = engine.router().by_name(&row.provider).cloned() else {
+        return;
+    };
+    let Some(transaction) = transaction_of(row) else {
+        return;
+    };
+    let refs: ProviderRefs = row
+        .provider_refs
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or_default();
+    let deadline = provider.result_deadline(transaction.transaction_type);
+    match provider.status(&transaction, &refs).await {
+        Ok(Outcome::Pending) => {}
+        Ok(outcome) => {
+            finish(engine, row, &outcome, None).await;
+            return;
+        }
+        Err(e) => {
+            if let Some(outcome) = expired_unacknowledged(provider.as_ref(), row, &transaction) {
+                finish(engine, row, &outcome, None).await;
+                return;
+            }
+            tracing::info!(reference = %row.transaction_reference, error = %e, "status query gave no answer; will ask again");
+        }
+    }
+    let now = now_ms();
+    let change = Change::CheckLater {
+        transaction_reference: row.transaction_reference.clone(),
+        next_check_at: now + millis(engine.check_backoff(deadline, row.check_attempts)),
+        now_ms: now,
+    };
+    if let Err(e) = engine.store().apply(change).await {
+        tracing::error!(reference = %row.transaction_reference, error = %e, "could not schedule a status check");
+    }
+}
+
+/// An in-doubt transaction with no operator reference, whose provider's expiry has passed with no result: the
+/// operator never took it, so it fails (nothing was paid).
+fn expired_unacknowledged(
+    provider: &dyn mmapi_core::provider::Provider,
+    row: &TransactionRow,
+    transaction: &Transaction,
+) -> Option<Outcome> {
+    if row.provider_reference.is_some() || row.dispatch_state != "in_doubt" {
+        return None;
+    }
+    let expiry = provider.unacknowledged_expiry(transaction.transaction_type)?;
+    let since = row.in_doubt_since?;
+    if now_ms() < since + millis(expiry) {
+        return None;
+    }
+    tracing::warn!(reference = %row.transaction_reference, "no operator result for an unacknowledged request; it was never taken");
+    Some(failed(GsmaError::unavailable(
+        "The request could not be confirmed by the operator and no payment was taken; please try again",
+    )))
+}

@@ -1,0 +1,212 @@
+//! Helpers shared by the end-to-end tests: a gateway in sandbox mode on a loopback port with its own data
+//! directory, an HTTP client, and a callback receiver.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::put;
+use axum::Router;
+use mmapi_gateway::app::{self, Gateway};
+use mmapi_gateway::config::Config;
+use serde_json::{json, Value};
+
+pub const PAYER: &str = "+254708374149";
+pub const TILL: &str = "174379";
+
+/// A gateway in sandbox mode with a fresh data directory.
+pub struct TestGateway {
+    pub gateway: Gateway,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn sandbox_config(dir: &std::path::Path) -> Config {
+    let mut config = Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: dir.to_owned(),
+        ..Config::default()
+    };
+    config.simulators.callback_delay_ms = 100;
+    config.simulators.stk_result_deadline_secs = 1;
+    config.dispatch.tick_ms = 100;
+    config.callbacks.initial_backoff_ms = 100;
+    config
+}
+
+impl TestGateway {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_with(sandbox_config(dir.path()), dir).await
+    }
+
+    pub async fn start_with(config: Config, dir: tempfile::TempDir) -> Self {
+        let gateway = app::start(config).await.expect("gateway starts");
+        let base = format!("http://{}/v1.2/mm", gateway.address);
+        Self {
+            gateway,
+            base,
+            http: reqwest::Client::new(),
+            dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// POSTs a merchant payment; returns status and JSON body.
+    pub async fn merchantpay(
+        &self,
+        payer: &str,
+        amount: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let body = json!({
+            "amount": amount,
+            "currency": "KES",
+            "debitParty": [{"key": "msisdn", "value": payer}],
+            "creditParty": [{"key": "storeid", "value": TILL}],
+        });
+        self.post_raw("/transactions/type/merchantpay", body.to_string(), headers)
+            .await
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        body: String,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = StatusCode::from_u16(response.status().as_u16()).expect("status");
+        assert!(response.headers().contains_key("x-date"), "X-Date missing");
+        let value = response.json().await.unwrap_or(Value::Null);
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        get_json(&self.http, &self.url(path)).await
+    }
+
+    /// Polls a request state until it is no longer pending.
+    pub async fn wait_final(&self, server_correlation_id: &str, within: Duration) -> Value {
+        wait_final(&self.http, &self.base, server_correlation_id, within).await
+    }
+}
+
+pub async fn get_json(http: &reqwest::Client, url: &str) -> (StatusCode, Value) {
+    let response = http.get(url).send().await.expect("request sent");
+    let status = StatusCode::from_u16(response.status().as_u16()).expect("status");
+    assert!(
+        response.headers().contains_key("x-date"),
+        "X-Date missing on {url}"
+    );
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+pub async fn wait_final(http: &reqwest::Client, base: &str, id: &str, within: Duration) -> Value {
+    let started = Instant::now();
+    loop {
+        let (status, state) = get_json(http, &format!("{base}/requeststates/{id}")).await;
+        if status == StatusCode::OK && state["status"] != "pending" {
+            return state;
+        }
+        assert!(
+            started.elapsed() < within,
+            "request {id} still not final: {status} {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One callback as received.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+/// A local listener that records the PUTs it receives. It answers the statuses in `script` in turn (204 once
+/// the script is used up).
+#[derive(Clone)]
+pub struct CallbackReceiver {
+    pub url: String,
+    pub received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl CallbackReceiver {
+    pub async fn start(script: Vec<u16>) -> Self {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let state = (received.clone(), Arc::new(Mutex::new(script)));
+        let app = Router::new().route("/cb", put(record)).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self {
+            url: format!("http://{addr}/cb"),
+            received,
+        }
+    }
+
+    pub fn all(&self) -> Vec<Received> {
+        self.received.lock().expect("lock").clone()
+    }
+
+    pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
+        let started = Instant::now();
+        loop {
+            let all = self.all();
+            if all.len() >= n {
+                return all;
+            }
+            assert!(
+                started.elapsed() < within,
+                "only {} of {n} callbacks arrived",
+                all.len()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+type ReceiverState = (Arc<Mutex<Vec<Received>>>, Arc<Mutex<Vec<u16>>>);
+
+async fn record(
+    State((received, script)): State<ReceiverState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    received
+        .lock()
+        .expect("lock")
+        .push(Received { headers, body });
+    let mut script = script.lock().expect("lock");
+    let code = if script.is_empty() {
+        204
+    } else {
+        script.remove(0)
+    };
+    StatusCode::from_u16(code).unwrap_or(StatusCode::NO_CONTENT)
+}
+
+pub fn correlation_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

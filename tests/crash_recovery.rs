@@ -1,0 +1,122 @@
+//! The gateway binary is killed with SIGKILL right after it accepted a payment, and started again on the same
+//! data directory: the transaction and its request state are still there, reach a final state, and the client's
+//! callback still arrives.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use common::*;
+use serde_json::{json, Value};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn spawn_gateway(config: &std::path::Path, port: u16, data_dir: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_mmapi-gateway"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data_dir)
+        .env("MMAPI_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the gateway binary starts")
+}
+
+async fn wait_up(http: &reqwest::Client, base: &str) {
+    let started = Instant::now();
+    while http.get(format!("{base}/heartbeat")).send().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "gateway did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn sigkill_after_202_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.toml");
+    // The simulated customer answers after 1.5 s, so the kill lands before the result.
+    std::fs::write(
+        &config,
+        "[simulators]\ncallback_delay_ms = 1500\nstk_result_deadline_secs = 1\nstk_unacknowledged_expiry_secs = 5\n\
+         [dispatch]\ntick_ms = 100\n[callbacks]\ninitial_backoff_ms = 200\n",
+    )
+    .unwrap();
+    let data_dir = dir.path().join("data");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}/v1.2/mm");
+    let http = reqwest::Client::new();
+    let receiver = CallbackReceiver::start(vec![]).await;
+
+    let mut first = spawn_gateway(&config, port, &data_dir);
+    wait_up(&http, &base).await;
+    let mut accepted = Vec::new();
+    for _ in 0..5 {
+        let response = http
+            .post(format!("{base}/transactions/type/merchantpay"))
+            .header("content-type", "application/json")
+            .header("X-Callback-URL", &receiver.url)
+            .header("X-CorrelationID", correlation_id())
+            .body(
+                json!({"amount": "100", "currency": "KES",
+                       "debitParty": [{"key": "msisdn", "value": PAYER}],
+                       "creditParty": [{"key": "storeid", "value": TILL}]})
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        let state: Value = response.json().await.unwrap();
+        accepted.push(state);
+    }
+    first.kill().expect("SIGKILL");
+    first.wait().unwrap();
+    assert!(receiver.all().is_empty(), "the kill came before any result");
+
+    let mut second = spawn_gateway(&config, port, &data_dir);
+    wait_up(&http, &base).await;
+    for state in &accepted {
+        let id = state["serverCorrelationId"].as_str().unwrap();
+        let done = wait_final(&http, &base, id, Duration::from_secs(30)).await;
+        assert_ne!(done["status"], "pending");
+        let (status, tx) = get_json(
+            &http,
+            &format!(
+                "{base}/transactions/{}",
+                state["objectReference"].as_str().unwrap()
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(tx["amount"], "100");
+        assert_eq!(tx["transactionStatus"], done["status"]);
+    }
+    let got = receiver
+        .wait_for(accepted.len(), Duration::from_secs(20))
+        .await;
+    for state in &accepted {
+        assert!(
+            got.iter().any(
+                |r| r.body["transactionReference"] == state["objectReference"]
+                    || r.body["errorCategory"].is_string()
+            ),
+            "a callback for {}",
+            state["objectReference"]
+        );
+    }
+    second.kill().ok();
+    second.wait().ok();
+}
