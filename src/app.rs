@@ -74,7 +74,7 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
         .unwrap_or_else(|| format!("http://{address}"))
         .trim_end_matches('/')
         .to_owned();
-    let store = Store::open_sqlite(&config.data_dir).await?;
+    let store = Store::open(config.database_url.as_deref(), &config.data_dir).await?;
 
     let mut sandbox_routes = Router::new();
     let mut sandbox_daraja = None;

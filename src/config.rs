@@ -33,6 +33,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the embedded database (`mmapi.db`) and sandbox state live.
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL (`postgres://user@host/db`): the store then lives there, and several gateway instances
+    /// may share it. Without it the store is SQLite in `data_dir`.
+    pub database_url: Option<String>,
     /// The URL at which operators reach this gateway's callback routes (defaults to `http://<listen>`).
     pub public_url: Option<String>,
     /// Sandbox mode: run the operator simulators in-process and route to them. On when no provider is configured.
@@ -100,6 +103,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./mmapi-data"),
+            database_url: None,
             public_url: None,
             sandbox: None,
             simulators: SandboxSettings::default(),
@@ -149,6 +153,7 @@ impl Default for CallbackSettings {
 pub struct Overrides {
     pub listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
     pub public_url: Option<String>,
 }
 
@@ -176,6 +181,9 @@ impl Config {
         if let Some(dir) = overrides.data_dir {
             config.data_dir = dir;
         }
+        if let Some(url) = overrides.database_url {
+            config.database_url = Some(url);
+        }
         if let Some(url) = overrides.public_url {
             config.public_url = Some(url);
         }
@@ -194,6 +202,9 @@ impl Config {
         }
         if let Ok(v) = std::env::var("MMAPI_DATA_DIR") {
             self.data_dir = PathBuf::from(v);
+        }
+        if let Ok(v) = std::env::var("MMAPI_DATABASE_URL") {
+            self.database_url = Some(v);
         }
         if let Ok(v) = std::env::var("MMAPI_PUBLIC_URL") {
             self.public_url = Some(v);
@@ -235,6 +246,16 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "sandbox = false needs at least one provider under [providers]".into(),
             ));
+        }
+        if let Some(url) = &self.database_url {
+            if !(url.starts_with("postgres://")
+                || url.starts_with("postgresql://")
+                || url.starts_with("sqlite:"))
+            {
+                return Err(ConfigError::Invalid(
+                    "database_url must be a postgres:// (or sqlite:) URL".into(),
+                ));
+            }
         }
         if let Some(url) = &self.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {

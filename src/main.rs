@@ -47,6 +47,10 @@ enum Command {
         /// Directory of the embedded database (default ./mmapi-data; env MMAPI_DATA_DIR).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// PostgreSQL URL of a shared store, e.g. postgres://postgres@127.0.0.1/mmapi (env MMAPI_DATABASE_URL;
+        /// default: SQLite in the data directory).
+        #[arg(long)]
+        database_url: Option<String>,
         /// URL at which operators reach this gateway's callback routes (env MMAPI_PUBLIC_URL).
         #[arg(long)]
         public_url: Option<String>,
@@ -101,11 +105,13 @@ async fn main() -> ExitCode {
             config,
             listen,
             data_dir,
+            database_url,
             public_url,
         } => {
             let overrides = Overrides {
                 listen,
                 data_dir,
+                database_url,
                 public_url,
             };
             let config = match Config::load(config.as_deref(), overrides) {

@@ -19,12 +19,22 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn spawn_gateway(config: &std::path::Path, port: u16, data_dir: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_mmapi-gateway"))
+fn spawn_gateway(
+    config: &std::path::Path,
+    port: u16,
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mmapi-gateway"));
+    command
         .args(["serve", "--config"])
         .arg(config)
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(data_dir)
+        .arg(data_dir);
+    if let Some(url) = database_url {
+        command.args(["--database-url", url]);
+    }
+    command
         .env("MMAPI_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -60,7 +70,8 @@ async fn sigkill_after_202_loses_nothing() {
     let http = reqwest::Client::new();
     let receiver = CallbackReceiver::start(vec![]).await;
 
-    let mut first = spawn_gateway(&config, port, &data_dir);
+    let database_url = test_database_url().await;
+    let mut first = spawn_gateway(&config, port, &data_dir, database_url.as_deref());
     wait_up(&http, &base).await;
     let mut accepted = Vec::new();
     for _ in 0..5 {
@@ -86,11 +97,12 @@ async fn sigkill_after_202_loses_nothing() {
     first.wait().unwrap();
     assert!(receiver.all().is_empty(), "the kill came before any result");
 
-    let mut second = spawn_gateway(&config, port, &data_dir);
+    let mut second = spawn_gateway(&config, port, &data_dir, database_url.as_deref());
     wait_up(&http, &base).await;
     for state in &accepted {
         let id = state["serverCorrelationId"].as_str().unwrap();
-        let done = wait_final(&http, &base, id, Duration::from_secs(30)).await;
+        // On PostgreSQL an interrupted dispatch is in doubt only once its 60 s claim expires.
+        let done = wait_final(&http, &base, id, Duration::from_secs(90)).await;
         assert_ne!(done["status"], "pending");
         let (status, tx) = get_json(
             &http,

@@ -1,4 +1,5 @@
-//! Durable state: request states, transactions and the client-callback outbox, in SQLite (WAL).
+//! Durable state: request states, transactions and the client-callback outbox, in SQLite (WAL; the embedded
+//! default) or PostgreSQL (for several gateway instances sharing one database). The same SQL serves both.
 //!
 //! Every change goes through one writer task ([`writer`]) that batches the changes that arrive while a commit is
 //! under way into the next database transaction (group commit), and answers each caller only once its commit
@@ -8,11 +9,11 @@ mod records;
 mod writer;
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, SqliteConnection, SqlitePool};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
 use tokio::sync::{mpsc, oneshot};
 
 pub use records::*;
@@ -36,6 +37,18 @@ pub enum StoreError {
     /// The data directory could not be prepared.
     #[error("data directory: {0}")]
     Io(#[from] std::io::Error),
+    /// The database URL names no supported database.
+    #[error("unsupported database URL (use postgres://… or sqlite://…)")]
+    UnsupportedUrl,
+}
+
+/// Which database the store runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// One gateway instance, embedded file.
+    Sqlite,
+    /// Any number of gateway instances sharing one server.
+    Postgres,
 }
 
 /// Statistics of the group-commit writer.
@@ -50,42 +63,90 @@ pub struct WriterStats {
 /// The gateway's store. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    backend: Backend,
+    pool: AnyPool,
     writer: mpsc::Sender<WriteOp>,
     stats: std::sync::Arc<writer::SharedStats>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the SQLite database `mmapi.db` in `data_dir`, runs the migrations and starts
-    /// the writer.
-    pub async fn open_sqlite(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir)?;
-        let path = data_dir.join("mmapi.db");
-        let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
-            .pragma("temp_store", "memory")
-            .pragma("cache_size", "-65536");
-        let mut writer_conn = SqliteConnection::connect_with(&options).await?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&mut writer_conn)
-            .await?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+    /// Opens the store: the PostgreSQL database at `database_url` when one is given, else (creating it if
+    /// needed) the SQLite database `mmapi.db` in `data_dir`. Runs the migrations and starts the writer.
+    pub async fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (backend, options) = match database_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                (Backend::Postgres, url.parse::<AnyConnectOptions>()?)
+            }
+            Some(url) if url.starts_with("sqlite:") => {
+                (Backend::Sqlite, url.parse::<AnyConnectOptions>()?)
+            }
+            Some(_) => return Err(StoreError::UnsupportedUrl),
+            None => {
+                std::fs::create_dir_all(data_dir)?;
+                let path = std::path::absolute(data_dir.join("mmapi.db"))?;
+                let sqlite = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true);
+                (
+                    Backend::Sqlite,
+                    AnyConnectOptions::from_url(&sqlite.to_url_lossy())?,
+                )
+            }
+        };
+        let options = options.disable_statement_logging();
+        let mut writer_conn = AnyConnection::connect_with(&options).await?;
+        match backend {
+            Backend::Sqlite => {
+                // WAL lets readers work beside the writer; FULL makes every commit durable on disk.
+                for pragma in [
+                    "PRAGMA journal_mode = WAL",
+                    "PRAGMA synchronous = FULL",
+                    "PRAGMA busy_timeout = 10000",
+                    "PRAGMA temp_store = MEMORY",
+                    "PRAGMA cache_size = -65536",
+                ] {
+                    writer_conn.execute(pragma).await?;
+                }
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&mut writer_conn)
+                    .await?;
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&mut writer_conn)
+                    .await?;
+            }
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
             .min_connections(1)
-            .connect_with(options.read_only(true))
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA query_only = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
             .await?;
         let (tx, rx) = mpsc::channel(16_384);
         let stats = std::sync::Arc::new(writer::SharedStats::default());
         tokio::spawn(writer::run(writer_conn, rx, stats.clone()));
         Ok(Self {
+            backend,
             pool,
             writer: tx,
             stats,
         })
+    }
+
+    /// Which database the store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Commits and group-commit batches so far.
@@ -150,12 +211,17 @@ impl Store {
         .await
     }
 
-    /// Marks transactions whose sending was interrupted by a stop of the gateway as in doubt, and brings
-    /// acknowledged ones forward for a status check. Run once at start-up, before any dispatch.
+    /// Brings pending work forward after a start. On SQLite the only instance is this one: a transaction left
+    /// `sending` was interrupted by the stop and is in doubt at once, and every transaction waiting for dispatch
+    /// or a status check is due now (results may have been missed while it was down). On PostgreSQL other
+    /// instances may be working on them, so nothing changes: expiring claims and deadlines settle them.
+    /// Run once at start-up, before any dispatch.
     pub async fn recover_after_restart(&self, now_ms: i64) -> Result<(), StoreError> {
-        self.apply(Change::RecoverAfterRestart { now_ms })
-            .await
-            .map(|_| ())
+        let change = Change::RecoverAfterRestart {
+            now_ms,
+            sole_instance: self.backend == Backend::Sqlite,
+        };
+        self.apply(change).await.map(|_| ())
     }
 
     /// A request state by its server correlation id.

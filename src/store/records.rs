@@ -167,5 +167,9 @@ pub enum Change {
         give_up: bool,
     },
     /// Start-up recovery (see [`Store::recover_after_restart`](super::Store::recover_after_restart)).
-    RecoverAfterRestart { now_ms: i64 },
+    RecoverAfterRestart {
+        now_ms: i64,
+        /// Whether this gateway is the only one using the database.
+        sole_instance: bool,
+    },
 }

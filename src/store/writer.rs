@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sqlx::{Connection, Row, SqliteConnection};
+use sqlx::{AnyConnection, Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use super::records::*;
@@ -65,7 +65,7 @@ impl SharedStats {
 
 /// Runs until every sender is dropped.
 pub(super) async fn run(
-    mut conn: SqliteConnection,
+    mut conn: AnyConnection,
     mut rx: mpsc::Receiver<WriteOp>,
     stats: std::sync::Arc<SharedStats>,
 ) {
@@ -105,7 +105,7 @@ pub(super) async fn run(
 }
 
 async fn commit_batch(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     batch: &[WriteOp],
 ) -> Result<Vec<WriteReply>, sqlx::Error> {
     let mut tx = conn.begin().await?;
@@ -125,13 +125,14 @@ async fn commit_batch(
 }
 
 /// A transaction still `sending` this long after it was claimed is treated as in doubt (its dispatcher died).
-const SENDING_TIMEOUT_MS: i64 = 120_000;
+/// Longer than any operator call may take (their timeouts are 15 s by default).
+const SENDING_TIMEOUT_MS: i64 = 60_000;
 
 /// How long a freshly accepted transaction may wait for the dispatcher before the reconciler sends it.
 const DISPATCH_GRACE_MS: i64 = 10_000;
 
 async fn accept(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     rs: &NewRequestState,
     t: &NewTransaction,
 ) -> Result<AcceptResult, sqlx::Error> {
@@ -185,7 +186,7 @@ async fn accept(
     Ok(AcceptResult::Accepted)
 }
 
-async fn apply(conn: &mut SqliteConnection, change: &Change) -> Result<u64, sqlx::Error> {
+async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<u64, sqlx::Error> {
     let done = match change {
         Change::Sending {
             transaction_reference,
@@ -296,7 +297,14 @@ async fn apply(conn: &mut SqliteConnection, change: &Change) -> Result<u64, sqlx
             .execute(&mut *conn)
             .await?
         }
-        Change::RecoverAfterRestart { now_ms } => {
+        Change::RecoverAfterRestart {
+            now_ms,
+            sole_instance,
+        } => {
+            if !sole_instance {
+                // Other instances may be working on these right now: claims and deadlines settle them.
+                return Ok(0);
+            }
             let doubtful = sqlx::query(
                 "UPDATE transactions SET dispatch_state = 'in_doubt', next_check_at = $1, \
                  in_doubt_since = COALESCE(in_doubt_since, $1) WHERE status = 'pending' AND dispatch_state = 'sending'",
@@ -321,7 +329,7 @@ async fn apply(conn: &mut SqliteConnection, change: &Change) -> Result<u64, sqlx
 }
 
 async fn finalise(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     f: &Finalisation,
 ) -> Result<Option<FinaliseResult>, sqlx::Error> {
     let (provider_reference, provider_refs) = match &f.provider_refs {

@@ -27,10 +27,28 @@ pub struct TestGateway {
     pub dir: tempfile::TempDir,
 }
 
-pub fn sandbox_config(dir: &std::path::Path) -> Config {
+/// When `MMAPI_TEST_POSTGRES` names a PostgreSQL server (e.g. `postgres://postgres@127.0.0.1:5432`), each
+/// test gets a fresh database there and the gateway's store runs on PostgreSQL; otherwise on SQLite.
+pub async fn test_database_url() -> Option<String> {
+    use sqlx::{Connection, Executor};
+    let server = std::env::var("MMAPI_TEST_POSTGRES").ok()?;
+    let server = server.trim_end_matches('/');
+    let name = format!("mmapi_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .expect("MMAPI_TEST_POSTGRES is reachable");
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("a fresh test database");
+    Some(format!("{server}/{name}"))
+}
+
+pub async fn sandbox_config(dir: &std::path::Path) -> Config {
     let mut config = Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         data_dir: dir.to_owned(),
+        database_url: test_database_url().await,
         ..Config::default()
     };
     config.simulators.callback_delay_ms = 100;
@@ -43,7 +61,8 @@ pub fn sandbox_config(dir: &std::path::Path) -> Config {
 impl TestGateway {
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        Self::start_with(sandbox_config(dir.path()), dir).await
+        let config = sandbox_config(dir.path()).await;
+        Self::start_with(config, dir).await
     }
 
     pub async fn start_with(config: Config, dir: tempfile::TempDir) -> Self {
