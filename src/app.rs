@@ -99,7 +99,8 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
         router.add(Arc::new(provider));
     }
 
-    let notifier = notify::spawn(store.clone(), config.callbacks.clone())?;
+    let lease_ms = i64::try_from(config.dispatch.claim_lease_ms).unwrap_or(60_000);
+    let notifier = notify::spawn(store.clone(), config.callbacks.clone(), lease_ms)?;
     let (dispatch_tx, dispatch_rx) = mpsc::channel(65_536);
     let engine = Arc::new(Engine::new(
         store.clone(),

@@ -80,6 +80,9 @@ pub struct DispatchSettings {
     pub tick_ms: u64,
     /// The longest wait between two status checks of a transaction, in seconds.
     pub max_check_interval_secs: u64,
+    /// How long an instance holds work it claimed (a dispatch, a status check, a callback delivery) before
+    /// another instance may take it over, in milliseconds. Longer than any operator call or delivery takes.
+    pub claim_lease_ms: u64,
 }
 
 /// Delivering callbacks to clients.
@@ -132,6 +135,7 @@ impl Default for DispatchSettings {
             max_attempts: 5,
             tick_ms: 500,
             max_check_interval_secs: 600,
+            claim_lease_ms: 60_000,
         }
     }
 }
@@ -268,6 +272,21 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "concurrency settings must be at least 1".into(),
             ));
+        }
+        let lease = self.dispatch.claim_lease_ms;
+        if self.callbacks.timeout_ms >= lease {
+            return Err(ConfigError::Invalid(format!(
+                "callbacks.timeout_ms ({}) must be shorter than dispatch.claim_lease_ms ({lease})",
+                self.callbacks.timeout_ms
+            )));
+        }
+        if let Some(d) = &self.providers.daraja {
+            if d.request_timeout_ms >= lease {
+                return Err(ConfigError::Invalid(format!(
+                    "providers.daraja.request_timeout_ms ({}) must be shorter than dispatch.claim_lease_ms ({lease})",
+                    d.request_timeout_ms
+                )));
+            }
         }
         if self.callbacks.max_attempts == 0 || self.dispatch.max_attempts == 0 {
             return Err(ConfigError::Invalid(

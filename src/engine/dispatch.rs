@@ -58,6 +58,7 @@ pub(crate) async fn dispatch(engine: &Engine, row: &TransactionRow) {
         .apply(Change::Sending {
             transaction_reference: reference.clone(),
             now_ms: now_ms(),
+            claimed_until: now_ms() + engine.lease_ms(),
         })
         .await
     {

@@ -32,7 +32,14 @@ impl EventSink for Engine {
                     return Ok(EventReceipt::Unknown);
                 };
                 match self.store.transaction(hint).await.map_err(store_error)? {
-                    Some(row) if row.provider == provider && row.provider_reference.is_none() => {
+                    // The acknowledgement may have been committed since the first look-up.
+                    Some(row)
+                        if row.provider == provider
+                            && row
+                                .provider_reference
+                                .as_deref()
+                                .is_none_or(|r| r == event.reference) =>
+                    {
                         learnt = Some(ProviderRefs {
                             reference: event.reference.clone(),
                             ..Default::default()

@@ -226,6 +226,7 @@ impl Engine {
             None => None,
         };
         let callback = row.callback_url.as_ref().map(|url| NewCallback {
+            claimed_until: now.millis() + self.lease_ms(),
             url: url.clone(),
             correlation_id: row.client_correlation_id.clone(),
             body: error_json.clone().unwrap_or_else(|| body.clone()),
@@ -261,6 +262,11 @@ impl Engine {
                 .deliver_now(id, row.server_correlation_id.clone(), cb);
         }
         Ok(true)
+    }
+
+    /// How long this instance holds work it claims.
+    pub(crate) fn lease_ms(&self) -> i64 {
+        i64::try_from(self.settings.claim_lease_ms).unwrap_or(60_000)
     }
 
     /// Marks a transaction as being worked on by this process; false if it already is.

@@ -42,7 +42,12 @@ struct Deliverer {
 
 /// Starts the delivery task: it delivers what [`Notifier::deliver_now`] hands it, and scans the outbox for
 /// callbacks that are due (retries, and those owed from before a restart).
-pub fn spawn(store: Store, settings: CallbackSettings) -> Result<Notifier, reqwest::Error> {
+/// `lease_ms` is how long a scan holds the callbacks it claims before another instance may take them.
+pub fn spawn(
+    store: Store,
+    settings: CallbackSettings,
+    lease_ms: i64,
+) -> Result<Notifier, reqwest::Error> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_millis(settings.timeout_ms))
         .redirect(reqwest::redirect::Policy::none())
@@ -66,7 +71,8 @@ pub fn spawn(store: Store, settings: CallbackSettings) -> Result<Notifier, reqwe
                     None => break,
                 },
                 _ = scan.tick() => {
-                    match deliverer.store.due_callbacks(Timestamp::now().millis(), 500).await {
+                    let now = Timestamp::now().millis();
+                    match deliverer.store.claim_due_callbacks(now, lease_ms, 500).await {
                         Ok(rows) => for row in rows { start(&deliverer, row).await },
                         Err(e) => tracing::warn!(error = %e, "could not scan the callback outbox"),
                     }

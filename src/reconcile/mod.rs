@@ -30,7 +30,10 @@ pub fn spawn(engine: Arc<Engine>) {
 
 /// One pass over the transactions that are due: unsent ones are sent, the others are checked.
 async fn reconcile_due(engine: &Arc<Engine>) -> Result<(), crate::store::StoreError> {
-    let due = engine.store().due_transactions(now_ms(), 500).await?;
+    let due = engine
+        .store()
+        .claim_due_transactions(now_ms(), engine.lease_ms(), 500)
+        .await?;
     for row in due {
         if !engine.claim(&row.transaction_reference) {
             continue;

@@ -135,7 +135,7 @@ impl Store {
             .await?;
         let (tx, rx) = mpsc::channel(16_384);
         let stats = std::sync::Arc::new(writer::SharedStats::default());
-        tokio::spawn(writer::run(writer_conn, rx, stats.clone()));
+        tokio::spawn(writer::run(backend, writer_conn, rx, stats.clone()));
         Ok(Self {
             backend,
             pool,
@@ -277,53 +277,54 @@ impl Store {
         .await?)
     }
 
-    /// Pending transactions that need the engine's attention by `now_ms`: never sent, or waiting for a status
-    /// check. Oldest first.
-    pub async fn due_transactions(
+    /// Claims up to `limit` pending transactions that need attention by `now_ms` (never sent, in doubt, or
+    /// waiting for a status check), oldest first, for `lease_ms`: no other instance takes them meanwhile.
+    pub async fn claim_due_transactions(
         &self,
         now_ms: i64,
+        lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<TransactionRow>, StoreError> {
-        Ok(sqlx::query_as::<_, TransactionRow>(&format!(
-            "{TRANSACTION_COLUMNS} WHERE t.status = 'pending' AND t.next_check_at <= $1 \
-             ORDER BY t.next_check_at LIMIT $2"
-        ))
-        .bind(now_ms)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        let claim = writer::Claim::Transactions {
+            now_ms,
+            lease_ms,
+            limit,
+        };
+        self.write(
+            |reply| WriteOp::Claim { claim, reply },
+            |r| match r {
+                WriteReply::ClaimedTransactions(rows) => Some(rows),
+                _ => None,
+            },
+        )
+        .await
     }
 
-    /// Client callbacks due for (another) delivery attempt.
-    pub async fn due_callbacks(
+    /// Claims up to `limit` client callbacks due for (another) delivery attempt, for `lease_ms`.
+    pub async fn claim_due_callbacks(
         &self,
         now_ms: i64,
+        lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        Ok(sqlx::query_as::<_, OutboxRow>(
-            "SELECT id, server_correlation_id, url, correlation_id, body, attempts FROM outbox \
-             WHERE state = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2",
+        let claim = writer::Claim::Callbacks {
+            now_ms,
+            lease_ms,
+            limit,
+        };
+        self.write(
+            |reply| WriteOp::Claim { claim, reply },
+            |r| match r {
+                WriteReply::ClaimedCallbacks(rows) => Some(rows),
+                _ => None,
+            },
         )
-        .bind(now_ms)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    /// One outbox entry.
-    pub async fn callback(&self, id: i64) -> Result<Option<OutboxRow>, StoreError> {
-        Ok(sqlx::query_as::<_, OutboxRow>(
-            "SELECT id, server_correlation_id, url, correlation_id, body, attempts FROM outbox \
-             WHERE id = $1 AND state = 'pending'",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
+        .await
     }
 }
 
 /// Transactions joined with what their request state says about notifying the client.
-const TRANSACTION_COLUMNS: &str = "SELECT t.transaction_reference, t.server_correlation_id, t.client_id, \
+pub(crate) const TRANSACTION_COLUMNS: &str = "SELECT t.transaction_reference, t.server_correlation_id, t.client_id, \
     t.transaction_type, t.status, t.provider, t.dispatch_state, t.dispatch_attempts, t.provider_reference, \
     t.provider_refs, t.check_attempts, t.in_doubt_since, t.body, r.callback_url, r.client_correlation_id \
     FROM transactions t JOIN request_states r ON r.server_correlation_id = t.server_correlation_id";

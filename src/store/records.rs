@@ -110,6 +110,8 @@ pub struct Finalisation {
 /// A client callback to queue.
 #[derive(Clone, Debug)]
 pub struct NewCallback {
+    /// Until when the queuing instance holds it (it delivers it at once); others deliver it after that.
+    pub claimed_until: i64,
     pub url: String,
     pub correlation_id: Option<String>,
     pub body: String,
@@ -125,10 +127,12 @@ pub struct FinaliseResult {
 /// Bookkeeping changes.
 #[derive(Clone, Debug)]
 pub enum Change {
-    /// About to call the operator: from now on a stop leaves the transaction in doubt.
+    /// About to call the operator: from now on a stop leaves the transaction in doubt. The claim holds until
+    /// `claimed_until`; a transaction still `sending` then is in doubt.
     Sending {
         transaction_reference: String,
         now_ms: i64,
+        claimed_until: i64,
     },
     /// The operator acknowledged it with references; check its status at `next_check_at`.
     Acknowledged {

@@ -6,7 +6,7 @@ use sqlx::{AnyConnection, Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use super::records::*;
-use super::{StoreError, WriterStats};
+use super::{Backend, StoreError, WriterStats, TRANSACTION_COLUMNS};
 
 /// The most changes one commit carries.
 const MAX_BATCH: usize = 1024;
@@ -28,6 +28,24 @@ pub(super) enum WriteOp {
         f: Finalisation,
         reply: Reply,
     },
+    Claim {
+        claim: Claim,
+        reply: Reply,
+    },
+}
+
+/// Due work claimed by this instance until a lease ends.
+pub(super) enum Claim {
+    Transactions {
+        now_ms: i64,
+        lease_ms: i64,
+        limit: i64,
+    },
+    Callbacks {
+        now_ms: i64,
+        lease_ms: i64,
+        limit: i64,
+    },
 }
 
 impl WriteOp {
@@ -35,7 +53,8 @@ impl WriteOp {
         match self {
             WriteOp::Accept { reply, .. }
             | WriteOp::Change { reply, .. }
-            | WriteOp::Finalise { reply, .. } => reply,
+            | WriteOp::Finalise { reply, .. }
+            | WriteOp::Claim { reply, .. } => reply,
         }
     }
 }
@@ -46,6 +65,8 @@ pub(super) enum WriteReply {
     /// Rows the change touched.
     Done(u64),
     Finalised(Option<FinaliseResult>),
+    ClaimedTransactions(Vec<TransactionRow>),
+    ClaimedCallbacks(Vec<OutboxRow>),
 }
 
 #[derive(Default)]
@@ -65,6 +86,7 @@ impl SharedStats {
 
 /// Runs until every sender is dropped.
 pub(super) async fn run(
+    backend: Backend,
     mut conn: AnyConnection,
     mut rx: mpsc::Receiver<WriteOp>,
     stats: std::sync::Arc<SharedStats>,
@@ -79,7 +101,7 @@ pub(super) async fn run(
             }
         }
         let n = batch.len() as u64;
-        match commit_batch(&mut conn, &batch).await {
+        match commit_batch(backend, &mut conn, &batch).await {
             Ok(replies) => {
                 stats.commits.fetch_add(1, Ordering::Relaxed);
                 stats.operations.fetch_add(n, Ordering::Relaxed);
@@ -91,7 +113,7 @@ pub(super) async fn run(
                 // One change may have spoilt the batch: apply each on its own, so the others still land.
                 tracing::warn!(error = %batch_error, size = n, "group commit failed; retrying its changes one by one");
                 for op in batch.drain(..) {
-                    let result = commit_batch(&mut conn, std::slice::from_ref(&op)).await;
+                    let result = commit_batch(backend, &mut conn, std::slice::from_ref(&op)).await;
                     if result.is_ok() {
                         stats.commits.fetch_add(1, Ordering::Relaxed);
                         stats.operations.fetch_add(1, Ordering::Relaxed);
@@ -105,6 +127,7 @@ pub(super) async fn run(
 }
 
 async fn commit_batch(
+    backend: Backend,
     conn: &mut AnyConnection,
     batch: &[WriteOp],
 ) -> Result<Vec<WriteReply>, sqlx::Error> {
@@ -117,16 +140,13 @@ async fn commit_batch(
             }
             WriteOp::Change { change, .. } => WriteReply::Done(apply(&mut tx, change).await?),
             WriteOp::Finalise { f, .. } => WriteReply::Finalised(finalise(&mut tx, f).await?),
+            WriteOp::Claim { claim, .. } => claim_due(backend, &mut tx, claim).await?,
         };
         replies.push(reply);
     }
     tx.commit().await?;
     Ok(replies)
 }
-
-/// A transaction still `sending` this long after it was claimed is treated as in doubt (its dispatcher died).
-/// Longer than any operator call may take (their timeouts are 15 s by default).
-const SENDING_TIMEOUT_MS: i64 = 60_000;
 
 /// How long a freshly accepted transaction may wait for the dispatcher before the reconciler sends it.
 const DISPATCH_GRACE_MS: i64 = 10_000;
@@ -191,6 +211,7 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<u64, sqlx::E
         Change::Sending {
             transaction_reference,
             now_ms,
+            claimed_until,
         } => {
             sqlx::query(
                 "UPDATE transactions SET dispatch_state = 'sending', dispatch_attempts = dispatch_attempts + 1, \
@@ -199,7 +220,7 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<u64, sqlx::E
             )
             .bind(transaction_reference)
             .bind(now_ms)
-            .bind(now_ms + SENDING_TIMEOUT_MS)
+            .bind(claimed_until)
             .execute(&mut *conn)
             .await?
         }
@@ -365,12 +386,13 @@ async fn finalise(
         Some(cb) => Some(
             sqlx::query(
                 "INSERT INTO outbox (server_correlation_id, url, correlation_id, body, state, attempts, \
-                 next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5) RETURNING id",
+                 next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6) RETURNING id",
             )
             .bind(&f.server_correlation_id)
             .bind(&cb.url)
             .bind(&cb.correlation_id)
             .bind(&cb.body)
+            .bind(cb.claimed_until)
             .bind(f.now_ms)
             .fetch_one(&mut *conn)
             .await?
@@ -379,4 +401,68 @@ async fn finalise(
         None => None,
     };
     Ok(Some(FinaliseResult { callback_id }))
+}
+
+/// Claims due work: moves its next time to the end of a lease so that no other instance takes it meanwhile.
+/// On PostgreSQL rows locked by another instance's claim are skipped (`FOR UPDATE SKIP LOCKED`).
+async fn claim_due(
+    backend: Backend,
+    conn: &mut AnyConnection,
+    claim: &Claim,
+) -> Result<WriteReply, sqlx::Error> {
+    let skip_locked = match backend {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    match claim {
+        Claim::Transactions {
+            now_ms,
+            lease_ms,
+            limit,
+        } => {
+            let claimed: Vec<String> = sqlx::query_scalar(&format!(
+                "UPDATE transactions SET next_check_at = $2 WHERE transaction_reference IN (\
+                 SELECT transaction_reference FROM transactions WHERE status = 'pending' AND next_check_at <= $1 \
+                 ORDER BY next_check_at LIMIT $3{skip_locked}) RETURNING transaction_reference"
+            ))
+            .bind(now_ms)
+            .bind(now_ms + lease_ms)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?;
+            if claimed.is_empty() {
+                return Ok(WriteReply::ClaimedTransactions(Vec::new()));
+            }
+            let placeholders: Vec<String> = (1..=claimed.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "{TRANSACTION_COLUMNS} WHERE t.transaction_reference IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query_as::<_, TransactionRow>(&sql);
+            for reference in &claimed {
+                query = query.bind(reference);
+            }
+            Ok(WriteReply::ClaimedTransactions(
+                query.fetch_all(&mut *conn).await?,
+            ))
+        }
+        Claim::Callbacks {
+            now_ms,
+            lease_ms,
+            limit,
+        } => {
+            let rows = sqlx::query_as::<_, OutboxRow>(&format!(
+                "UPDATE outbox SET next_attempt_at = $2 WHERE id IN (\
+                 SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $1 \
+                 ORDER BY next_attempt_at LIMIT $3{skip_locked}) \
+                 RETURNING id, server_correlation_id, url, correlation_id, body, attempts"
+            ))
+            .bind(now_ms)
+            .bind(now_ms + lease_ms)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?;
+            Ok(WriteReply::ClaimedCallbacks(rows))
+        }
+    }
 }
