@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use mmapi_core::error::{ErrorCategory, ErrorCode};
 use mmapi_core::model::{TransactionRequest, TransactionType};
-use mmapi_core::provider::Provider;
+use mmapi_core::provider::{CheckRequest, Provider};
 use mmapi_core::GsmaError;
 
 /// The configured providers and the rules that choose among them.
@@ -59,7 +59,11 @@ impl Router {
                 request.currency, transaction_type
             )));
         }
-        provider.check(transaction_type, request)?;
+        provider.check(&CheckRequest {
+            transaction_type,
+            request,
+            original: None,
+        })?;
         Ok(provider.clone())
     }
 }

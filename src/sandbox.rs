@@ -25,6 +25,9 @@ pub async fn start_daraja(
 ) -> Result<SandboxDaraja, crate::app::AppError> {
     let dir = data_dir.join("sandbox");
     std::fs::create_dir_all(&dir)?;
+    // The simulator's RSA key (behind its certificate) is kept, so its state and the adapter agree on restarts.
+    let key_path = dir.join("daraja-initiator-key.pem");
+    let saved_key = std::fs::read_to_string(&key_path).ok();
     let config = SimulatorConfig {
         consumer_key: simulator::SANDBOX_CONSUMER_KEY.into(),
         consumer_secret: simulator::SANDBOX_CONSUMER_SECRET.into(),
@@ -34,11 +37,15 @@ pub async fn start_daraja(
         }],
         callback_delay: Duration::from_millis(settings.callback_delay_ms),
         journal_path: Some(dir.join("daraja.journal")),
+        rsa_private_key_pem: saved_key.clone(),
         ..SimulatorConfig::default()
     };
     let simulator = DarajaSimulator::start(config)
         .await
         .map_err(|e| crate::app::AppError::Sandbox(e.to_string()))?;
+    if saved_key.is_none() {
+        std::fs::write(&key_path, simulator.private_key_pem())?;
+    }
     let listener = tokio::net::TcpListener::bind(settings.daraja_listen).await?;
     let address = listener.local_addr()?;
     let router = simulator.router();
@@ -59,6 +66,12 @@ pub async fn start_daraja(
         request_timeout_ms: 15_000,
         stk_result_deadline_secs: settings.stk_result_deadline_secs,
         stk_unacknowledged_expiry_secs: settings.stk_unacknowledged_expiry_secs,
+        initiator_name: Some(simulator::SANDBOX_INITIATOR_NAME.into()),
+        initiator_password: Some(Secret::new(simulator::SANDBOX_INITIATOR_PASSWORD)),
+        certificate: Some(simulator.certificate_pem()),
+        disbursement_shortcode: Some(simulator::SANDBOX_ORGANIZATION.into()),
+        result_deadline_secs: settings.stk_result_deadline_secs,
+        balance_timeout_secs: 10,
     };
     Ok(SandboxDaraja {
         simulator,

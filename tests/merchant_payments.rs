@@ -256,7 +256,7 @@ async fn bad_input_gets_gsma_errors_never_5xx() {
         (StatusCode::BAD_REQUEST, Some("formatError"))
     );
     let (status, e) = gw
-        .post_raw("/transactions/type/disbursement", valid.to_string(), &[])
+        .post_raw("/transactions/type/deposit", valid.to_string(), &[])
         .await;
     assert_eq!(
         (status, e["errorCode"].as_str()),

@@ -2,7 +2,7 @@
 
 use utoipa::OpenApi;
 
-use super::{supporting, transactions};
+use super::{accounts, supporting, transactions};
 
 /// The OpenAPI document of the GSMA facade.
 #[derive(OpenApi)]
@@ -21,12 +21,16 @@ use super::{supporting, transactions};
     paths(
         transactions::create,
         transactions::get,
+        transactions::reverse,
+        accounts::balance,
+        accounts::balance_by_id,
         supporting::request_state,
         supporting::response,
         supporting::heartbeat,
     ),
     tags(
         (name = "Transactions", description = "Payments and transfers"),
+        (name = "Accounts", description = "Operator accounts the gateway holds"),
         (name = "Supporting", description = "Request states, responses and the heartbeat")
     )
 )]

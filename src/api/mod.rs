@@ -1,6 +1,7 @@
 //! The GSMA facade: axum routes, header handling and GSMA error responses. Handlers stay thin: they parse, call
 //! the engine, and shape the answer.
 
+pub mod accounts;
 pub mod docs;
 pub mod error;
 pub mod headers;
@@ -36,6 +37,18 @@ pub fn gsma_routes(engine: Arc<Engine>) -> Router {
         .route(
             "/transactions/{transactionReference}",
             get(transactions::get),
+        )
+        .route(
+            "/transactions/{transactionReference}/reversals",
+            post(transactions::reverse),
+        )
+        .route(
+            "/accounts/{accountId}/balance",
+            get(accounts::balance_by_id),
+        )
+        .route(
+            "/accounts/{identifierType}/{identifier}/balance",
+            get(accounts::balance),
         )
         .route(
             "/requeststates/{serverCorrelationId}",

@@ -7,14 +7,16 @@ use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use mmapi_core::error::{ErrorCategory, ErrorCode};
-use mmapi_core::model::{RequestState, Transaction, TransactionRequest, TransactionType};
+use mmapi_core::model::{
+    RequestState, ReversalRequest, Transaction, TransactionRequest, TransactionType,
+};
 use mmapi_core::{parse, GsmaError};
 
 use super::error::ApiError;
 use super::headers::RequestHeaders;
 use super::json::{GsmaJson, RawJson};
 use super::{path_param, ANONYMOUS_CLIENT};
-use crate::engine::{Engine, NewTransactionRequest};
+use crate::engine::{Engine, NewReversal, NewTransactionRequest};
 
 /// Reads a request body, turning a refused body (too large, unreadable) into a GSMA error.
 pub fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
@@ -118,4 +120,48 @@ pub async fn get(
                 .into(),
         ),
     }
+}
+
+/// Reverse (`type: reversal`) or refund (`type: adjustment`) a completed transaction. The gateway answers 202
+/// with a pending request state; the reversal is a new transaction whose `originalTransactionReference` is the
+/// one in the path, and the original reads `reversed` once a reversal completes.
+#[utoipa::path(
+    post,
+    path = "/transactions/{transactionReference}/reversals",
+    operation_id = "transactionsTransactionReferenceReversalsPOST",
+    tag = "Transactions",
+    params(
+        ("transactionReference" = String, Path, description = "The transaction to reverse"),
+        ("X-CorrelationID" = Option<String>, Header, description = "A UUID the client chooses (idempotency key)"),
+        ("X-Callback-URL" = Option<String>, Header, description = "Where the final reversal (or the error object) is PUT"),
+    ),
+    request_body(content = ReversalRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Accepted and stored", body = RequestState,
+         headers(("X-Date" = String, description = "When the response was sent"))),
+        (status = 400, description = "Validation or business-rule error (e.g. the original is not completed)", body = GsmaError),
+        (status = 404, description = "No such original transaction", body = GsmaError),
+        (status = 500, description = "Internal error", body = GsmaError),
+        (status = 503, description = "Service unavailable", body = GsmaError),
+    )
+)]
+pub async fn reverse(
+    State(engine): State<Arc<Engine>>,
+    path: Result<Path<String>, PathRejection>,
+    headers: RequestHeaders,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, GsmaJson<RequestState>), ApiError> {
+    let original_reference = path_param(path)?;
+    let body = body_bytes(body)?;
+    let request = parse::reversal_request(&body)?;
+    let state = engine
+        .accept_reversal(NewReversal {
+            client_id: ANONYMOUS_CLIENT.to_owned(),
+            correlation_id: headers.correlation_id,
+            callback_url: headers.callback_url,
+            original_reference,
+            request,
+        })
+        .await?;
+    Ok((StatusCode::ACCEPTED, GsmaJson(StatusCode::ACCEPTED, state)))
 }

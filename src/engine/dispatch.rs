@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use mmapi_core::error::{ErrorCategory, ErrorCode};
 use mmapi_core::model::Transaction;
-use mmapi_core::provider::{Failure, Outcome, ProviderError, ProviderRefs};
+use mmapi_core::provider::{DispatchContext, Failure, Outcome, ProviderError, ProviderRefs};
 use mmapi_core::GsmaError;
 use tokio::sync::mpsc;
 
@@ -70,7 +70,14 @@ pub(crate) async fn dispatch(engine: &Engine, row: &TransactionRow) {
         }
     }
     let deadline = provider.result_deadline(transaction.transaction_type);
-    let result = provider.submit(&transaction).await;
+    let context = match dispatch_context(engine, &transaction).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(reference, error = %e, "could not load the original of a reversal; will retry");
+            return;
+        }
+    };
+    let result = provider.submit(&transaction, &context).await;
     let now = now_ms();
     let outcome = match result {
         Ok(submitted) => {
@@ -129,6 +136,32 @@ pub(crate) async fn dispatch(engine: &Engine, row: &TransactionRow) {
         }
     };
     finish(engine, row, &outcome, None).await;
+}
+
+/// What a provider needs besides the transaction: for a reversal, the original with its operator references.
+async fn dispatch_context(
+    engine: &Engine,
+    transaction: &Transaction,
+) -> Result<DispatchContext, crate::store::StoreError> {
+    if transaction.transaction_type != mmapi_core::model::TransactionType::Reversal {
+        return Ok(DispatchContext::default());
+    }
+    let Some(original_reference) = &transaction.original_transaction_reference else {
+        return Ok(DispatchContext::default());
+    };
+    let Some(row) = engine.store.transaction(original_reference).await? else {
+        return Ok(DispatchContext::default());
+    };
+    let original: Transaction = serde_json::from_str(&row.body)
+        .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+    let refs: ProviderRefs = row
+        .provider_refs
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or_default();
+    Ok(DispatchContext {
+        original: Some((original, refs)),
+    })
 }
 
 pub(crate) fn failed(error: GsmaError) -> Outcome {

@@ -10,11 +10,12 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use mmapi_core::error::{ErrorCategory, ErrorCode};
 use mmapi_core::model::{
-    NotificationMethod, RequestState, RequestStatus, Transaction, TransactionRequest,
-    TransactionStatus, TransactionType,
+    Balance, NotificationMethod, Party, RequestState, RequestStatus, ReversalRequest, ReversalType,
+    Transaction, TransactionRequest, TransactionStatus, TransactionType,
 };
-use mmapi_core::provider::{Outcome, ProviderRefs};
+use mmapi_core::provider::{AccountRef, CheckRequest, Outcome, ProviderError, ProviderRefs};
 use mmapi_core::{GsmaError, Timestamp};
 use tokio::sync::{mpsc, Semaphore};
 use uuid::Uuid;
@@ -54,6 +55,16 @@ pub struct NewTransactionRequest {
     pub callback_url: Option<String>,
     pub transaction_type: TransactionType,
     pub request: TransactionRequest,
+}
+
+/// A reversal or refund of a completed transaction, as a client asked for it.
+#[derive(Debug)]
+pub struct NewReversal {
+    pub client_id: String,
+    pub correlation_id: Option<String>,
+    pub callback_url: Option<String>,
+    pub original_reference: String,
+    pub request: ReversalRequest,
 }
 
 /// What the dispatcher needs to send one transaction.
@@ -110,12 +121,215 @@ impl Engine {
     /// state is committed before this returns.
     pub async fn accept_transaction(
         &self,
-        new: NewTransactionRequest,
+        mut new: NewTransactionRequest,
     ) -> Result<RequestState, EngineError> {
+        let provider = if new.transaction_type == TransactionType::Adjustment {
+            self.prepare_refund(&new.client_id, &mut new.request)
+                .await?
+        } else {
+            self.router
+                .route(new.transaction_type, &new.request)
+                .map_err(EngineError::Rejected)?
+        };
+        self.persist_and_queue(provider, new).await
+    }
+
+    /// Accepts a reversal (or a refund, `type: adjustment`) of a completed transaction of the client's. The
+    /// new transaction carries `originalTransactionReference`; the original reads `reversed` once a reversal
+    /// completes.
+    pub async fn accept_reversal(&self, new: NewReversal) -> Result<RequestState, EngineError> {
+        let (original_row, original) = self
+            .completed_original(&new.client_id, &new.original_reference)
+            .await?;
+        let r = new.request;
+        if let Some(currency) = r.currency {
+            if currency != original.currency {
+                return Err(EngineError::Rejected(
+                    GsmaError::new(
+                        ErrorCategory::Validation,
+                        ErrorCode::CurrencyNotSupported,
+                        format!(
+                            "The original transaction is in {}, not {currency}",
+                            original.currency
+                        ),
+                    )
+                    .with_param("field", "currency"),
+                ));
+            }
+        }
+        let amount = r.amount.unwrap_or_else(|| original.amount.clone());
+        if amount.value() > original.amount.value() {
+            return Err(EngineError::Rejected(
+                GsmaError::new(
+                    ErrorCategory::BusinessRule,
+                    ErrorCode::GreaterThanTransactionMaxValue,
+                    format!(
+                        "A reversal cannot exceed the original amount {}",
+                        original.amount
+                    ),
+                )
+                .with_param("field", "amount"),
+            ));
+        }
+        let transaction_type = match r.reversal_type {
+            ReversalType::Reversal => TransactionType::Reversal,
+            ReversalType::Adjustment => TransactionType::Adjustment,
+        };
+        let request = TransactionRequest {
+            amount,
+            currency: original.currency,
+            debit_party: Some(original.credit_party.clone()),
+            credit_party: Some(original.debit_party.clone()),
+            requesting_organisation_transaction_reference: r
+                .requesting_organisation_transaction_reference,
+            original_transaction_reference: Some(original.transaction_reference.clone()),
+            sub_type: r.sub_type,
+            description_text: r.description_text,
+            custom_data: r.custom_data,
+            metadata: r.metadata,
+            ..TransactionRequest::empty(original.amount.clone(), original.currency)
+        };
         let provider = self
             .router
-            .route(new.transaction_type, &new.request)
+            .by_name(&original_row.provider)
+            .cloned()
+            .ok_or_else(|| {
+                EngineError::Rejected(GsmaError::unavailable(
+                    "The original transaction's operator is no longer configured",
+                ))
+            })?;
+        if !provider.capabilities().supports(transaction_type) {
+            return Err(EngineError::Rejected(GsmaError::transaction_type(format!(
+                "The operator of the original transaction cannot carry a {transaction_type}"
+            ))));
+        }
+        provider
+            .check(&CheckRequest {
+                transaction_type,
+                request: &request,
+                original: Some(&original),
+            })
             .map_err(EngineError::Rejected)?;
+        self.persist_and_queue(
+            provider,
+            NewTransactionRequest {
+                client_id: new.client_id,
+                correlation_id: new.correlation_id,
+                callback_url: new.callback_url,
+                transaction_type,
+                request,
+            },
+        )
+        .await
+    }
+
+    /// A refund (`adjustment`) names the payment it refunds: it must be the client's and completed. Parties
+    /// the client left out are those of the original, reversed.
+    async fn prepare_refund(
+        &self,
+        client_id: &str,
+        request: &mut TransactionRequest,
+    ) -> Result<Arc<dyn mmapi_core::provider::Provider>, EngineError> {
+        let reference = request
+            .original_transaction_reference
+            .clone()
+            .ok_or_else(|| {
+                EngineError::Rejected(GsmaError::mandatory("originalTransactionReference"))
+            })?;
+        let (row, original) = self.completed_original(client_id, &reference).await?;
+        if request.credit_party.is_none() {
+            request.credit_party = Some(original.debit_party.clone());
+        }
+        if request.debit_party.is_none() {
+            request.debit_party = Some(original.credit_party.clone());
+        }
+        let provider = self.router.by_name(&row.provider).cloned().ok_or_else(|| {
+            EngineError::Rejected(GsmaError::unavailable(
+                "The original transaction's operator is no longer configured",
+            ))
+        })?;
+        if !provider
+            .capabilities()
+            .supports(TransactionType::Adjustment)
+        {
+            return Err(EngineError::Rejected(GsmaError::transaction_type(
+                "The operator of the original transaction cannot carry refunds",
+            )));
+        }
+        provider
+            .check(&CheckRequest {
+                transaction_type: TransactionType::Adjustment,
+                request,
+                original: Some(&original),
+            })
+            .map_err(EngineError::Rejected)?;
+        Ok(provider)
+    }
+
+    /// The client's completed transaction with this reference (404 if it is not the client's or does not exist;
+    /// 400 incorrectState if it is not completed).
+    async fn completed_original(
+        &self,
+        client_id: &str,
+        reference: &str,
+    ) -> Result<(TransactionRow, Transaction), EngineError> {
+        let row = match self.store.transaction(reference).await? {
+            Some(row) if row.client_id == client_id => row,
+            _ => {
+                return Err(EngineError::Rejected(
+                    GsmaError::not_found(format!("There is no transaction {reference}"))
+                        .with_param("originalTransactionReference", reference),
+                ))
+            }
+        };
+        if row.status != "completed" {
+            return Err(EngineError::Rejected(GsmaError::new(
+                ErrorCategory::BusinessRule,
+                ErrorCode::IncorrectState,
+                format!("Transaction {reference} is {}; only a completed transaction can be reversed or refunded", row.status),
+            )));
+        }
+        if matches!(row.transaction_type.as_str(), "reversal" | "adjustment") {
+            return Err(EngineError::Rejected(GsmaError::new(
+                ErrorCategory::BusinessRule,
+                ErrorCode::IncorrectState,
+                "A reversal or refund cannot itself be reversed or refunded",
+            )));
+        }
+        let original = serde_json::from_str(&row.body)
+            .map_err(|e| StoreError::Corrupt(format!("transaction {reference}: {e}")))?;
+        Ok((row, original))
+    }
+
+    /// The balance of an operator account the gateway holds, from the first provider that can tell it.
+    pub async fn balance(&self, identifiers: &[Party]) -> Result<Balance, EngineError> {
+        for provider in self.router.providers() {
+            match provider.balance(AccountRef { identifiers }).await {
+                Ok(balance) => return Ok(balance),
+                Err(ProviderError::Unsupported(_)) => continue,
+                Err(ProviderError::Rejected(f)) => return Err(EngineError::Rejected(f.error)),
+                Err(ProviderError::Unavailable(text)) | Err(ProviderError::InDoubt(text)) => {
+                    tracing::info!(reason = %text, "balance enquiry unanswered");
+                    return Err(EngineError::Rejected(GsmaError::unavailable(
+                        "The operator did not answer the balance enquiry in time",
+                    )));
+                }
+                Err(ProviderError::Configuration(text)) => {
+                    tracing::error!(reason = %text, "balance enquiry refused by the operator");
+                    return Err(EngineError::Rejected(GsmaError::internal()));
+                }
+            }
+        }
+        Err(EngineError::Rejected(GsmaError::not_found(
+            "No operator behind this gateway can tell the balance of this account",
+        )))
+    }
+
+    async fn persist_and_queue(
+        &self,
+        provider: Arc<dyn mmapi_core::provider::Provider>,
+        new: NewTransactionRequest,
+    ) -> Result<RequestState, EngineError> {
         let now = Timestamp::now();
         let server_correlation_id = Uuid::now_v7();
         let reference = Uuid::now_v7().simple().to_string();
@@ -238,7 +452,14 @@ impl Engine {
             )),
             None => None,
         };
+        let reverses = match (&outcome, transaction.transaction_type) {
+            (Outcome::Completed(_), TransactionType::Reversal) => {
+                self.reversed_original(&transaction, now).await?
+            }
+            _ => None,
+        };
         let finalisation = Finalisation {
+            reverses,
             transaction_reference: row.transaction_reference.clone(),
             server_correlation_id: row.server_correlation_id.clone(),
             status,
@@ -267,6 +488,27 @@ impl Engine {
     /// How long this instance holds work it claims.
     pub(crate) fn lease_ms(&self) -> i64 {
         i64::try_from(self.settings.claim_lease_ms).unwrap_or(60_000)
+    }
+
+    /// The original of a completed reversal, as it reads once reversed.
+    async fn reversed_original(
+        &self,
+        reversal: &Transaction,
+        now: Timestamp,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let Some(reference) = &reversal.original_transaction_reference else {
+            return Ok(None);
+        };
+        let Some(row) = self.store.transaction(reference).await? else {
+            return Ok(None);
+        };
+        let mut original: Transaction = serde_json::from_str(&row.body)
+            .map_err(|e| StoreError::Corrupt(format!("transaction {reference}: {e}")))?;
+        original.transaction_status = TransactionStatus::Reversed;
+        original.modification_date = Some(now);
+        let body =
+            serde_json::to_string(&original).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(Some((reference.clone(), body)))
     }
 
     /// Marks a transaction as being worked on by this process; false if it already is.

@@ -104,6 +104,9 @@ pub struct Finalisation {
     pub provider_refs: Option<(String, String)>,
     /// The client callback to queue, if the client asked for one.
     pub callback: Option<NewCallback>,
+    /// A completed reversal's original: its reference and its body as `reversed` (changed only if it is
+    /// still `completed`).
+    pub reverses: Option<(String, String)>,
     pub now_ms: i64,
 }
 

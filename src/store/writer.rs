@@ -382,6 +382,17 @@ async fn finalise(
         .bind(f.now_ms)
         .execute(&mut *conn)
         .await?;
+    if let Some((original, body)) = &f.reverses {
+        sqlx::query(
+            "UPDATE transactions SET status = 'reversed', body = $2, updated_at = $3 \
+             WHERE transaction_reference = $1 AND status = 'completed'",
+        )
+        .bind(original)
+        .bind(body)
+        .bind(f.now_ms)
+        .execute(&mut *conn)
+        .await?;
+    }
     let callback_id = match &f.callback {
         Some(cb) => Some(
             sqlx::query(

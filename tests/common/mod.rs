@@ -229,3 +229,20 @@ async fn record(
 pub fn correlation_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
+
+/// A child process (a gateway binary) that is killed and reaped when dropped, even when a test panics.
+pub struct ChildGuard(pub std::process::Child);
+
+impl ChildGuard {
+    /// Kills it with SIGKILL and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

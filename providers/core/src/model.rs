@@ -424,6 +424,31 @@ pub struct TransactionRequest {
 }
 
 impl TransactionRequest {
+    /// A request with only an amount and a currency (the other fields to be filled in).
+    pub fn empty(amount: Amount, currency: Currency) -> Self {
+        Self {
+            amount,
+            currency,
+            debit_party: None,
+            credit_party: None,
+            requesting_organisation_transaction_reference: None,
+            original_transaction_reference: None,
+            sub_type: None,
+            description_text: None,
+            fees: None,
+            geo_code: None,
+            international_transfer_information: None,
+            one_time_code: None,
+            recipient_kyc: None,
+            sender_kyc: None,
+            requesting_organisation: None,
+            servicing_identity: None,
+            request_date: None,
+            custom_data: None,
+            metadata: None,
+        }
+    }
+
     /// The debit parties (empty when none were given).
     pub fn debit_parties(&self) -> &[Party] {
         self.debit_party.as_deref().unwrap_or_default()
@@ -621,4 +646,65 @@ pub struct Link {
         example = "/transactions/0192f4c2a7e07d61b0f3c1d2e4a5b6c7"
     )]
     pub link: String,
+}
+
+/// `accountStatus` of a balance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountStatus {
+    Available,
+    Unavailable,
+    Unregistered,
+}
+
+/// `GET /accounts/{…}/balance` answer (`responseAccountBalance`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = responseAccountBalance)]
+pub struct Balance {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_status: Option<AccountStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_balance: Option<Amount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_balance: Option<Amount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_balance: Option<Amount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncleared_balance: Option<Amount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<Currency>,
+}
+
+/// The body of `POST /transactions/{transactionReference}/reversals` (`requestReversal`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = requestReversal)]
+pub struct ReversalRequest {
+    /// `reversal` or `adjustment`.
+    #[serde(rename = "type")]
+    pub reversal_type: ReversalType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Amount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<Currency>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requesting_organisation_transaction_reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 160)]
+    pub description_text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_data: Option<Vec<KeyValue>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Vec<KeyValue>>,
+}
+
+/// `typeReversal`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReversalType {
+    Reversal,
+    Adjustment,
 }

@@ -83,7 +83,8 @@ pub fn transaction_request(body: &[u8]) -> Result<TransactionRequest, GsmaError>
         }
     }
     let has = |k: &str| object.get(k).is_some_and(|v| !v.is_null());
-    if !has("debitParty") && !has("creditParty") {
+    // A refund or reversal may leave the parties out: they are those of the original, reversed.
+    if !has("debitParty") && !has("creditParty") && !has("originalTransactionReference") {
         return Err(GsmaError::new(
             ErrorCategory::Validation,
             ErrorCode::MandatoryValueNotSupplied,
@@ -93,6 +94,27 @@ pub fn transaction_request(body: &[u8]) -> Result<TransactionRequest, GsmaError>
     }
     let request: TransactionRequest = typed(Value::Object(object))?;
     validate_transaction_request(&request)?;
+    Ok(request)
+}
+
+/// Parses and validates the body of `POST /transactions/{transactionReference}/reversals`.
+pub fn reversal_request(body: &[u8]) -> Result<crate::model::ReversalRequest, GsmaError> {
+    let object = json_object(body)?;
+    if object.get("type").is_none_or(Value::is_null) {
+        return Err(GsmaError::mandatory("type"));
+    }
+    let request: crate::model::ReversalRequest = typed(Value::Object(object))?;
+    max_len("descriptionText", request.description_text.as_deref(), 160)?;
+    max_len(
+        "requestingOrganisationTransactionReference",
+        request
+            .requesting_organisation_transaction_reference
+            .as_deref(),
+        256,
+    )?;
+    max_len("subType", request.sub_type.as_deref(), 256)?;
+    key_values("customData", request.custom_data.as_deref())?;
+    key_values("metadata", request.metadata.as_deref())?;
     Ok(request)
 }
 

@@ -140,6 +140,28 @@ pub trait EventSink: Send + Sync {
     ) -> Result<EventReceipt, EventError>;
 }
 
+/// A transaction to check before it is accepted.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckRequest<'a> {
+    pub transaction_type: TransactionType,
+    pub request: &'a TransactionRequest,
+    /// The transaction a reversal or refund refers to.
+    pub original: Option<&'a Transaction>,
+}
+
+/// What a provider needs besides the transaction to send it.
+#[derive(Clone, Debug, Default)]
+pub struct DispatchContext {
+    /// The transaction a reversal or refund refers to, with the operator's references for it.
+    pub original: Option<(Transaction, ProviderRefs)>,
+}
+
+/// An operator account, named by GSMA identifiers (e.g. `organisationid` = `600000`).
+#[derive(Clone, Copy, Debug)]
+pub struct AccountRef<'a> {
+    pub identifiers: &'a [crate::model::Party],
+}
+
 /// An operator backend.
 #[async_trait]
 pub trait Provider: Send + Sync {
@@ -151,14 +173,14 @@ pub trait Provider: Send + Sync {
 
     /// Checks a request against the operator's own rules (number formats, amount limits, known merchant
     /// accounts) before the gateway accepts it, so that such mistakes are a synchronous 400, not a failure later.
-    fn check(
-        &self,
-        transaction_type: TransactionType,
-        request: &TransactionRequest,
-    ) -> Result<(), GsmaError>;
+    fn check(&self, request: &CheckRequest<'_>) -> Result<(), GsmaError>;
 
     /// Starts a transaction at the operator.
-    async fn submit(&self, transaction: &Transaction) -> Result<Submitted, ProviderError>;
+    async fn submit(
+        &self,
+        transaction: &Transaction,
+        context: &DispatchContext,
+    ) -> Result<Submitted, ProviderError>;
 
     /// Asks the operator what became of a transaction (used by reconciliation).
     async fn status(
@@ -166,6 +188,18 @@ pub trait Provider: Send + Sync {
         transaction: &Transaction,
         refs: &ProviderRefs,
     ) -> Result<Outcome, ProviderError>;
+
+    /// The balance of one of the operator accounts the gateway holds (e.g. a paybill), where the operator can
+    /// tell it.
+    async fn balance(
+        &self,
+        account: AccountRef<'_>,
+    ) -> Result<crate::model::Balance, ProviderError> {
+        let _ = account;
+        Err(ProviderError::Unsupported(
+            "this operator offers no balance enquiry".into(),
+        ))
+    }
 
     /// How long to wait for an asynchronous result before asking [`Provider::status`].
     fn result_deadline(&self, transaction_type: TransactionType) -> Duration;

@@ -29,6 +29,26 @@ pub struct DarajaConfig {
     /// this many seconds later was never taken by Daraja, and fails.
     #[serde(default = "default_stk_unacknowledged_expiry_secs")]
     pub stk_unacknowledged_expiry_secs: u64,
+    /// The API operator (initiator) of B2C, B2B, reversals, status and balance enquiries.
+    #[serde(default)]
+    pub initiator_name: Option<String>,
+    /// The initiator's password; it is sent only as the RSA-encrypted `SecurityCredential`.
+    #[serde(default)]
+    pub initiator_password: Option<Secret>,
+    /// Daraja's certificate, whose public key encrypts the initiator password: PEM text, or the path of a PEM
+    /// file.
+    #[serde(default)]
+    pub certificate: Option<String>,
+    /// The shortcode that pays disbursements and refunds (B2C `PartyA`) and sends business transfers when the
+    /// request names no debit account.
+    #[serde(default)]
+    pub disbursement_shortcode: Option<String>,
+    /// How long to wait for a B2C, B2B or reversal result before asking the Transaction Status API, in seconds.
+    #[serde(default = "default_result_deadline_secs")]
+    pub result_deadline_secs: u64,
+    /// How long a balance enquiry waits for Daraja's asynchronous answer, in seconds.
+    #[serde(default = "default_balance_timeout_secs")]
+    pub balance_timeout_secs: u64,
 }
 
 /// A merchant account (paybill, or till with its head-office store number) able to receive STK Push payments.
@@ -56,10 +76,26 @@ fn default_stk_unacknowledged_expiry_secs() -> u64 {
     600
 }
 
+fn default_result_deadline_secs() -> u64 {
+    60
+}
+
+fn default_balance_timeout_secs() -> u64 {
+    10
+}
+
 impl DarajaConfig {
     /// Timeout of one HTTP call.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// Whether the initiator (name, password and certificate) is configured, as B2C, B2B, reversals, status
+    /// and balance enquiries need.
+    pub fn has_initiator(&self) -> bool {
+        self.initiator_name.is_some()
+            && self.initiator_password.is_some()
+            && self.certificate.is_some()
     }
 
     /// The configured account for a paybill or till number.

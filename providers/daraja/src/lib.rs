@@ -5,11 +5,13 @@
 
 pub mod client;
 pub mod config;
+pub mod credential;
 pub mod simulator;
 pub mod transform;
 pub mod wire;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,16 +21,19 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use mmapi_core::currency::Currency;
-use mmapi_core::model::{Transaction, TransactionRequest, TransactionType};
+use mmapi_core::error::{ErrorCategory, ErrorCode};
+use mmapi_core::model::{Balance, Transaction, TransactionType};
 use mmapi_core::provider::{
-    Capabilities, EventSink, Outcome, Provider, ProviderError, ProviderEvent, ProviderRefs,
-    Submitted,
+    AccountRef, Capabilities, CheckRequest, DispatchContext, EventSink, Failure, Outcome, Provider,
+    ProviderError, ProviderEvent, ProviderRefs, Submitted,
 };
-use mmapi_core::GsmaError;
+use mmapi_core::{GsmaError, Secret};
 use serde_json::json;
+use tokio::sync::oneshot;
 
 use crate::client::{CallError, DarajaClient};
 pub use crate::config::{DarajaConfig, ShortcodeConfig};
+use crate::transform::org::{self, ResultApi};
 
 /// The provider name stored with each transaction Daraja serves.
 pub const NAME: &str = "daraja";
@@ -42,13 +47,28 @@ pub enum DarajaError {
     /// The HTTP client could not be created.
     #[error("cannot create the Daraja HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    /// The initiator's SecurityCredential could not be made.
+    #[error(transparent)]
+    Credential(#[from] credential::CredentialError),
 }
+
+type BalanceWaiters = Arc<Mutex<HashMap<String, oneshot::Sender<Result<Balance, ProviderError>>>>>;
 
 /// The Daraja adapter.
 pub struct DarajaProvider {
     config: DarajaConfig,
     client: DarajaClient,
     callback_base_url: String,
+    /// The initiator password encrypted with Daraja's certificate, when an initiator is configured.
+    security_credential: Option<Secret>,
+    balances: BalanceWaiters,
+}
+
+/// What the callback routes share.
+#[derive(Clone)]
+struct CallbackState {
+    sink: Arc<dyn EventSink>,
+    balances: BalanceWaiters,
 }
 
 impl DarajaProvider {
@@ -75,11 +95,28 @@ impl DarajaProvider {
                 s.shortcode
             )));
         }
+        let security_credential = match (&config.initiator_password, &config.certificate) {
+            (Some(password), Some(certificate)) if config.initiator_name.is_some() => {
+                let key = credential::public_key(&credential::certificate_pem(certificate)?)?;
+                Some(Secret::new(credential::security_credential(
+                    &key,
+                    password.expose(),
+                )?))
+            }
+            (None, None) if config.initiator_name.is_none() => None,
+            _ => {
+                return Err(DarajaError::Config(
+                    "initiator_name, initiator_password and certificate go together".into(),
+                ))
+            }
+        };
         let client = DarajaClient::new(&config)?;
         Ok(Self {
             config,
             client,
             callback_base_url: callback_base_url.into().trim_end_matches('/').to_owned(),
+            security_credential,
+            balances: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
@@ -91,50 +128,68 @@ impl DarajaProvider {
             }
         }
     }
-}
 
-#[async_trait]
-impl Provider for DarajaProvider {
-    fn name(&self) -> &str {
-        NAME
+    fn credential(&self) -> Result<&str, ProviderError> {
+        self.security_credential
+            .as_ref()
+            .map(Secret::expose)
+            .ok_or_else(|| ProviderError::Configuration("no Daraja initiator is configured".into()))
     }
 
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            transaction_types: vec![TransactionType::Merchantpay, TransactionType::Billpay],
-            currencies: vec![Currency::KES],
-        }
+    fn result_urls(&self, api: &str, key: &str) -> (String, String) {
+        (
+            format!("{}/result/{api}/{key}", self.callback_base_url),
+            format!("{}/timeout/{api}/{key}", self.callback_base_url),
+        )
     }
 
-    fn check(
+    fn rejected(error: GsmaError) -> ProviderError {
+        ProviderError::Rejected(Failure {
+            error,
+            provider_code: String::new(),
+            provider_description: String::new(),
+        })
+    }
+
+    /// Posts an organisation-API request and turns its acknowledgement into provider references.
+    async fn post_async<B: serde::Serialize + Sync>(
         &self,
-        transaction_type: TransactionType,
-        request: &TransactionRequest,
-    ) -> Result<(), GsmaError> {
-        match transaction_type {
-            TransactionType::Merchantpay | TransactionType::Billpay => {
-                transform::check_stk_request(&self.config, transaction_type, request)
-            }
-            other => Err(GsmaError::transaction_type(format!(
-                "M-Pesa Kenya (Daraja) cannot carry a {other} transaction through this gateway yet"
-            ))),
+        path: &str,
+        body: &B,
+    ) -> Result<Submitted, ProviderError> {
+        let ack: wire::AsyncAck = self
+            .client
+            .post(path, body)
+            .await
+            .map_err(Self::map_call_error)?;
+        if ack.response_code.as_str() != "0" {
+            return Err(ProviderError::InDoubt(format!(
+                "{path} answered ResponseCode {}",
+                ack.response_code
+            )));
         }
+        let mut refs = ProviderRefs {
+            reference: ack.conversation_id,
+            ..Default::default()
+        };
+        if let Some(originator) = ack.originator_conversation_id {
+            refs.extra
+                .insert("OriginatorConversationID".into(), originator);
+        }
+        Ok(Submitted {
+            refs,
+            outcome: Outcome::Pending,
+        })
     }
 
-    async fn submit(&self, tx: &Transaction) -> Result<Submitted, ProviderError> {
+    async fn submit_stk(&self, tx: &Transaction) -> Result<Submitted, ProviderError> {
         let timestamp = transform::daraja_timestamp(chrono::Utc::now());
         let callback_url = format!(
             "{}/stk/{}",
             self.callback_base_url, tx.transaction_reference
         );
         let body = transform::stk_push_request(&self.config, tx, &timestamp, callback_url)
-            .map_err(|error| {
-                ProviderError::Rejected(mmapi_core::provider::Failure {
-                    provider_code: String::new(),
-                    provider_description: String::new(),
-                    error,
-                })
-            })?;
+            .map_err(Self::rejected)?;
         let ack: wire::StkPushResponse = self
             .client
             .post("/mpesa/stkpush/v1/processrequest", &body)
@@ -158,7 +213,7 @@ impl Provider for DarajaProvider {
         })
     }
 
-    async fn status(
+    async fn stk_status(
         &self,
         tx: &Transaction,
         refs: &ProviderRefs,
@@ -202,73 +257,300 @@ impl Provider for DarajaProvider {
         }
     }
 
-    fn result_deadline(&self, _transaction_type: TransactionType) -> Duration {
-        Duration::from_secs(self.config.stk_result_deadline_secs)
+    /// Asks the Transaction Status API; its answer comes asynchronously to the status result route.
+    async fn transaction_status(
+        &self,
+        tx: &Transaction,
+        refs: &ProviderRefs,
+    ) -> Result<Outcome, ProviderError> {
+        // B2C is sent with our reference as OriginatorConversationID, so it can be queried even unacknowledged.
+        let original_conversation_id =
+            refs.extra
+                .get("OriginatorConversationID")
+                .cloned()
+                .or_else(|| {
+                    (tx.transaction_type != TransactionType::Transfer)
+                        .then(|| tx.transaction_reference.clone())
+                });
+        let Some(original_conversation_id) = original_conversation_id else {
+            return Err(ProviderError::InDoubt(
+                "no reference of this transfer was recorded".into(),
+            ));
+        };
+        let party_a = org::paying_shortcode(&self.config, &tx.debit_party)
+            .or_else(|_| {
+                self.config
+                    .disbursement_shortcode
+                    .clone()
+                    .ok_or_else(GsmaError::internal)
+            })
+            .map_err(|e| ProviderError::Configuration(e.to_string()))?;
+        let key = if refs.reference.is_empty() {
+            tx.transaction_reference.clone()
+        } else {
+            format!("{}/{}", tx.transaction_reference, refs.reference)
+        };
+        let (result_url, timeout_url) = self.result_urls("status", &key);
+        let body = wire::TransactionStatusRequest {
+            initiator: self.config.initiator_name.clone().unwrap_or_default(),
+            security_credential: self.credential()?.to_owned(),
+            command_id: "TransactionStatusQuery",
+            transaction_id: tx.transaction_receipt.clone(),
+            original_conversation_id: Some(original_conversation_id),
+            party_a,
+            identifier_type: "4",
+            result_url,
+            queue_time_out_url: timeout_url,
+            remarks: "Status check".into(),
+            occasion: String::new(),
+        };
+        let _: wire::AsyncAck = self
+            .client
+            .post("/mpesa/transactionstatus/v1/query", &body)
+            .await
+            .map_err(Self::map_call_error)?;
+        Ok(Outcome::Pending)
+    }
+}
+
+#[async_trait]
+impl Provider for DarajaProvider {
+    fn name(&self) -> &str {
+        NAME
     }
 
-    fn unacknowledged_expiry(&self, _transaction_type: TransactionType) -> Option<Duration> {
-        Some(Duration::from_secs(
-            self.config.stk_unacknowledged_expiry_secs,
-        ))
+    fn capabilities(&self) -> Capabilities {
+        let mut transaction_types = vec![TransactionType::Merchantpay, TransactionType::Billpay];
+        if self.security_credential.is_some() {
+            transaction_types.extend([
+                TransactionType::Disbursement,
+                TransactionType::Transfer,
+                TransactionType::Reversal,
+                TransactionType::Adjustment,
+            ]);
+        }
+        Capabilities {
+            transaction_types,
+            currencies: vec![Currency::KES],
+        }
+    }
+
+    fn check(&self, c: &CheckRequest<'_>) -> Result<(), GsmaError> {
+        match c.transaction_type {
+            TransactionType::Merchantpay | TransactionType::Billpay => {
+                transform::check_stk_request(&self.config, c.transaction_type, c.request)
+            }
+            TransactionType::Disbursement | TransactionType::Adjustment => {
+                org::check_b2c(&self.config, c.request)
+            }
+            TransactionType::Transfer => org::check_b2b(&self.config, c.request),
+            TransactionType::Reversal => {
+                let original = c
+                    .original
+                    .ok_or_else(|| GsmaError::mandatory("originalTransactionReference"))?;
+                if original.transaction_receipt.is_none() {
+                    return Err(GsmaError::new(
+                        ErrorCategory::BusinessRule,
+                        ErrorCode::IncorrectState,
+                        "The original transaction has no M-Pesa receipt, so it cannot be reversed",
+                    ));
+                }
+                org::whole_amount(&c.request.amount, 1, i64::MAX / 2).map(|_| ())
+            }
+            other => Err(GsmaError::transaction_type(format!(
+                "M-Pesa Kenya (Daraja) cannot carry a {other} transaction through this gateway"
+            ))),
+        }
+    }
+
+    async fn submit(
+        &self,
+        tx: &Transaction,
+        context: &DispatchContext,
+    ) -> Result<Submitted, ProviderError> {
+        match tx.transaction_type {
+            TransactionType::Merchantpay | TransactionType::Billpay => self.submit_stk(tx).await,
+            TransactionType::Disbursement | TransactionType::Adjustment => {
+                let (result_url, timeout_url) = self.result_urls("b2c", &tx.transaction_reference);
+                let body = org::b2c_request(
+                    &self.config,
+                    tx,
+                    self.credential()?,
+                    result_url,
+                    timeout_url,
+                )
+                .map_err(Self::rejected)?;
+                self.post_async("/mpesa/b2c/v3/paymentrequest", &body).await
+            }
+            TransactionType::Transfer => {
+                let (result_url, timeout_url) = self.result_urls("b2b", &tx.transaction_reference);
+                let body = org::b2b_request(
+                    &self.config,
+                    tx,
+                    self.credential()?,
+                    result_url,
+                    timeout_url,
+                )
+                .map_err(Self::rejected)?;
+                self.post_async("/mpesa/b2b/v1/paymentrequest", &body).await
+            }
+            TransactionType::Reversal => {
+                let (original, _) = context.original.as_ref().ok_or_else(|| {
+                    ProviderError::Unsupported("a reversal needs its original transaction".into())
+                })?;
+                let (result_url, timeout_url) =
+                    self.result_urls("reversal", &tx.transaction_reference);
+                let body = org::reversal_request(
+                    &self.config,
+                    original,
+                    &tx.amount,
+                    self.credential()?,
+                    result_url,
+                    timeout_url,
+                )
+                .map_err(Self::rejected)?;
+                self.post_async("/mpesa/reversal/v1/request", &body).await
+            }
+            other => Err(ProviderError::Unsupported(format!(
+                "Daraja cannot carry {other}"
+            ))),
+        }
+    }
+
+    async fn status(
+        &self,
+        tx: &Transaction,
+        refs: &ProviderRefs,
+    ) -> Result<Outcome, ProviderError> {
+        match tx.transaction_type {
+            TransactionType::Merchantpay | TransactionType::Billpay => {
+                self.stk_status(tx, refs).await
+            }
+            _ => self.transaction_status(tx, refs).await,
+        }
+    }
+
+    async fn balance(&self, account: AccountRef<'_>) -> Result<Balance, ProviderError> {
+        let shortcode =
+            org::balance_shortcode(&self.config, account.identifiers).map_err(Self::rejected)?;
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut waiters) = self.balances.lock() {
+            waiters.insert(token.clone(), tx);
+        }
+        let (result_url, timeout_url) = self.result_urls("balance", &token);
+        let body = wire::AccountBalanceRequest {
+            initiator: self.config.initiator_name.clone().unwrap_or_default(),
+            security_credential: self.credential()?.to_owned(),
+            command_id: "AccountBalance",
+            party_a: shortcode,
+            identifier_type: "4",
+            remarks: "Balance enquiry".into(),
+            queue_time_out_url: timeout_url,
+            result_url,
+        };
+        let sent = self
+            .client
+            .post::<_, wire::AsyncAck>("/mpesa/accountbalance/v1/query", &body)
+            .await;
+        let answer = match sent {
+            Err(e) => Err(Self::map_call_error(e)),
+            Ok(_) => match tokio::time::timeout(
+                Duration::from_secs(self.config.balance_timeout_secs),
+                rx,
+            )
+            .await
+            {
+                Ok(Ok(answer)) => answer,
+                _ => Err(ProviderError::Unavailable(
+                    "M-Pesa did not answer the balance enquiry in time".into(),
+                )),
+            },
+        };
+        if let Ok(mut waiters) = self.balances.lock() {
+            waiters.remove(&token);
+        }
+        answer
+    }
+
+    fn result_deadline(&self, transaction_type: TransactionType) -> Duration {
+        match transaction_type {
+            TransactionType::Merchantpay | TransactionType::Billpay => {
+                Duration::from_secs(self.config.stk_result_deadline_secs)
+            }
+            _ => Duration::from_secs(self.config.result_deadline_secs),
+        }
+    }
+
+    fn unacknowledged_expiry(&self, transaction_type: TransactionType) -> Option<Duration> {
+        match transaction_type {
+            TransactionType::Merchantpay | TransactionType::Billpay => Some(Duration::from_secs(
+                self.config.stk_unacknowledged_expiry_secs,
+            )),
+            // B2C can be asked about by our own reference; the others wait for an operator of the gateway.
+            _ => None,
+        }
     }
 
     fn callback_router(&self, sink: Arc<dyn EventSink>) -> Option<Router> {
+        let state = CallbackState {
+            sink,
+            balances: self.balances.clone(),
+        };
         Some(
             Router::new()
                 .route("/stk", post(stk_callback))
                 .route("/stk/{transaction_reference}", post(stk_callback_for))
-                .with_state(sink),
+                .route("/result/balance/{token}", post(balance_result))
+                .route("/timeout/balance/{token}", post(balance_timeout))
+                .route(
+                    "/result/status/{transaction_reference}",
+                    post(status_result),
+                )
+                .route(
+                    "/result/status/{transaction_reference}/{reference}",
+                    post(status_result_for),
+                )
+                .route(
+                    "/timeout/status/{transaction_reference}",
+                    post(ignored_timeout),
+                )
+                .route(
+                    "/timeout/status/{transaction_reference}/{reference}",
+                    post(ignored_timeout),
+                )
+                .route("/result/{api}/{transaction_reference}", post(org_result))
+                .route("/timeout/{api}/{transaction_reference}", post(org_timeout))
+                .with_state(state),
         )
     }
 }
 
-async fn stk_callback_for(
-    State(sink): State<Arc<dyn EventSink>>,
-    Path(transaction_reference): Path<String>,
-    body: Bytes,
-) -> (StatusCode, Json<serde_json::Value>) {
-    receive_stk_callback(sink, Some(transaction_reference), &body).await
+type Answer = (StatusCode, Json<serde_json::Value>);
+
+fn accepted() -> Answer {
+    (
+        StatusCode::OK,
+        Json(json!({"ResultCode": 0, "ResultDesc": "Accepted"})),
+    )
 }
 
-async fn stk_callback(
-    State(sink): State<Arc<dyn EventSink>>,
-    body: Bytes,
-) -> (StatusCode, Json<serde_json::Value>) {
-    receive_stk_callback(sink, None, &body).await
+fn unreadable(what: &str, e: &serde_json::Error) -> Answer {
+    tracing::warn!(error = %e, "ignored an unreadable Daraja {what}");
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"ResultCode": 1, "ResultDesc": "Rejected: unreadable body"})),
+    )
 }
 
-/// Parses an STK callback and hands its outcome to the engine. Daraja gets 200 once the result is recorded.
-async fn receive_stk_callback(
-    sink: Arc<dyn EventSink>,
-    transaction_hint: Option<String>,
-    body: &[u8],
-) -> (StatusCode, Json<serde_json::Value>) {
-    let envelope: wire::StkCallbackEnvelope = match serde_json::from_slice(body) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::warn!(error = %e, "ignored an unreadable Daraja STK callback");
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({"ResultCode": 1, "ResultDesc": "Rejected: unreadable callback"})),
-            );
-        }
-    };
-    let (reference, outcome) = transform::stk_callback_outcome(&envelope.body.stk_callback);
-    let event = ProviderEvent {
-        reference,
-        transaction_hint,
-        outcome,
-    };
+async fn deliver(sink: &Arc<dyn EventSink>, event: ProviderEvent) -> Answer {
     match sink.deliver(NAME, event).await {
         Ok(receipt) => {
-            tracing::debug!(?receipt, "Daraja STK callback recorded");
-            (
-                StatusCode::OK,
-                Json(json!({"ResultCode": 0, "ResultDesc": "Accepted"})),
-            )
+            tracing::debug!(?receipt, "Daraja result recorded");
+            accepted()
         }
         Err(e) => {
-            tracing::error!(error = %e, "could not record a Daraja STK callback");
+            tracing::error!(error = %e, "could not record a Daraja result");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Json(
@@ -276,5 +558,217 @@ async fn receive_stk_callback(
                 ),
             )
         }
+    }
+}
+
+async fn stk_callback_for(
+    State(state): State<CallbackState>,
+    Path(transaction_reference): Path<String>,
+    body: Bytes,
+) -> Answer {
+    receive_stk_callback(&state.sink, Some(transaction_reference), &body).await
+}
+
+async fn stk_callback(State(state): State<CallbackState>, body: Bytes) -> Answer {
+    receive_stk_callback(&state.sink, None, &body).await
+}
+
+/// Parses an STK callback and hands its outcome to the engine. Daraja gets 200 once the result is recorded.
+async fn receive_stk_callback(
+    sink: &Arc<dyn EventSink>,
+    transaction_hint: Option<String>,
+    body: &[u8],
+) -> Answer {
+    let envelope: wire::StkCallbackEnvelope = match serde_json::from_slice(body) {
+        Ok(e) => e,
+        Err(e) => return unreadable("STK callback", &e),
+    };
+    let (reference, outcome) = transform::stk_callback_outcome(&envelope.body.stk_callback);
+    deliver(
+        sink,
+        ProviderEvent {
+            reference,
+            transaction_hint,
+            outcome,
+        },
+    )
+    .await
+}
+
+fn result_api(api: &str) -> Option<ResultApi> {
+    match api {
+        "b2c" => Some(ResultApi::B2c),
+        "b2b" => Some(ResultApi::B2b),
+        "reversal" => Some(ResultApi::Reversal),
+        _ => None,
+    }
+}
+
+/// A B2C, B2B or reversal `Result`.
+async fn org_result(
+    State(state): State<CallbackState>,
+    Path((api, transaction_reference)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer {
+    let Some(api) = result_api(&api) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"ResultCode": 1, "ResultDesc": "Unknown result route"})),
+        );
+    };
+    let envelope: wire::ResultEnvelope = match serde_json::from_slice(&body) {
+        Ok(e) => e,
+        Err(e) => return unreadable("result", &e),
+    };
+    let (conversation_id, outcome) = org::result_outcome(api, &envelope.result);
+    let event = ProviderEvent {
+        reference: conversation_id.unwrap_or_default(),
+        transaction_hint: Some(transaction_reference),
+        outcome,
+    };
+    deliver(&state.sink, event).await
+}
+
+/// Daraja gave up on a request in its queue: it was not processed.
+async fn org_timeout(
+    State(state): State<CallbackState>,
+    Path((api, transaction_reference)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer {
+    if result_api(&api).is_none() {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"ResultCode": 1, "ResultDesc": "Unknown result route"})),
+        );
+    }
+    let envelope: wire::ResultEnvelope = match serde_json::from_slice(&body) {
+        Ok(e) => e,
+        Err(e) => return unreadable("queue timeout", &e),
+    };
+    let code = envelope.result.result_code.to_string();
+    let desc = envelope.result.result_desc.clone().unwrap_or_default();
+    let event = ProviderEvent {
+        reference: envelope.result.conversation_id.clone().unwrap_or_default(),
+        transaction_hint: Some(transaction_reference),
+        outcome: Outcome::Failed(Failure {
+            error: GsmaError::unavailable(
+                "M-Pesa timed out before processing the request; nothing was moved",
+            )
+            .with_param("providerCode", code.clone())
+            .with_param("providerDescription", desc.clone()),
+            provider_code: code,
+            provider_description: desc,
+        }),
+    };
+    deliver(&state.sink, event).await
+}
+
+async fn status_result(
+    State(state): State<CallbackState>,
+    Path(transaction_reference): Path<String>,
+    body: Bytes,
+) -> Answer {
+    receive_status(&state.sink, transaction_reference, None, &body).await
+}
+
+async fn status_result_for(
+    State(state): State<CallbackState>,
+    Path((transaction_reference, reference)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer {
+    receive_status(&state.sink, transaction_reference, Some(reference), &body).await
+}
+
+/// A Transaction Status result: it settles the original transaction when it says how that ended.
+async fn receive_status(
+    sink: &Arc<dyn EventSink>,
+    transaction_reference: String,
+    reference: Option<String>,
+    body: &[u8],
+) -> Answer {
+    let envelope: wire::ResultEnvelope = match serde_json::from_slice(body) {
+        Ok(e) => e,
+        Err(e) => return unreadable("status result", &e),
+    };
+    match org::status_result(&envelope.result) {
+        Some((original, outcome)) => {
+            let event = ProviderEvent {
+                reference: reference.or(original).unwrap_or_default(),
+                transaction_hint: Some(transaction_reference),
+                outcome,
+            };
+            deliver(sink, event).await
+        }
+        None => {
+            tracing::info!(
+                code = %envelope.result.result_code,
+                "a Transaction Status result settled nothing; the transaction will be asked about again"
+            );
+            accepted()
+        }
+    }
+}
+
+async fn ignored_timeout() -> Answer {
+    accepted()
+}
+
+async fn balance_result(
+    State(state): State<CallbackState>,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let answer = match serde_json::from_slice::<wire::ResultEnvelope>(&body) {
+        Err(e) => return unreadable("balance result", &e),
+        Ok(envelope) => {
+            let code = envelope.result.result_code.to_string();
+            match envelope.result.parameter("AccountBalance") {
+                Some(text) if code == "0" => org::gsma_balance(&org::parse_account_balance(&text))
+                    .ok_or_else(|| {
+                        ProviderError::InDoubt("Daraja's AccountBalance was empty".into())
+                    }),
+                _ => match org::result_error(
+                    ResultApi::B2c,
+                    &code,
+                    envelope.result.result_desc.as_deref().unwrap_or(""),
+                ) {
+                    Some(error) => Err(ProviderError::Rejected(Failure {
+                        error,
+                        provider_code: code,
+                        provider_description: envelope
+                            .result
+                            .result_desc
+                            .clone()
+                            .unwrap_or_default(),
+                    })),
+                    None => Err(ProviderError::InDoubt(
+                        "Daraja's balance result had no AccountBalance".into(),
+                    )),
+                },
+            }
+        }
+    };
+    answer_balance(&state.balances, &token, answer);
+    accepted()
+}
+
+async fn balance_timeout(State(state): State<CallbackState>, Path(token): Path<String>) -> Answer {
+    answer_balance(
+        &state.balances,
+        &token,
+        Err(ProviderError::Unavailable(
+            "M-Pesa timed out the balance enquiry".into(),
+        )),
+    );
+    accepted()
+}
+
+fn answer_balance(waiters: &BalanceWaiters, token: &str, answer: Result<Balance, ProviderError>) {
+    let waiter = waiters.lock().ok().and_then(|mut w| w.remove(token));
+    match waiter {
+        Some(tx) => {
+            let _ = tx.send(answer);
+        }
+        None => tracing::info!("a balance result came for no waiting enquiry"),
     }
 }

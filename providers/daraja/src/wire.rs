@@ -194,3 +194,188 @@ where
         None => Vec::new(),
     })
 }
+
+/// The synchronous acknowledgement of B2C, B2B, reversal, status and balance requests.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AsyncAck {
+    #[serde(rename = "ConversationID")]
+    pub conversation_id: String,
+    #[serde(default, rename = "OriginatorConversationID")]
+    pub originator_conversation_id: Option<String>,
+    pub response_code: Code,
+    #[serde(default)]
+    pub response_description: Option<String>,
+}
+
+/// `POST /mpesa/b2c/v3/paymentrequest` body.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct B2cRequest {
+    #[serde(rename = "OriginatorConversationID")]
+    pub originator_conversation_id: String,
+    pub initiator_name: String,
+    pub security_credential: String,
+    #[serde(rename = "CommandID")]
+    pub command_id: &'static str,
+    pub amount: String,
+    pub party_a: String,
+    pub party_b: String,
+    pub remarks: String,
+    #[serde(rename = "QueueTimeOutURL")]
+    pub queue_time_out_url: String,
+    #[serde(rename = "ResultURL")]
+    pub result_url: String,
+    /// Spelt `Occassion` in B2C v3, as Daraja documents it.
+    pub occassion: String,
+}
+
+/// `POST /mpesa/b2b/v1/paymentrequest` body.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct B2bRequest {
+    pub initiator: String,
+    pub security_credential: String,
+    #[serde(rename = "CommandID")]
+    pub command_id: &'static str,
+    pub sender_identifier_type: &'static str,
+    /// Spelt `RecieverIdentifierType`, as Daraja does.
+    pub reciever_identifier_type: &'static str,
+    pub amount: String,
+    pub party_a: String,
+    pub party_b: String,
+    pub account_reference: String,
+    pub remarks: String,
+    #[serde(rename = "QueueTimeOutURL")]
+    pub queue_time_out_url: String,
+    #[serde(rename = "ResultURL")]
+    pub result_url: String,
+}
+
+/// `POST /mpesa/reversal/v1/request` body.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReversalRequest {
+    pub initiator: String,
+    pub security_credential: String,
+    #[serde(rename = "CommandID")]
+    pub command_id: &'static str,
+    #[serde(rename = "TransactionID")]
+    pub transaction_id: String,
+    pub amount: String,
+    pub receiver_party: String,
+    /// Spelt `RecieverIdentifierType`, as Daraja does.
+    pub reciever_identifier_type: &'static str,
+    #[serde(rename = "ResultURL")]
+    pub result_url: String,
+    #[serde(rename = "QueueTimeOutURL")]
+    pub queue_time_out_url: String,
+    pub remarks: String,
+}
+
+/// `POST /mpesa/transactionstatus/v1/query` body.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TransactionStatusRequest {
+    pub initiator: String,
+    pub security_credential: String,
+    #[serde(rename = "CommandID")]
+    pub command_id: &'static str,
+    #[serde(rename = "TransactionID", skip_serializing_if = "Option::is_none")]
+    pub transaction_id: Option<String>,
+    #[serde(
+        rename = "OriginalConversationID",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub original_conversation_id: Option<String>,
+    pub party_a: String,
+    pub identifier_type: &'static str,
+    #[serde(rename = "ResultURL")]
+    pub result_url: String,
+    #[serde(rename = "QueueTimeOutURL")]
+    pub queue_time_out_url: String,
+    pub remarks: String,
+    pub occasion: String,
+}
+
+/// `POST /mpesa/accountbalance/v1/query` body.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccountBalanceRequest {
+    pub initiator: String,
+    pub security_credential: String,
+    #[serde(rename = "CommandID")]
+    pub command_id: &'static str,
+    pub party_a: String,
+    pub identifier_type: &'static str,
+    pub remarks: String,
+    #[serde(rename = "QueueTimeOutURL")]
+    pub queue_time_out_url: String,
+    #[serde(rename = "ResultURL")]
+    pub result_url: String,
+}
+
+/// The asynchronous `Result` Daraja posts to `ResultURL` (and, on a queue timeout, to `QueueTimeOutURL`).
+#[derive(Debug, Deserialize)]
+pub struct ResultEnvelope {
+    #[serde(rename = "Result")]
+    pub result: ResultBody,
+}
+
+/// `Result`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResultBody {
+    #[serde(default)]
+    pub result_type: Option<Code>,
+    pub result_code: Code,
+    #[serde(default)]
+    pub result_desc: Option<String>,
+    #[serde(default, rename = "OriginatorConversationID")]
+    pub originator_conversation_id: Option<String>,
+    #[serde(default, rename = "ConversationID")]
+    pub conversation_id: Option<String>,
+    #[serde(default, rename = "TransactionID")]
+    pub transaction_id: Option<String>,
+    #[serde(default)]
+    pub result_parameters: Option<ResultParameters>,
+}
+
+impl ResultBody {
+    /// A result parameter's value as text (numbers as Daraja wrote them).
+    pub fn parameter(&self, key: &str) -> Option<String> {
+        self.result_parameters
+            .as_ref()?
+            .result_parameter
+            .iter()
+            .find(|p| p.key == key)
+            .and_then(KeyValueItem::value_text)
+    }
+}
+
+/// `ResultParameters`: one object or an array of them.
+#[derive(Debug, Deserialize)]
+pub struct ResultParameters {
+    #[serde(rename = "ResultParameter", default, deserialize_with = "one_or_many")]
+    pub result_parameter: Vec<KeyValueItem>,
+}
+
+/// A `{Key, Value}` item whose `Value` may be absent, a number or a string.
+#[derive(Debug, Deserialize)]
+pub struct KeyValueItem {
+    #[serde(rename = "Key")]
+    pub key: String,
+    #[serde(rename = "Value", default)]
+    pub value: Option<serde_json::Value>,
+}
+
+impl KeyValueItem {
+    /// The value as text.
+    pub fn value_text(&self) -> Option<String> {
+        match self.value.as_ref()? {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+}

@@ -3,12 +3,12 @@
 //! One pooled HTTP client, a bound on concurrent deliveries, and up to [`ATTEMPTS`] attempts
 //! per callback (retrying on connection errors and non-2xx answers).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use axum::http::header::CONTENT_TYPE;
+use axum::{body::Bytes, http::header::CONTENT_TYPE};
 use tokio::sync::{watch, Semaphore};
 
-use super::SimulatorError;
+use super::{ids, journal::JournalEvent, SimState, SimulatorError};
 
 /// Attempts per callback.
 pub(crate) const ATTEMPTS: usize = 3;
@@ -43,11 +43,11 @@ impl CallbackSender {
     pub(crate) async fn deliver(
         &self,
         url: &str,
-        body: Vec<u8>,
+        body: impl Into<Bytes>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Option<bool> {
         // Reference-counted: each attempt clones cheaply.
-        let body = axum::body::Bytes::from(body);
+        let body: Bytes = body.into();
         for attempt in 1..=ATTEMPTS {
             let send = async {
                 let _permit = self.permits.acquire().await.ok()?;
@@ -87,6 +87,68 @@ impl CallbackSender {
         tracing::warn!(url, "Daraja simulator gave up on a callback");
         Some(false)
     }
+
+    /// POSTs `body` (JSON) to `url` once and returns the answer's body if it is 2xx within
+    /// `timeout`; `None` otherwise (including on shutdown). For C2B validation.
+    pub(crate) async fn exchange(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        timeout: Duration,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Option<Bytes> {
+        let send = async {
+            let _permit = self.permits.acquire().await.ok()?;
+            let resp = self
+                .client
+                .post(url)
+                .header(CONTENT_TYPE, "application/json")
+                .timeout(timeout)
+                .body(body)
+                .send()
+                .await
+                .ok()?;
+            if !resp.status().is_success() {
+                tracing::info!(url, status = %resp.status(), "Daraja simulator validation refused");
+                return None;
+            }
+            resp.bytes().await.ok()
+        };
+        tokio::select! {
+            answer = send => answer,
+            () = cancelled(shutdown) => None,
+        }
+    }
+}
+
+/// Delivers a callback once it is due (immediately if it already is), unless the simulator
+/// shuts down first: `fetch` gives its URL and body (`None`: nothing to send), `mark` records
+/// it as done (`false`: already recorded), after which `CallbackDone` is journaled.
+pub(crate) fn schedule_delivery(
+    sim: &Arc<SimState>,
+    id: String,
+    due_at_ms: i64,
+    fetch: fn(&SimState, &str) -> Option<(String, Bytes)>,
+    mark: fn(&SimState, &str) -> bool,
+) {
+    let sim = Arc::clone(sim);
+    tokio::spawn(async move {
+        let mut shutdown = sim.shutdown.subscribe();
+        let wait = u64::try_from(due_at_ms - ids::now_ms()).unwrap_or(0);
+        if !sleep_or_shutdown(Duration::from_millis(wait), &mut shutdown).await {
+            return;
+        }
+        let Some((url, body)) = fetch(&sim, &id) else {
+            return;
+        };
+        let Some(delivered) = sim.callbacks.deliver(&url, body, &mut shutdown).await else {
+            return;
+        };
+        if mark(&sim, &id) {
+            sim.journal
+                .append(&JournalEvent::CallbackDone { id, delivered });
+        }
+    });
 }
 
 /// Resolves once the simulator shuts down.

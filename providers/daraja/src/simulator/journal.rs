@@ -1,8 +1,11 @@
 //! Durable simulator state: an append-only file of JSON lines.
 //!
-//! Each accepted session is written (and flushed to the OS, no fsync) before its
-//! acknowledgement is sent, so a restarted simulator answers queries for it and still sends
-//! the callbacks it owes, even after the whole process was SIGKILLed.
+//! Each accepted request is written (and flushed to the OS, no fsync) before its
+//! acknowledgement is sent, so a restarted simulator answers queries for it, still sends the
+//! callbacks it owes and restores every balance, even after the whole process was SIGKILLed.
+//! Balances are not written as such: they are replayed from the transactions that moved money
+//! (`stk_created` with `moved`, `result_created` and `c2b_settled` with a completed `txn`).
+//! Events only ever gain optional fields, so older journals stay readable.
 
 use std::{
     fs::{File, OpenOptions},
@@ -13,7 +16,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use super::SimulatorError;
+use super::{ledger::TxnRecord, SimulatorError};
 
 /// One line of the journal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,8 +24,81 @@ use super::SimulatorError;
 pub(crate) enum JournalEvent {
     /// An STK Push was accepted.
     StkCreated(StkRecord),
-    /// The callback for `id` was delivered (`delivered: true`) or given up on.
+    /// The callback for `id` (a `CheckoutRequestID`, a `ConversationID` or a C2B payment's
+    /// `OriginatorCoversationID`) was delivered (`delivered: true`) or given up on.
     CallbackDone { id: String, delivered: bool },
+    /// A B2C, B2B, Transaction Status, Account Balance or Reversal request was accepted and
+    /// decided.
+    ResultCreated(ResultRecord),
+    /// C2B URLs were registered (replacing any earlier registration of the shortcode).
+    C2bRegistered(C2bRegistration),
+    /// A C2B payment was simulated; it is decided after the callback delay.
+    C2bCreated(C2bRecord),
+    /// A C2B payment was decided.
+    C2bSettled(C2bSettlement),
+}
+
+/// An accepted initiator-API request and its (already rendered) result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ResultRecord {
+    pub(crate) conversation_id: String,
+    pub(crate) originator_conversation_id: String,
+    /// `b2c`, `b2b`, `status`, `balance` or `reversal`.
+    pub(crate) api: String,
+    pub(crate) result_url: String,
+    /// The JSON `{"Result":{…}}` posted to `result_url`.
+    pub(crate) body: String,
+    pub(crate) sends_result: bool,
+    pub(crate) created_at_ms: i64,
+    pub(crate) resolve_at_ms: i64,
+    /// The transaction it made, completed or failed (B2C, B2B, Reversal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) txn: Option<TxnRecord>,
+}
+
+/// Registered C2B URLs of one shortcode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct C2bRegistration {
+    pub(crate) shortcode: String,
+    /// `Completed` or `Cancelled`.
+    pub(crate) response_type: String,
+    pub(crate) confirmation_url: String,
+    pub(crate) validation_url: String,
+    /// The API version registered with (1: hashed MSISDN in callbacks, 2: masked).
+    pub(crate) version: u8,
+}
+
+/// A simulated C2B payment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct C2bRecord {
+    /// The `OriginatorCoversationID` of the simulate acknowledgement.
+    pub(crate) id: String,
+    /// The `TransID` it gets.
+    pub(crate) trans_id: String,
+    pub(crate) shortcode: String,
+    /// `CustomerPayBillOnline` or `CustomerBuyGoodsOnline`.
+    pub(crate) command: String,
+    pub(crate) amount: u64,
+    pub(crate) msisdn: u64,
+    pub(crate) bill_ref: String,
+    pub(crate) created_at_ms: i64,
+    pub(crate) resolve_at_ms: i64,
+}
+
+/// How a C2B payment ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct C2bSettlement {
+    pub(crate) id: String,
+    /// `completed`, `declined`, `cancelled` or the merchant's rejection code.
+    pub(crate) outcome: String,
+    /// The completed transaction (money moved), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) txn: Option<TxnRecord>,
+    /// The confirmation owed: its URL and body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) confirmation_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) confirmation: Option<String>,
 }
 
 /// Everything needed to answer STK Query for a session and send its callback.
@@ -41,6 +117,13 @@ pub(crate) struct StkRecord {
     pub(crate) receipt: Option<String>,
     pub(crate) created_at_ms: i64,
     pub(crate) resolve_at_ms: i64,
+    /// Whether the push moved money (customer → shortcode Utility). Absent in journals written
+    /// before balances existed: those sessions move nothing on replay.
+    #[serde(default)]
+    pub(crate) moved: bool,
+    /// `CustomerBuyGoodsOnline`; absent for `CustomerPayBillOnline`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) transaction_type: Option<String>,
 }
 
 /// The journal writer (a no-op when the simulator runs in memory only).
@@ -238,6 +321,15 @@ mod tests {
         let (_, events) = Journal::open(&path).expect("opens");
         let _ = std::fs::remove_file(&path);
         assert_eq!(events, vec![done("a"), done("b")]);
+    }
+
+    #[test]
+    fn old_stk_lines_are_readable() {
+        let line = r#"{"event":"stk_created","checkout_request_id":"ws_CO_1","merchant_request_id":"1-2-1","shortcode":"174379","phone":254708374149,"amount":1,"callback_url":"http://x/","result_code":0,"result_desc":"ok","sends_callback":true,"receipt":"NLJ7RT61SV","created_at_ms":1,"resolve_at_ms":2}"#;
+        match serde_json::from_str::<JournalEvent>(line) {
+            Ok(JournalEvent::StkCreated(r)) => assert!(!r.moved),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

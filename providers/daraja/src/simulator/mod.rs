@@ -7,22 +7,46 @@
 //! - `GET  /oauth/v1/generate?grant_type=client_credentials` (Basic auth) → access tokens;
 //! - `POST /mpesa/stkpush/v1/processrequest` → STK Push, then a result callback to
 //!   `CallBackURL` after [`SimulatorConfig::callback_delay`];
-//! - `POST /mpesa/stkpushquery/v1/query` → STK Query (pending until the session resolves).
+//! - `POST /mpesa/stkpushquery/v1/query` → STK Query (pending until the session resolves);
+//! - `POST /mpesa/b2c/v3/paymentrequest` (and v1) → B2C, result to `ResultURL`;
+//! - `POST /mpesa/b2b/v1/paymentrequest` → B2B (`BusinessPayBill`, `BusinessBuyGoods`,
+//!   `BusinessPayToBulk`);
+//! - `POST /mpesa/transactionstatus/v1/query` → Transaction Status;
+//! - `POST /mpesa/accountbalance/v1/query` → Account Balance;
+//! - `POST /mpesa/reversal/v1/request` → Reversal;
+//! - `POST /mpesa/c2b/v{1,2}/registerurl` and `/simulate` → C2B, with validation and
+//!   confirmation requests to the registered URLs.
 //!
-//! Outcomes are chosen by the customer's MSISDN: see [`outcomes`]. The simulator shares no
-//! parsing code with the adapter (`crate::wire`), so a misspelt field cannot hide on both
-//! sides. Each API lives in its own module (`oauth`, `stk`, …) that contributes routes.
+//! Money moves between simulated accounts (organisation Utility and Working accounts,
+//! customers' balances), so results reflect balances; see [`DarajaSimulator::balance_of`]. The
+//! initiator APIs authenticate with a `SecurityCredential` encrypted with the certificate from
+//! [`DarajaSimulator::certificate_pem`].
+//!
+//! Outcomes are chosen by test MSISDNs, amounts and balances: see [`outcomes`]. The simulator
+//! shares no parsing code with the adapter (`crate::wire`), so a misspelt field cannot hide on
+//! both sides. Each API lives in its own module (`oauth`, `stk`, `b2c`, …) that contributes
+//! routes.
 
 use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
 
 use axum::Router;
+use rust_decimal::{prelude::ToPrimitive, Decimal};
 use tokio::sync::watch;
 
+mod b2b;
+mod b2c;
+mod balance;
+mod c2b;
 mod callback;
+mod crypto;
 mod ids;
 mod journal;
+mod ledger;
 mod oauth;
 pub mod outcomes;
+mod results;
+mod reversal;
+mod status;
 mod stk;
 mod wire;
 
@@ -37,6 +61,12 @@ pub const SANDBOX_SHORTCODE: &str = "174379";
 /// Daraja's public sandbox STK passkey (for [`SANDBOX_SHORTCODE`]).
 pub const SANDBOX_PASSKEY: &str =
     "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
+/// The sandbox initiator (API operator) name.
+pub const SANDBOX_INITIATOR_NAME: &str = "testapi";
+/// The sandbox initiator password (encrypted into `SecurityCredential`).
+pub const SANDBOX_INITIATOR_PASSWORD: &str = "Safaricom999!*!";
+/// A second sandbox organisation (a B2B receiver), as in Daraja's samples.
+pub const SANDBOX_ORGANIZATION: &str = "600000";
 
 /// A shortcode (paybill or store number) the simulator knows, with its STK passkey.
 #[derive(Clone, PartialEq, Eq)]
@@ -68,6 +98,36 @@ pub struct SimulatorConfig {
     /// Unable to lock subscriber…`), as Daraja does. Default `false`, so benchmarks can push
     /// many times to one test number.
     pub subscriber_lock: bool,
+    /// The initiator (API operator) name of B2C, B2B, status, balance and reversal requests.
+    /// Default [`SANDBOX_INITIATOR_NAME`].
+    pub initiator_name: String,
+    /// The initiator password that `SecurityCredential` must decrypt to. Default
+    /// [`SANDBOX_INITIATOR_PASSWORD`].
+    pub initiator_password: String,
+    /// The RSA private key (PKCS#8 or PKCS#1 PEM) of the simulator's certificate. `None`
+    /// generates a 2048-bit key when first needed; save
+    /// [`DarajaSimulator::private_key_pem`] and pass it here to keep the same certificate.
+    pub rsa_private_key_pem: Option<String>,
+    /// Organisation shortcodes besides those of [`SimulatorConfig::shortcodes`] (which are
+    /// organisations too): B2C/B2B/balance parties without an STK passkey. Default: just
+    /// [`SANDBOX_ORGANIZATION`].
+    pub organizations: Vec<String>,
+    /// Opening balance (KES) of every customer. Default 100,000.00.
+    pub customer_opening_balance: Decimal,
+    /// Refuse customer payments (STK Push, C2B) beyond the customer's balance with
+    /// `1 The balance is insufficient for the transaction.` Default `false`: customers always
+    /// have the funds and their balance may go below zero, so a sandbox customer can pay any
+    /// number of times (benchmarks do); `254700000002` is insufficient either way.
+    pub enforce_customer_funds: bool,
+    /// Opening balance (KES) of every organisation's Utility account. Default 1,000,000.00.
+    pub utility_opening_balance: Decimal,
+    /// Opening balance (KES) of every organisation's Working account. Default 500,000.00.
+    pub working_opening_balance: Decimal,
+    /// Send C2B validation requests to the registered `ValidationURL` ("external validation",
+    /// which Safaricom enables on request). Default `true`.
+    pub c2b_external_validation: bool,
+    /// How long a C2B validation answer is awaited before `ResponseType` applies. Default 8 s.
+    pub c2b_validation_timeout: Duration,
 }
 
 impl std::fmt::Debug for SimShortcode {
@@ -89,14 +149,29 @@ impl std::fmt::Debug for SimulatorConfig {
             .field("token_ttl", &self.token_ttl)
             .field("journal_path", &self.journal_path)
             .field("subscriber_lock", &self.subscriber_lock)
+            .field("initiator_name", &self.initiator_name)
+            .field("initiator_password", &"<redacted>")
+            .field(
+                "rsa_private_key_pem",
+                &self.rsa_private_key_pem.as_ref().map(|_| "<redacted>"),
+            )
+            .field("organizations", &self.organizations)
+            .field("customer_opening_balance", &self.customer_opening_balance)
+            .field("enforce_customer_funds", &self.enforce_customer_funds)
+            .field("utility_opening_balance", &self.utility_opening_balance)
+            .field("working_opening_balance", &self.working_opening_balance)
+            .field("c2b_external_validation", &self.c2b_external_validation)
+            .field("c2b_validation_timeout", &self.c2b_validation_timeout)
             .finish()
     }
 }
 
 impl Default for SimulatorConfig {
     /// The sandbox: [`SANDBOX_CONSUMER_KEY`]/[`SANDBOX_CONSUMER_SECRET`], shortcode
-    /// [`SANDBOX_SHORTCODE`] with [`SANDBOX_PASSKEY`], 500 ms callbacks, one-hour tokens,
-    /// memory only, no subscriber lock.
+    /// [`SANDBOX_SHORTCODE`] with [`SANDBOX_PASSKEY`], organisation [`SANDBOX_ORGANIZATION`],
+    /// initiator [`SANDBOX_INITIATOR_NAME`]/[`SANDBOX_INITIATOR_PASSWORD`] with a generated
+    /// key, 500 ms callbacks, one-hour tokens, memory only, no subscriber lock, C2B validation
+    /// on.
     fn default() -> Self {
         Self {
             consumer_key: SANDBOX_CONSUMER_KEY.to_owned(),
@@ -109,8 +184,27 @@ impl Default for SimulatorConfig {
             token_ttl: Duration::from_secs(3600),
             journal_path: None,
             subscriber_lock: false,
+            initiator_name: SANDBOX_INITIATOR_NAME.to_owned(),
+            initiator_password: SANDBOX_INITIATOR_PASSWORD.to_owned(),
+            rsa_private_key_pem: None,
+            organizations: vec![SANDBOX_ORGANIZATION.to_owned()],
+            customer_opening_balance: Decimal::from(100_000),
+            enforce_customer_funds: false,
+            utility_opening_balance: Decimal::from(1_000_000),
+            working_opening_balance: Decimal::from(500_000),
+            c2b_external_validation: true,
+            c2b_validation_timeout: Duration::from_secs(8),
         }
     }
+}
+
+/// A non-negative amount of KES in cents.
+fn opening_cents(name: &str, kes: Decimal) -> Result<i64, SimulatorError> {
+    (kes * Decimal::ONE_HUNDRED)
+        .round()
+        .to_i64()
+        .filter(|c| *c >= 0 && !kes.is_sign_negative())
+        .ok_or_else(|| SimulatorError::Config(format!("{name} must be a non-negative amount")))
 }
 
 /// Why the simulator could not start or serve.
@@ -156,6 +250,12 @@ pub(crate) struct SimState {
     tokens: oauth::TokenStore,
     stk: stk::StkStore,
     merchant_ids: ids::MerchantIds,
+    ledger: ledger::Ledger,
+    initiator: Arc<crypto::Initiator>,
+    results: results::ResultStore,
+    c2b: c2b::C2bStore,
+    c2b_validation: bool,
+    c2b_validation_timeout: Duration,
     journal: Journal,
     callbacks: callback::CallbackSender,
     shutdown: watch::Sender<bool>,
@@ -197,7 +297,34 @@ impl SimState {
                 )));
             }
         }
+        let mut orgs: Vec<&str> = shortcodes.keys().map(String::as_str).collect();
+        for org in &config.organizations {
+            if org.is_empty() || !org.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(SimulatorError::Config(format!(
+                    "organisation {org:?} must be digits"
+                )));
+            }
+            orgs.push(org);
+        }
+        let openings = ledger::Openings {
+            customer: opening_cents("customer_opening_balance", config.customer_opening_balance)?,
+            utility: opening_cents("utility_opening_balance", config.utility_opening_balance)?,
+            working: opening_cents("working_opening_balance", config.working_opening_balance)?,
+            enforce_customer_funds: config.enforce_customer_funds,
+        };
+        let ledger = ledger::Ledger::new(orgs, openings);
+        let initiator = crypto::Initiator::new(
+            &config.initiator_name,
+            &config.initiator_password,
+            config.rsa_private_key_pem.as_deref(),
+        )?;
         Ok(Self {
+            ledger,
+            initiator: Arc::new(initiator),
+            results: results::ResultStore::new(),
+            c2b: c2b::C2bStore::new(),
+            c2b_validation: config.c2b_external_validation,
+            c2b_validation_timeout: config.c2b_validation_timeout,
             consumer_key: config.consumer_key.clone(),
             consumer_secret: config.consumer_secret.clone(),
             shortcodes,
@@ -214,6 +341,43 @@ impl SimState {
     fn shutdown(&self) {
         self.shutdown.send_replace(true);
         self.journal.close();
+    }
+
+    /// The callback delay in milliseconds.
+    fn callback_delay_ms(&self) -> i64 {
+        i64::try_from(self.callback_delay.as_millis()).unwrap_or(i64::MAX / 4)
+    }
+
+    /// Applies one journal event read back at start.
+    fn replay(&self, event: JournalEvent, now_ms: i64) {
+        match event {
+            JournalEvent::StkCreated(record) => {
+                self.stk.restore(record, now_ms, &self.ledger);
+            }
+            JournalEvent::CallbackDone { id, .. } => {
+                let _ = self.stk.mark_callback_done(&id)
+                    || self.results.mark_done(&id)
+                    || self.c2b.mark_done(&id);
+            }
+            JournalEvent::ResultCreated(record) => {
+                if let Some(txn) = record.txn.clone() {
+                    self.ledger.lock().apply(txn);
+                }
+                self.results.insert(&record);
+            }
+            JournalEvent::C2bRegistered(registration) => self.c2b.register(registration),
+            JournalEvent::C2bCreated(record) => {
+                self.ledger.lock().mark_issued(&record.trans_id);
+                self.c2b.insert(record);
+            }
+            JournalEvent::C2bSettled(settlement) => {
+                if self.c2b.settle(&settlement) {
+                    if let Some(txn) = settlement.txn {
+                        self.ledger.lock().apply(txn);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -275,25 +439,26 @@ impl DarajaSimulator {
             })??;
             state.journal = journal;
             let now = ids::now_ms();
-            let mut restored = 0usize;
+            let restored = events.len();
             for event in events {
-                match event {
-                    JournalEvent::StkCreated(record) => {
-                        state.stk.restore(record, now);
-                        restored += 1;
-                    }
-                    JournalEvent::CallbackDone { id, .. } => {
-                        state.stk.mark_callback_done(&id);
-                    }
-                }
+                state.replay(event, now);
             }
             if restored > 0 {
-                tracing::info!(sessions = restored, "Daraja simulator restored its journal");
+                tracing::info!(events = restored, "Daraja simulator restored its journal");
             }
         }
         let state = Arc::new(state);
         for (id, resolve_at_ms) in state.stk.owed_callbacks() {
             stk::schedule_callback(&state, id, resolve_at_ms);
+        }
+        for (id, resolve_at_ms) in state.results.owed() {
+            results::schedule(&state, id, resolve_at_ms);
+        }
+        for (id, _) in state.c2b.unsettled() {
+            c2b::spawn_payment(&state, id);
+        }
+        for id in state.c2b.owed_confirmations() {
+            c2b::schedule_confirmation(&state, id);
         }
         let guard = Arc::new(ShutdownGuard(Arc::clone(&state)));
         Ok(Self {
@@ -310,6 +475,12 @@ impl DarajaSimulator {
         Router::new()
             .merge(oauth::routes())
             .merge(stk::routes())
+            .merge(b2c::routes())
+            .merge(b2b::routes())
+            .merge(status::routes())
+            .merge(balance::routes())
+            .merge(reversal::routes())
+            .merge(c2b::routes())
             .fallback(wire::not_found)
             .with_state(self.shared.clone())
     }
@@ -318,6 +489,41 @@ impl DarajaSimulator {
     /// are not counted).
     pub fn stk_push_count(&self) -> u64 {
         self.shared.stk.pushes()
+    }
+
+    /// Number of B2C, B2B, Transaction Status, Account Balance and Reversal requests this
+    /// instance has accepted (not counting those restored from the journal).
+    pub fn result_request_count(&self) -> u64 {
+        self.shared.results.accepted()
+    }
+
+    /// The X.509 certificate (PEM) whose public key encrypts `SecurityCredential`: what the
+    /// gateway's operator configures as the Daraja certificate. Generates the key first if
+    /// none was configured (blocking, up to a second or so).
+    pub fn certificate_pem(&self) -> String {
+        self.shared.initiator.certificate_pem()
+    }
+
+    /// The RSA private key (PKCS#8 PEM) behind [`DarajaSimulator::certificate_pem`], for
+    /// [`SimulatorConfig::rsa_private_key_pem`] next time. Generates it first if needed
+    /// (blocking).
+    pub fn private_key_pem(&self) -> String {
+        self.shared.initiator.private_key_pem()
+    }
+
+    /// A simulated balance in KES with two decimals (`"1000000.00"`): `account` is a customer
+    /// MSISDN (`2547…`), an organisation shortcode (its Utility account), or
+    /// `<shortcode>:utility` / `<shortcode>:working`. `None` for anything else.
+    pub fn balance_of(&self, account: &str) -> Option<String> {
+        let accounts = self.shared.ledger.lock();
+        let party = if account.contains(':') || ledger::is_msisdn(account) {
+            account.parse().ok()?
+        } else if accounts.is_org(account) {
+            ledger::Party::Org(account.into(), ledger::OrgAccount::Utility)
+        } else {
+            return None;
+        };
+        accounts.balance(&party).map(ledger::kes)
     }
 
     /// Stops delivering callbacks and writing the journal. Owed callbacks stay owed in the

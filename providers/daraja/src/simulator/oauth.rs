@@ -136,11 +136,32 @@ fn basic_credentials(header: &str) -> Option<(String, String)> {
     Some((key.to_owned(), secret.to_owned()))
 }
 
+/// How an API answers a bearer token that is unknown or expired (PROVIDERS.md A.18).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BadToken {
+    /// HTTP 404 `404.001.03 Invalid Access Token`: STK, Reversal, and (no other flavour is
+    /// documented for them) B2C and B2B.
+    NotFound,
+    /// HTTP 400 `400.003.01 Invalid Access Token`: C2B and Transaction Status.
+    BadRequest,
+    /// HTTP 401 `401.002.01 Error Occurred - Invalid Access Token - <token>`: Account Balance.
+    Unauthorized,
+}
+
+/// Checks `Authorization: Bearer <token>` on an API route, with the STK flavour of errors.
+pub(crate) fn authorize(sim: &Shared, headers: &HeaderMap) -> Result<(), Rejection> {
+    authorize_as(sim, headers, BadToken::NotFound)
+}
+
 /// Checks `Authorization: Bearer <token>` on an API route.
 ///
-/// A missing or malformed header is HTTP 404 `404.001.04 Invalid Authentication Header`; an
-/// unknown or expired token is HTTP 404 `404.001.03 Invalid Access Token` (the STK flavour).
-pub(crate) fn authorize(sim: &Shared, headers: &HeaderMap) -> Result<(), Rejection> {
+/// A missing or malformed header is HTTP 404 `404.001.04 Invalid Authentication Header` on
+/// every API; an unknown or expired token is answered as `flavour` says.
+pub(crate) fn authorize_as(
+    sim: &Shared,
+    headers: &HeaderMap,
+    flavour: BadToken,
+) -> Result<(), Rejection> {
     let token = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -155,14 +176,25 @@ pub(crate) fn authorize(sim: &Shared, headers: &HeaderMap) -> Result<(), Rejecti
             )
         })?;
     if sim.tokens.is_valid(token) {
-        Ok(())
-    } else {
-        Err(Rejection::new(
+        return Ok(());
+    }
+    Err(match flavour {
+        BadToken::NotFound => Rejection::new(
             StatusCode::NOT_FOUND,
             codes::INVALID_ACCESS_TOKEN,
             "Invalid Access Token",
-        ))
-    }
+        ),
+        BadToken::BadRequest => Rejection::new(
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_ACCESS_TOKEN_400,
+            "Invalid Access Token",
+        ),
+        BadToken::Unauthorized => Rejection::new(
+            StatusCode::UNAUTHORIZED,
+            codes::INVALID_ACCESS_TOKEN_401,
+            format!("Error Occurred - Invalid Access Token - {token}"),
+        ),
+    })
 }
 
 #[cfg(test)]

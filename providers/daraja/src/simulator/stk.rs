@@ -3,12 +3,11 @@
 
 use std::{
     borrow::Cow,
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc, Mutex,
     },
-    time::Duration,
 };
 
 use axum::{body::Bytes, extract::State, http::HeaderMap, routing::post, Json, Router};
@@ -16,9 +15,9 @@ use base64::{engine::general_purpose::STANDARD, Engine as _};
 use chrono::NaiveDateTime;
 
 use super::{
-    callback::sleep_or_shutdown,
-    ids,
+    callback, ids,
     journal::{JournalEvent, StkRecord},
+    ledger::{self, Ledger, OrgAccount, Party, TxnRecord},
     oauth, outcomes,
     wire::{
         self, text_of, CallbackItem, CallbackMetadata, Rejection, Scalar, StkCallback,
@@ -50,6 +49,7 @@ const MAX_AMOUNT: u64 = 250_000;
 /// One STK Push session.
 struct Session {
     merchant_request_id: Box<str>,
+    transaction_type: &'static str,
     shortcode: Box<str>,
     phone: u64,
     amount: u64,
@@ -62,6 +62,8 @@ struct Session {
     created_at_ms: i64,
     /// Until then the customer is "still on the phone": STK Query answers pending.
     resolve_at_ms: i64,
+    /// Whether it moved money (customer → shortcode Utility).
+    moved: bool,
     callback_done: bool,
 }
 
@@ -83,7 +85,37 @@ impl Session {
                 .map(|r| ids::receipt_str(r).to_owned()),
             created_at_ms: self.created_at_ms,
             resolve_at_ms: self.resolve_at_ms,
+            moved: self.moved,
+            transaction_type: (self.transaction_type != PAY_BILL)
+                .then(|| self.transaction_type.to_owned()),
         }
+    }
+}
+
+const PAY_BILL: &str = "CustomerPayBillOnline";
+const BUY_GOODS: &str = "CustomerBuyGoodsOnline";
+
+/// The transaction a successful session made: the customer pays the shortcode's Utility
+/// account. Its conversation identifiers are the `MerchantRequestID` and `CheckoutRequestID`,
+/// so Transaction Status finds it by those too.
+pub(crate) fn stk_txn(rec: &StkRecord) -> TxnRecord {
+    TxnRecord {
+        command: rec
+            .transaction_type
+            .clone()
+            .unwrap_or_else(|| PAY_BILL.to_owned()),
+        receipt: rec.receipt.clone().unwrap_or_default(),
+        completed: true,
+        result_code: "0".to_owned(),
+        debit: Party::Customer(rec.phone),
+        credit: Party::Org(rec.shortcode.as_str().into(), OrgAccount::Utility),
+        amount_cents: ledger::cents(rec.amount),
+        org: rec.shortcode.clone(),
+        originator_conversation_id: Some(rec.merchant_request_id.clone()),
+        conversation_id: Some(rec.checkout_request_id.clone()),
+        initiated_ms: rec.created_at_ms,
+        finalised_ms: rec.resolve_at_ms,
+        reverses: None,
     }
 }
 
@@ -96,7 +128,6 @@ pub(crate) struct StkStore {
 
 struct StkInner {
     sessions: HashMap<Box<str>, Session>,
-    receipts: HashSet<[u8; 10]>,
     /// MSISDN → until when it is locked by a pending session (only with `subscriber_lock`).
     locks: HashMap<u64, i64>,
 }
@@ -104,6 +135,7 @@ struct StkInner {
 /// A validated STK Push, before it gets its identifiers.
 struct NewSession {
     shortcode: String,
+    transaction_type: &'static str,
     phone: u64,
     amount: u64,
     callback_url: String,
@@ -117,7 +149,6 @@ impl StkStore {
         Self {
             inner: Mutex::new(StkInner {
                 sessions: HashMap::new(),
-                receipts: HashSet::new(),
                 locks: HashMap::new(),
             }),
             pushes: AtomicU64::new(0),
@@ -135,8 +166,15 @@ impl StkStore {
     }
 
     /// Registers a new session, giving it unique identifiers; refuses it if the subscriber
-    /// is locked by another pending session.
-    fn accept(&self, new: NewSession, merchant_request_id: String) -> Result<StkRecord, Rejection> {
+    /// is locked by another pending session. `settle` decides the final outcome (it may turn a
+    /// success into a failure) and, for a success, gives the receipt and whether money moved;
+    /// it runs with the sessions locked (lock order: sessions, then ledger).
+    fn accept(
+        &self,
+        new: NewSession,
+        merchant_request_id: String,
+        settle: impl FnOnce(&NewSession, &str, &str) -> (outcomes::StkOutcome, Option<[u8; 10]>, bool),
+    ) -> Result<StkRecord, Rejection> {
         let mut inner = self.lock();
         if self.subscriber_lock {
             if let Some(until) = inner.locks.get(&new.phone) {
@@ -154,24 +192,21 @@ impl StkStore {
                 break id;
             }
         };
-        let receipt = (new.outcome.result_code == 0).then(|| loop {
-            let r = ids::receipt();
-            if inner.receipts.insert(r) {
-                break r;
-            }
-        });
+        let (outcome, receipt, moved) = settle(&new, &checkout_request_id, &merchant_request_id);
         let session = Session {
             merchant_request_id: merchant_request_id.into(),
+            transaction_type: new.transaction_type,
             shortcode: new.shortcode.into(),
             phone: new.phone,
             amount: new.amount,
             callback_url: new.callback_url.into(),
-            result_code: new.outcome.result_code,
-            result_desc: Cow::Borrowed(new.outcome.result_desc),
-            sends_callback: new.outcome.sends_callback,
+            result_code: outcome.result_code,
+            result_desc: Cow::Borrowed(outcome.result_desc),
+            sends_callback: outcome.sends_callback,
             receipt,
             created_at_ms: new.created_at_ms,
             resolve_at_ms: new.resolve_at_ms,
+            moved,
             callback_done: false,
         };
         let record = session.record(&checkout_request_id);
@@ -180,24 +215,25 @@ impl StkStore {
         Ok(record)
     }
 
-    /// Restores a session read back from the journal.
-    pub(crate) fn restore(&self, rec: StkRecord, now_ms: i64) {
+    /// Restores a session read back from the journal, and the money it moved. (The ledger is
+    /// released before the sessions are locked: only `accept` holds both, sessions first.)
+    pub(crate) fn restore(&self, rec: StkRecord, now_ms: i64, ledger: &Ledger) {
+        let receipt = {
+            let mut accounts = ledger.lock();
+            let receipt = rec
+                .receipt
+                .as_deref()
+                .and_then(ids::parse_receipt)
+                .or_else(|| (rec.result_code == 0).then(|| accounts.new_receipt()));
+            if let Some(r) = &receipt {
+                accounts.mark_issued(ids::receipt_str(r));
+            }
+            if rec.moved && receipt.is_some() {
+                accounts.apply(stk_txn(&rec));
+            }
+            receipt
+        };
         let mut inner = self.lock();
-        let receipt = rec
-            .receipt
-            .as_deref()
-            .and_then(ids::parse_receipt)
-            .or_else(|| {
-                (rec.result_code == 0).then(|| loop {
-                    let r = ids::receipt();
-                    if !inner.receipts.contains(&r) {
-                        break r;
-                    }
-                })
-            });
-        if let Some(r) = receipt {
-            inner.receipts.insert(r);
-        }
         if self.subscriber_lock && rec.resolve_at_ms > now_ms {
             inner.locks.insert(rec.phone, rec.resolve_at_ms);
         }
@@ -205,10 +241,15 @@ impl StkStore {
             Some(desc) => Cow::Borrowed(desc),
             None => Cow::Owned(rec.result_desc),
         };
+        let transaction_type = match rec.transaction_type.as_deref() {
+            Some(BUY_GOODS) => BUY_GOODS,
+            _ => PAY_BILL,
+        };
         inner.sessions.insert(
             rec.checkout_request_id.into(),
             Session {
                 merchant_request_id: rec.merchant_request_id.into(),
+                transaction_type,
                 shortcode: rec.shortcode.into(),
                 phone: rec.phone,
                 amount: rec.amount,
@@ -219,6 +260,7 @@ impl StkStore {
                 receipt,
                 created_at_ms: rec.created_at_ms,
                 resolve_at_ms: rec.resolve_at_ms,
+                moved: rec.moved,
                 callback_done: false,
             },
         );
@@ -249,7 +291,7 @@ impl StkStore {
     }
 
     /// The callback of `id`: its URL and JSON body.
-    fn callback_request(&self, id: &str) -> Option<(String, Vec<u8>)> {
+    fn callback_request(&self, id: &str) -> Option<(String, Bytes)> {
         let inner = self.lock();
         let s = inner.sessions.get(id)?;
         let metadata = s.receipt.as_ref().map(|receipt| {
@@ -293,7 +335,7 @@ impl StkStore {
             },
         };
         let body = serde_json::to_vec(&envelope).ok()?;
-        Some((s.callback_url.to_string(), body))
+        Some((s.callback_url.to_string(), Bytes::from(body)))
     }
 
     /// STK Query: the final result, or pending.
@@ -321,24 +363,13 @@ impl StkStore {
 /// Sends the callback of session `id` once it resolves (immediately if it already has),
 /// unless the simulator shuts down first.
 pub(crate) fn schedule_callback(sim: &Arc<SimState>, id: String, resolve_at_ms: i64) {
-    let sim = Arc::clone(sim);
-    tokio::spawn(async move {
-        let mut shutdown = sim.shutdown.subscribe();
-        let wait = u64::try_from(resolve_at_ms - ids::now_ms()).unwrap_or(0);
-        if !sleep_or_shutdown(Duration::from_millis(wait), &mut shutdown).await {
-            return;
-        }
-        let Some((url, body)) = sim.stk.callback_request(&id) else {
-            return;
-        };
-        let Some(delivered) = sim.callbacks.deliver(&url, body, &mut shutdown).await else {
-            return;
-        };
-        if sim.stk.mark_callback_done(&id) {
-            sim.journal
-                .append(&JournalEvent::CallbackDone { id, delivered });
-        }
-    });
+    callback::schedule_delivery(
+        sim,
+        id,
+        resolve_at_ms,
+        |sim, id| sim.stk.callback_request(id),
+        |sim, id| sim.stk.mark_callback_done(id),
+    );
 }
 
 /// Checks `BusinessShortCode`, `Password` and `Timestamp`, in Daraja's order; returns the
@@ -372,22 +403,11 @@ fn check_credentials(
 
 /// `^254[17]\d{8}$`
 fn valid_msisdn(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 12
-        && s.starts_with("254")
-        && matches!(b[3], b'1' | b'7')
-        && b.iter().all(u8::is_ascii_digit)
+    ledger::is_msisdn(s)
 }
 
 fn digits(field: &Option<Scalar>) -> bool {
     text_of(field).is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit()))
-}
-
-fn http_url(field: Option<&Scalar>) -> Option<String> {
-    let text = field.and_then(Scalar::text)?;
-    let url = reqwest::Url::parse(text.trim()).ok()?;
-    (matches!(url.scheme(), "http" | "https") && url.host_str().is_some_and(|h| !h.is_empty()))
-        .then(|| url.to_string())
 }
 
 /// Validates an STK Push body in Daraja's order.
@@ -410,25 +430,27 @@ fn validate_push(
         .and_then(Scalar::whole_number)
         .filter(|a| (MIN_AMOUNT..=MAX_AMOUNT).contains(a))
         .ok_or_else(|| Rejection::invalid("Amount"))?;
-    if !text_of(&req.transaction_type)
-        .is_some_and(|t| t == "CustomerPayBillOnline" || t == "CustomerBuyGoodsOnline")
-    {
-        return Err(Rejection::invalid("TransactionType"));
-    }
+    let transaction_type = wire::one_of(&req.transaction_type, &[PAY_BILL, BUY_GOODS])
+        .ok_or_else(|| Rejection::invalid("TransactionType"))?;
     if !digits(&req.party_a) {
         return Err(Rejection::invalid("PartyA"));
     }
     if !digits(&req.party_b) {
         return Err(Rejection::invalid("PartyB"));
     }
-    let callback_url = http_url(req.call_back_url.as_ref().or(req.callback_url.as_ref()))
-        .ok_or_else(|| Rejection::invalid("CallBackURL"))?;
+    let callback_url = wire::http_url(if req.call_back_url.is_some() {
+        &req.call_back_url
+    } else {
+        &req.callback_url
+    })
+    .ok_or_else(|| Rejection::invalid("CallBackURL"))?;
     if text_of(&req.account_reference).is_none() {
         return Err(Rejection::invalid("AccountReference"));
     }
     let delay_ms = i64::try_from(sim.callback_delay.as_millis()).unwrap_or(i64::MAX / 4);
     Ok(NewSession {
         outcome: outcomes::stk_outcome(&phone_text),
+        transaction_type,
         shortcode,
         phone,
         amount,
@@ -436,6 +458,44 @@ fn validate_push(
         created_at_ms: now_ms,
         resolve_at_ms: now_ms.saturating_add(delay_ms),
     })
+}
+
+/// Decides whether the customer pays, and moves the money if so: the table's outcome, unless
+/// a success meets a balance below `Amount` (then `1`).
+fn settle(
+    sim: &SimState,
+    new: &NewSession,
+    checkout_request_id: &str,
+    merchant_request_id: &str,
+) -> (outcomes::StkOutcome, Option<[u8; 10]>, bool) {
+    if new.outcome.result_code != 0 {
+        return (new.outcome, None, false);
+    }
+    let mut accounts = sim.ledger.lock();
+    if !accounts.can_pay(&Party::Customer(new.phone), ledger::cents(new.amount)) {
+        return (
+            outcomes::stk_outcome(outcomes::INSUFFICIENT_FUNDS_MSISDN),
+            None,
+            false,
+        );
+    }
+    let receipt = accounts.new_receipt();
+    accounts.apply(TxnRecord {
+        command: new.transaction_type.to_owned(),
+        receipt: ids::receipt_str(&receipt).to_owned(),
+        completed: true,
+        result_code: "0".to_owned(),
+        debit: Party::Customer(new.phone),
+        credit: Party::Org(new.shortcode.as_str().into(), OrgAccount::Utility),
+        amount_cents: ledger::cents(new.amount),
+        org: new.shortcode.clone(),
+        originator_conversation_id: Some(merchant_request_id.to_owned()),
+        conversation_id: Some(checkout_request_id.to_owned()),
+        initiated_ms: new.created_at_ms,
+        finalised_ms: new.resolve_at_ms,
+        reverses: None,
+    });
+    (new.outcome, Some(receipt), true)
 }
 
 /// `POST /mpesa/stkpush/v1/processrequest`
@@ -448,7 +508,11 @@ async fn push(
     let req: StkPushRequest = wire::parse_body(&body)?;
     let now = ids::now_ms();
     let new = validate_push(&sim, &req, now)?;
-    let record = sim.stk.accept(new, sim.merchant_ids.next())?;
+    let record = sim
+        .stk
+        .accept(new, sim.merchant_ids.next(), |new, checkout, merchant| {
+            settle(&sim, new, checkout, merchant)
+        })?;
     sim.journal
         .append(&JournalEvent::StkCreated(record.clone()));
     tracing::debug!(
@@ -635,11 +699,16 @@ mod tests {
         assert!(!valid_msisdn("+25470837414"));
     }
 
+    fn keep(new: &NewSession, _: &str, _: &str) -> (outcomes::StkOutcome, Option<[u8; 10]>, bool) {
+        (new.outcome, None, false)
+    }
+
     #[test]
     fn subscriber_lock() {
         let store = StkStore::new(true);
         let new = |now| NewSession {
             shortcode: "174379".into(),
+            transaction_type: PAY_BILL,
             phone: 254708374149,
             amount: 1,
             callback_url: "http://x/".into(),
@@ -647,10 +716,12 @@ mod tests {
             created_at_ms: now,
             resolve_at_ms: now + 100,
         };
-        assert!(store.accept(new(0), "m1".into()).is_ok());
-        let err = store.accept(new(50), "m2".into()).expect_err("locked");
+        assert!(store.accept(new(0), "m1".into(), keep).is_ok());
+        let err = store
+            .accept(new(50), "m2".into(), keep)
+            .expect_err("locked");
         assert!(err.message().starts_with("Unable to lock subscriber"));
-        assert!(store.accept(new(100), "m3".into()).is_ok());
+        assert!(store.accept(new(100), "m3".into(), keep).is_ok());
         assert_eq!(store.pushes(), 2);
     }
 }

@@ -12,7 +12,7 @@ use axum::{
 };
 use serde::{de::DeserializeOwned, Deserialize, Deserializer, Serialize};
 
-use super::ids;
+use super::{ids, outcomes::ResultCode};
 
 // ---------------------------------------------------------------------------------------------
 // Error envelope
@@ -37,6 +37,12 @@ pub(crate) mod codes {
     pub(crate) const METHOD_NOT_ALLOWED: &str = "405.001";
     /// STK business rejections (HTTP 500).
     pub(crate) const STK_REJECTED: &str = "500.001.1001";
+    /// `Duplicate OriginatorConversationID.` (HTTP 500, B2C v3).
+    pub(crate) const DUPLICATE_ORIGINATOR: &str = "500.002.1001";
+    /// `Invalid Access Token` (HTTP 400, C2B and Transaction Status).
+    pub(crate) const INVALID_ACCESS_TOKEN_400: &str = "400.003.01";
+    /// `Error Occurred - Invalid Access Token - <token>` (HTTP 401, Account Balance).
+    pub(crate) const INVALID_ACCESS_TOKEN_401: &str = "401.002.01";
 }
 
 /// Daraja's synchronous error body: `{"requestId","errorCode","errorMessage"}`.
@@ -103,6 +109,15 @@ impl Rejection {
             StatusCode::INTERNAL_SERVER_ERROR,
             codes::STK_REJECTED,
             message,
+        )
+    }
+
+    /// HTTP 500 `500.002.1001 Duplicate OriginatorConversationID.`
+    pub(crate) fn duplicate_originator() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            codes::DUPLICATE_ORIGINATOR,
+            "Duplicate OriginatorConversationID.",
         )
     }
 
@@ -348,6 +363,415 @@ pub(crate) struct CallbackItem {
     pub(crate) value: Option<serde_json::Value>,
 }
 
+// ---------------------------------------------------------------------------------------------
+// Field helpers shared by the APIs
+
+/// The text of a required field that must be one of `allowed`.
+pub(crate) fn one_of<'a>(field: &Option<Scalar>, allowed: &[&'a str]) -> Option<&'a str> {
+    let text = text_of(field)?;
+    allowed.iter().copied().find(|a| *a == text)
+}
+
+/// A field of at most `max` characters, if present and non-empty.
+pub(crate) fn short_text(field: &Option<Scalar>, max: usize) -> Option<String> {
+    text_of(field)
+        .filter(|t| t.chars().count() <= max)
+        .map(Cow::into_owned)
+}
+
+/// A non-empty, all-digit field (shortcodes, identifier types).
+pub(crate) fn digits_of(field: &Option<Scalar>) -> Option<String> {
+    text_of(field)
+        .filter(|s| s.len() <= 12 && s.bytes().all(|b| b.is_ascii_digit()))
+        .map(Cow::into_owned)
+}
+
+/// An absolute `http`/`https` URL with a host.
+pub(crate) fn http_url(field: &Option<Scalar>) -> Option<String> {
+    let text = field.as_ref().and_then(Scalar::text)?;
+    let url = reqwest::Url::parse(text.trim()).ok()?;
+    (matches!(url.scheme(), "http" | "https") && url.host_str().is_some_and(|h| !h.is_empty()))
+        .then(|| url.to_string())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Initiator APIs: requests
+
+/// `POST /mpesa/b2c/v3/paymentrequest` (and v1) body.
+#[derive(Debug, Deserialize)]
+pub(crate) struct B2cRequest {
+    /// Mandatory on v3, absent on v1.
+    #[serde(rename = "OriginatorConversationID")]
+    pub(crate) originator_conversation_id: Option<Scalar>,
+    #[serde(rename = "InitiatorName")]
+    pub(crate) initiator_name: Option<Scalar>,
+    #[serde(rename = "SecurityCredential")]
+    pub(crate) security_credential: Option<Scalar>,
+    #[serde(rename = "CommandID")]
+    pub(crate) command_id: Option<Scalar>,
+    #[serde(rename = "Amount")]
+    pub(crate) amount: Option<Scalar>,
+    #[serde(rename = "PartyA")]
+    pub(crate) party_a: Option<Scalar>,
+    #[serde(rename = "PartyB")]
+    pub(crate) party_b: Option<Scalar>,
+    #[serde(rename = "Remarks")]
+    pub(crate) remarks: Option<Scalar>,
+    #[serde(rename = "QueueTimeOutURL")]
+    pub(crate) queue_time_out_url: Option<Scalar>,
+    #[serde(rename = "ResultURL")]
+    pub(crate) result_url: Option<Scalar>,
+    /// The documented spelling.
+    #[serde(rename = "Occassion")]
+    pub(crate) occassion: Option<Scalar>,
+    /// The spelling v1 clients send.
+    #[serde(rename = "Occasion")]
+    pub(crate) occasion: Option<Scalar>,
+}
+
+/// `POST /mpesa/b2b/v1/paymentrequest` body.
+#[derive(Debug, Deserialize)]
+pub(crate) struct B2bRequest {
+    #[serde(rename = "Initiator")]
+    pub(crate) initiator: Option<Scalar>,
+    #[serde(rename = "SecurityCredential")]
+    pub(crate) security_credential: Option<Scalar>,
+    #[serde(rename = "CommandID")]
+    pub(crate) command_id: Option<Scalar>,
+    #[serde(rename = "SenderIdentifierType")]
+    pub(crate) sender_identifier_type: Option<Scalar>,
+    /// Daraja's spelling ("ie").
+    #[serde(rename = "RecieverIdentifierType")]
+    pub(crate) reciever_identifier_type: Option<Scalar>,
+    #[serde(rename = "Amount")]
+    pub(crate) amount: Option<Scalar>,
+    #[serde(rename = "PartyA")]
+    pub(crate) party_a: Option<Scalar>,
+    #[serde(rename = "PartyB")]
+    pub(crate) party_b: Option<Scalar>,
+    #[serde(rename = "AccountReference")]
+    pub(crate) account_reference: Option<Scalar>,
+    #[serde(rename = "Requester")]
+    pub(crate) requester: Option<Scalar>,
+    #[serde(rename = "Remarks")]
+    pub(crate) remarks: Option<Scalar>,
+    #[serde(rename = "QueueTimeOutURL")]
+    pub(crate) queue_time_out_url: Option<Scalar>,
+    #[serde(rename = "ResultURL")]
+    pub(crate) result_url: Option<Scalar>,
+    #[serde(rename = "Occassion")]
+    pub(crate) occassion: Option<Scalar>,
+    #[serde(rename = "Occasion")]
+    pub(crate) occasion: Option<Scalar>,
+}
+
+/// `POST /mpesa/transactionstatus/v1/query` body.
+#[derive(Debug, Deserialize)]
+pub(crate) struct StatusRequest {
+    #[serde(rename = "Initiator")]
+    pub(crate) initiator: Option<Scalar>,
+    #[serde(rename = "SecurityCredential")]
+    pub(crate) security_credential: Option<Scalar>,
+    #[serde(rename = "CommandID")]
+    pub(crate) command_id: Option<Scalar>,
+    #[serde(rename = "TransactionID")]
+    pub(crate) transaction_id: Option<Scalar>,
+    /// The current docs' name.
+    #[serde(rename = "OriginalConversationID")]
+    pub(crate) original_conversation_id: Option<Scalar>,
+    /// The name some clients send.
+    #[serde(rename = "OriginatorConversationID")]
+    pub(crate) originator_conversation_id: Option<Scalar>,
+    #[serde(rename = "PartyA")]
+    pub(crate) party_a: Option<Scalar>,
+    #[serde(rename = "IdentifierType")]
+    pub(crate) identifier_type: Option<Scalar>,
+    #[serde(rename = "ResultURL")]
+    pub(crate) result_url: Option<Scalar>,
+    #[serde(rename = "QueueTimeOutURL")]
+    pub(crate) queue_time_out_url: Option<Scalar>,
+    #[serde(rename = "Remarks")]
+    pub(crate) remarks: Option<Scalar>,
+    #[serde(rename = "Occasion")]
+    pub(crate) occasion: Option<Scalar>,
+    #[serde(rename = "Occassion")]
+    pub(crate) occassion: Option<Scalar>,
+}
+
+/// `POST /mpesa/accountbalance/v1/query` body.
+#[derive(Debug, Deserialize)]
+pub(crate) struct BalanceRequest {
+    #[serde(rename = "Initiator")]
+    pub(crate) initiator: Option<Scalar>,
+    #[serde(rename = "SecurityCredential")]
+    pub(crate) security_credential: Option<Scalar>,
+    #[serde(rename = "CommandID")]
+    pub(crate) command_id: Option<Scalar>,
+    #[serde(rename = "PartyA")]
+    pub(crate) party_a: Option<Scalar>,
+    #[serde(rename = "IdentifierType")]
+    pub(crate) identifier_type: Option<Scalar>,
+    #[serde(rename = "Remarks")]
+    pub(crate) remarks: Option<Scalar>,
+    #[serde(rename = "QueueTimeOutURL")]
+    pub(crate) queue_time_out_url: Option<Scalar>,
+    #[serde(rename = "ResultURL")]
+    pub(crate) result_url: Option<Scalar>,
+}
+
+/// `POST /mpesa/reversal/v1/request` body.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ReversalRequest {
+    #[serde(rename = "Initiator")]
+    pub(crate) initiator: Option<Scalar>,
+    #[serde(rename = "SecurityCredential")]
+    pub(crate) security_credential: Option<Scalar>,
+    #[serde(rename = "CommandID")]
+    pub(crate) command_id: Option<Scalar>,
+    #[serde(rename = "TransactionID")]
+    pub(crate) transaction_id: Option<Scalar>,
+    #[serde(rename = "Amount")]
+    pub(crate) amount: Option<Scalar>,
+    #[serde(rename = "ReceiverParty")]
+    pub(crate) receiver_party: Option<Scalar>,
+    /// Daraja's spelling ("ie").
+    #[serde(rename = "RecieverIdentifierType")]
+    pub(crate) reciever_identifier_type: Option<Scalar>,
+    #[serde(rename = "Remarks")]
+    pub(crate) remarks: Option<Scalar>,
+    #[serde(rename = "QueueTimeOutURL")]
+    pub(crate) queue_time_out_url: Option<Scalar>,
+    #[serde(rename = "ResultURL")]
+    pub(crate) result_url: Option<Scalar>,
+}
+
+/// The synchronous acknowledgement of the initiator APIs (HTTP 200).
+#[derive(Debug, Serialize)]
+pub(crate) struct AsyncAck {
+    #[serde(rename = "OriginatorConversationID")]
+    pub(crate) originator_conversation_id: String,
+    #[serde(rename = "ConversationID")]
+    pub(crate) conversation_id: String,
+    #[serde(rename = "ResponseCode")]
+    pub(crate) response_code: &'static str,
+    #[serde(rename = "ResponseDescription")]
+    pub(crate) response_description: &'static str,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Initiator APIs: the asynchronous `Result`
+
+/// `ResultCode`/`ResultType` on the wire: a number, or a string where Daraja's sample has one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub(crate) enum Code {
+    Number(i64),
+    Text(Cow<'static, str>),
+}
+
+impl Code {
+    /// `code` as Daraja's samples send it: numbers as numbers (or as strings when `stringly`),
+    /// alphanumeric codes always as strings.
+    pub(crate) fn of(code: ResultCode, stringly: bool) -> Self {
+        match code {
+            ResultCode::Number(n) if stringly => Code::Text(Cow::Owned(n.to_string())),
+            ResultCode::Number(n) => Code::Number(n.into()),
+            ResultCode::Text(t) => Code::Text(Cow::Borrowed(t)),
+        }
+    }
+}
+
+/// A `ResultParameter`/`ReferenceItem` value.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(crate) enum Val {
+    Text(String),
+    Int(i64),
+    /// A number written exactly as given, e.g. `1000000.00`.
+    Raw(Box<serde_json::value::RawValue>),
+}
+
+impl Val {
+    /// A decimal amount as a JSON number with two decimals (`8959269.60`).
+    pub(crate) fn decimal(text: String) -> Self {
+        match serde_json::value::RawValue::from_string(text.clone()) {
+            Ok(raw) => Val::Raw(raw),
+            Err(_) => Val::Text(text),
+        }
+    }
+
+    /// `YYYYMMDDHHmmss` as a JSON number.
+    pub(crate) fn timestamp_number(text: &str) -> Self {
+        text.parse()
+            .map_or_else(|_| Val::Text(text.to_owned()), Val::Int)
+    }
+}
+
+impl From<&str> for Val {
+    fn from(s: &str) -> Self {
+        Val::Text(s.to_owned())
+    }
+}
+
+impl From<String> for Val {
+    fn from(s: String) -> Self {
+        Val::Text(s)
+    }
+}
+
+/// `{"Key": …, "Value": …}`; `Value` is omitted when absent (e.g. `{"Key":"Occasion"}`).
+#[derive(Debug, Serialize)]
+pub(crate) struct KeyValue {
+    #[serde(rename = "Key")]
+    pub(crate) key: &'static str,
+    #[serde(rename = "Value", skip_serializing_if = "Option::is_none")]
+    pub(crate) value: Option<Val>,
+}
+
+impl KeyValue {
+    pub(crate) fn new(key: &'static str, value: impl Into<Val>) -> Self {
+        Self {
+            key,
+            value: Some(value.into()),
+        }
+    }
+
+    pub(crate) fn bare(key: &'static str) -> Self {
+        Self { key, value: None }
+    }
+}
+
+/// A single object or an array, as Daraja varies per API.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(crate) enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ResultParameters {
+    #[serde(rename = "ResultParameter")]
+    pub(crate) result_parameter: OneOrMany<KeyValue>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ReferenceData {
+    #[serde(rename = "ReferenceItem")]
+    pub(crate) reference_item: OneOrMany<KeyValue>,
+}
+
+/// `{"Result": {…}}` posted to `ResultURL`.
+#[derive(Debug, Serialize)]
+pub(crate) struct ResultEnvelope {
+    #[serde(rename = "Result")]
+    pub(crate) result: ResultBody,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ResultBody {
+    #[serde(rename = "ResultType")]
+    pub(crate) result_type: Code,
+    #[serde(rename = "ResultCode")]
+    pub(crate) result_code: Code,
+    #[serde(rename = "ResultDesc")]
+    pub(crate) result_desc: &'static str,
+    #[serde(rename = "OriginatorConversationID")]
+    pub(crate) originator_conversation_id: String,
+    #[serde(rename = "ConversationID")]
+    pub(crate) conversation_id: String,
+    #[serde(rename = "TransactionID")]
+    pub(crate) transaction_id: String,
+    #[serde(rename = "ResultParameters", skip_serializing_if = "Option::is_none")]
+    pub(crate) result_parameters: Option<ResultParameters>,
+    #[serde(rename = "ReferenceData")]
+    pub(crate) reference_data: ReferenceData,
+}
+
+// ---------------------------------------------------------------------------------------------
+// C2B
+
+/// `POST /mpesa/c2b/v{1,2}/registerurl` body.
+#[derive(Debug, Deserialize)]
+pub(crate) struct C2bRegisterRequest {
+    #[serde(rename = "ShortCode")]
+    pub(crate) short_code: Option<Scalar>,
+    #[serde(rename = "ResponseType")]
+    pub(crate) response_type: Option<Scalar>,
+    #[serde(rename = "ConfirmationURL")]
+    pub(crate) confirmation_url: Option<Scalar>,
+    #[serde(rename = "ValidationURL")]
+    pub(crate) validation_url: Option<Scalar>,
+}
+
+/// `POST /mpesa/c2b/v{1,2}/simulate` body.
+#[derive(Debug, Deserialize)]
+pub(crate) struct C2bSimulateRequest {
+    #[serde(rename = "ShortCode")]
+    pub(crate) short_code: Option<Scalar>,
+    #[serde(rename = "CommandID")]
+    pub(crate) command_id: Option<Scalar>,
+    #[serde(rename = "Amount")]
+    pub(crate) amount: Option<Scalar>,
+    #[serde(rename = "Msisdn")]
+    pub(crate) msisdn: Option<Scalar>,
+    /// `null` for Buy Goods.
+    #[serde(rename = "BillRefNumber")]
+    pub(crate) bill_ref_number: Option<Scalar>,
+}
+
+/// C2B register and simulate acknowledgement, with Daraja's `OriginatorCoversationID` typo.
+#[derive(Debug, Serialize)]
+pub(crate) struct C2bAck {
+    #[serde(rename = "OriginatorCoversationID")]
+    pub(crate) originator_coversation_id: String,
+    #[serde(rename = "ResponseCode")]
+    pub(crate) response_code: &'static str,
+    #[serde(rename = "ResponseDescription")]
+    pub(crate) response_description: &'static str,
+}
+
+/// The validation and confirmation request body: every value is a string.
+#[derive(Debug, Serialize)]
+pub(crate) struct C2bNotification<'a> {
+    #[serde(rename = "TransactionType")]
+    pub(crate) transaction_type: &'static str,
+    #[serde(rename = "TransID")]
+    pub(crate) trans_id: &'a str,
+    #[serde(rename = "TransTime")]
+    pub(crate) trans_time: String,
+    #[serde(rename = "TransAmount")]
+    pub(crate) trans_amount: String,
+    #[serde(rename = "BusinessShortCode")]
+    pub(crate) business_short_code: &'a str,
+    #[serde(rename = "BillRefNumber")]
+    pub(crate) bill_ref_number: &'a str,
+    #[serde(rename = "InvoiceNumber")]
+    pub(crate) invoice_number: &'static str,
+    /// Empty in validation; the Utility balance after the payment in confirmation.
+    #[serde(rename = "OrgAccountBalance")]
+    pub(crate) org_account_balance: String,
+    #[serde(rename = "ThirdPartyTransID")]
+    pub(crate) third_party_trans_id: &'a str,
+    #[serde(rename = "MSISDN")]
+    pub(crate) msisdn: String,
+    #[serde(rename = "FirstName")]
+    pub(crate) first_name: &'static str,
+    #[serde(rename = "MiddleName")]
+    pub(crate) middle_name: &'static str,
+    #[serde(rename = "LastName")]
+    pub(crate) last_name: &'static str,
+}
+
+/// The merchant's answer to a validation request.
+#[derive(Debug, Deserialize)]
+pub(crate) struct C2bValidationReply {
+    #[serde(rename = "ResultCode")]
+    pub(crate) result_code: Option<Scalar>,
+    #[serde(rename = "ThirdPartyTransID")]
+    pub(crate) third_party_trans_id: Option<Scalar>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,6 +813,34 @@ mod tests {
         assert!(r.call_back_url.is_none());
         assert_eq!(r.callback_url, Some(Scalar::Text("http://x/y".into())));
         assert!(r.transaction_desc.is_none());
+    }
+
+    #[test]
+    fn result_shapes() {
+        let body = ResultEnvelope {
+            result: ResultBody {
+                result_type: Code::of(ResultCode::Number(0), true),
+                result_code: Code::of(ResultCode::Text("R000002"), false),
+                result_desc: "d",
+                originator_conversation_id: "o".into(),
+                conversation_id: "AG_1".into(),
+                transaction_id: "OAK0000000".into(),
+                result_parameters: Some(ResultParameters {
+                    result_parameter: OneOrMany::Many(vec![
+                        KeyValue::new("Amount", Val::decimal("1000000.00".into())),
+                        KeyValue::new("When", Val::timestamp_number("20200120164825")),
+                        KeyValue::bare("TransactionReason"),
+                    ]),
+                }),
+                reference_data: ReferenceData {
+                    reference_item: OneOrMany::One(KeyValue::new("QueueTimeoutURL", "u")),
+                },
+            },
+        };
+        assert_eq!(
+            serde_json::to_string(&body).expect("serialises"),
+            r#"{"Result":{"ResultType":"0","ResultCode":"R000002","ResultDesc":"d","OriginatorConversationID":"o","ConversationID":"AG_1","TransactionID":"OAK0000000","ResultParameters":{"ResultParameter":[{"Key":"Amount","Value":1000000.00},{"Key":"When","Value":20200120164825},{"Key":"TransactionReason"}]},"ReferenceData":{"ReferenceItem":{"Key":"QueueTimeoutURL","Value":"u"}}}}"#
+        );
     }
 
     #[test]

@@ -27,6 +27,12 @@ fn config() -> DarajaConfig {
         request_timeout_ms: 1000,
         stk_result_deadline_secs: 60,
         stk_unacknowledged_expiry_secs: 600,
+        initiator_name: None,
+        initiator_password: None,
+        certificate: None,
+        disbursement_shortcode: None,
+        result_deadline_secs: 60,
+        balance_timeout_secs: 10,
     }
 }
 
