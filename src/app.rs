@@ -113,6 +113,27 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
     spawn_dispatcher(engine.clone(), dispatch_rx);
     crate::reconcile::spawn(engine.clone());
 
+    // The first attempt is awaited (briefly), so that e.g. C2B URLs are registered when serving starts; the
+    // retries go on in the background.
+    for provider in engine.router().providers().cloned() {
+        let first =
+            tokio::time::timeout(std::time::Duration::from_secs(10), provider.start()).await;
+        match first {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(provider = provider.name(), error = %e, "provider start-up failed; retrying");
+                tokio::spawn(start_provider(provider));
+            }
+            Err(_) => {
+                tracing::warn!(
+                    provider = provider.name(),
+                    "provider start-up is slow; retrying in the background"
+                );
+                tokio::spawn(start_provider(provider));
+            }
+        }
+    }
+
     let mut app = Router::new();
     for mount in api::MOUNTS {
         app = app.nest(mount, api::gsma_routes(engine.clone()));
@@ -145,4 +166,19 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
 
 async fn openapi_json() -> api::json::RawJson {
     api::json::RawJson(axum::http::StatusCode::OK, api::docs::json())
+}
+
+/// Runs a provider's start-up work (e.g. C2B URL registration), retrying with back-off while it fails.
+async fn start_provider(provider: Arc<dyn Provider>) {
+    let mut wait = std::time::Duration::from_secs(1);
+    loop {
+        match provider.start().await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(provider = provider.name(), error = %e, "provider start-up failed; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(300));
+            }
+        }
+    }
 }

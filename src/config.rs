@@ -66,6 +66,10 @@ pub struct SandboxSettings {
     pub stk_result_deadline_secs: u64,
     /// How long an STK Push interrupted before its acknowledgement waits for a result before it fails, in seconds.
     pub stk_unacknowledged_expiry_secs: u64,
+    /// Where the sandbox shortcodes' incoming (C2B) payments are pushed.
+    pub c2b_notification_url: Option<String>,
+    /// When set, C2B payments to the sandbox shortcodes with another account number are refused (C2B00012).
+    pub c2b_account_references: Option<Vec<String>>,
 }
 
 /// Sending transactions to operators.
@@ -124,6 +128,8 @@ impl Default for SandboxSettings {
             callback_delay_ms: 500,
             stk_result_deadline_secs: 5,
             stk_unacknowledged_expiry_secs: 15,
+            c2b_notification_url: None,
+            c2b_account_references: None,
         }
     }
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use mmapi_core::Secret;
+use mmapi_daraja::config::C2bConfig;
 use mmapi_daraja::simulator::{self, DarajaSimulator, SimShortcode, SimulatorConfig};
 use mmapi_daraja::{DarajaConfig, ShortcodeConfig};
 
@@ -72,6 +73,19 @@ pub async fn start_daraja(
         disbursement_shortcode: Some(simulator::SANDBOX_ORGANIZATION.into()),
         result_deadline_secs: settings.stk_result_deadline_secs,
         balance_timeout_secs: 10,
+        c2b: [
+            simulator::SANDBOX_SHORTCODE,
+            simulator::SANDBOX_ORGANIZATION,
+        ]
+        .into_iter()
+        .map(|shortcode| C2bConfig {
+            shortcode: shortcode.into(),
+            response_type: "Completed".into(),
+            account_references: settings.c2b_account_references.clone(),
+            notification_url: settings.c2b_notification_url.clone(),
+            till: false,
+        })
+        .collect(),
     };
     Ok(SandboxDaraja {
         simulator,

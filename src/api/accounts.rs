@@ -3,14 +3,17 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use mmapi_core::model::{Balance, Party};
 use mmapi_core::GsmaError;
 
 use super::error::ApiError;
-use super::json::GsmaJson;
+use super::json::{GsmaJson, CONTENT_TYPE};
+use super::ANONYMOUS_CLIENT;
 use crate::engine::Engine;
+use crate::store::{account_key, AccountQuery};
 
 /// Parses the multi-identifier form of an account id: `key@value`, up to three joined by `$`
 /// (e.g. `organisationid@600000$accountid@1`).
@@ -89,6 +92,173 @@ pub async fn balance_by_id(
     let identifiers = parse_account_id(&account_id)?;
     let balance = engine.balance(&identifiers).await?;
     Ok(GsmaJson(StatusCode::OK, balance))
+}
+
+/// The query of a transaction list (`GET /accounts/…/transactions`).
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Records to return (default 50, at most 1000).
+    pub limit: Option<String>,
+    /// Records to skip.
+    pub offset: Option<String>,
+    /// Only transactions created at or after this time (RFC 3339).
+    pub from_date_time: Option<String>,
+    /// Only transactions created at or before this time (RFC 3339).
+    pub to_date_time: Option<String>,
+    /// Only transactions with this status (pending, completed, failed, reversed).
+    pub transaction_status: Option<String>,
+    /// Only transactions of this type.
+    pub transaction_type: Option<String>,
+}
+
+fn number(field: &str, value: Option<&str>, default: i64, max: i64) -> Result<i64, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(text) => match text.parse::<i64>() {
+            Ok(n) if (0..=max).contains(&n) => Ok(n),
+            _ => Err(GsmaError::format(
+                field,
+                format!("{field} must be a whole number from 0 to {max}"),
+            )
+            .into()),
+        },
+    }
+}
+
+fn time(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+    value
+        .map(|text| {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .map(|t| t.timestamp_millis())
+                .map_err(|_| {
+                    GsmaError::format(
+                        field,
+                        format!("{field} '{text}' is not an RFC 3339 date-time"),
+                    )
+                    .into()
+                })
+        })
+        .transpose()
+}
+
+async fn list(engine: &Engine, identifiers: &[Party], q: ListQuery) -> Result<Response, ApiError> {
+    let account = identifiers
+        .first()
+        .map(|p| account_key(&p.value))
+        .ok_or_else(|| ApiError::from(GsmaError::mandatory("identifier")))?;
+    if let Some(status) = &q.transaction_status {
+        if mmapi_core::model::TransactionStatus::parse(status).is_none() {
+            return Err(GsmaError::format(
+                "transactionStatus",
+                format!("'{status}' is not a transaction status"),
+            )
+            .into());
+        }
+    }
+    if let Some(t) = &q.transaction_type {
+        if t.parse::<mmapi_core::model::TransactionType>().is_err() {
+            return Err(GsmaError::format(
+                "transactionType",
+                format!("'{t}' is not a transaction type"),
+            )
+            .into());
+        }
+    }
+    let query = AccountQuery {
+        client_id: ANONYMOUS_CLIENT.to_owned(),
+        account,
+        from_ms: time("fromDateTime", q.from_date_time.as_deref())?,
+        to_ms: time("toDateTime", q.to_date_time.as_deref())?,
+        status: q.transaction_status,
+        transaction_type: q.transaction_type,
+        limit: number("limit", q.limit.as_deref(), 50, 1000)?,
+        offset: number("offset", q.offset.as_deref(), 0, i64::MAX / 2)?,
+    };
+    let (total, bodies) = engine.account_transactions(&query).await?;
+    // The page just past the end is empty; an offset beyond it is a client mistake.
+    if query.offset > total {
+        return Err(GsmaError::new(
+            mmapi_core::ErrorCategory::Validation,
+            mmapi_core::ErrorCode::InvalidOffset,
+            format!(
+                "offset {} is beyond the {total} matching records",
+                query.offset
+            ),
+        )
+        .into());
+    }
+    let returned = bodies.len();
+    let mut body = String::with_capacity(bodies.iter().map(|b| b.len() + 1).sum::<usize>() + 2);
+    body.push('[');
+    body.push_str(&bodies.join(","));
+    body.push(']');
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    headers.insert("x-records-available-count", HeaderValue::from(total));
+    headers.insert("x-records-returned-count", HeaderValue::from(returned));
+    Ok(response)
+}
+
+/// An account's transactions, newest first, paginated: `X-Records-Available-Count` says how many match,
+/// `X-Records-Returned-Count` how many are in this page.
+#[utoipa::path(
+    get,
+    path = "/accounts/{identifierType}/{identifier}/transactions",
+    operation_id = "accountsIdentifierTypeIdentifierTransactionsGET",
+    tag = "Accounts",
+    params(
+        ("identifierType" = String, Path, description = "e.g. msisdn or businessshortcode"),
+        ("identifier" = String, Path, description = "e.g. +254708374149 or 174379"),
+        ListQuery,
+    ),
+    responses(
+        (status = 200, description = "The transactions", body = Vec<mmapi_core::model::Transaction>,
+         headers(
+            ("X-Records-Available-Count" = i32, description = "Records that match"),
+            ("X-Records-Returned-Count" = i32, description = "Records returned"),
+            ("X-Date" = String, description = "When the response was sent"))),
+        (status = 400, description = "Malformed filter or an offset beyond the records", body = GsmaError),
+    )
+)]
+pub async fn transactions(
+    State(engine): State<Arc<Engine>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Path((identifier_type, identifier)) =
+        path.map_err(|e| ApiError::from(GsmaError::format("path", e.body_text())))?;
+    let Query(q) = query.map_err(|e| ApiError::from(GsmaError::format("query", e.body_text())))?;
+    list(&engine, &[Party::new(identifier_type, identifier)], q).await
+}
+
+/// The same list for an account named by several identifiers (`key@value$key@value`).
+#[utoipa::path(
+    get,
+    path = "/accounts/{accountId}/transactions",
+    operation_id = "accountsAccountIdTransactionsGET",
+    tag = "Accounts",
+    params(("accountId" = String, Path, description = "e.g. businessshortcode@174379"), ListQuery),
+    responses(
+        (status = 200, description = "The transactions", body = Vec<mmapi_core::model::Transaction>,
+         headers(
+            ("X-Records-Available-Count" = i32, description = "Records that match"),
+            ("X-Records-Returned-Count" = i32, description = "Records returned"),
+            ("X-Date" = String, description = "When the response was sent"))),
+        (status = 400, description = "Malformed account id or filter", body = GsmaError),
+    )
+)]
+pub async fn transactions_by_id(
+    State(engine): State<Arc<Engine>>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let account_id = super::path_param(path)?;
+    let identifiers = parse_account_id(&account_id)?;
+    let Query(q) = query.map_err(|e| ApiError::from(GsmaError::format("query", e.body_text())))?;
+    list(&engine, &identifiers, q).await
 }
 
 #[cfg(test)]

@@ -24,6 +24,8 @@ use super::{accounts, supporting, transactions};
         transactions::reverse,
         accounts::balance,
         accounts::balance_by_id,
+        accounts::transactions,
+        accounts::transactions_by_id,
         supporting::request_state,
         supporting::response,
         supporting::heartbeat,

@@ -47,6 +47,14 @@ pub fn gsma_routes(engine: Arc<Engine>) -> Router {
             get(accounts::balance_by_id),
         )
         .route(
+            "/accounts/{accountId}/transactions",
+            get(accounts::transactions_by_id),
+        )
+        .route(
+            "/accounts/{identifierType}/{identifier}/transactions",
+            get(accounts::transactions),
+        )
+        .route(
             "/accounts/{identifierType}/{identifier}/balance",
             get(accounts::balance),
         )

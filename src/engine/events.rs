@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use mmapi_core::provider::{
-    EventError, EventReceipt, EventSink, Outcome, ProviderEvent, ProviderRefs,
+    EventError, EventReceipt, EventSink, IncomingPayment, Outcome, ProviderEvent, ProviderRefs,
 };
 
 use super::Engine;
@@ -64,6 +64,22 @@ impl EventSink for Engine {
             .await
             .map_err(store_error)?;
         Ok(if changed {
+            EventReceipt::Applied
+        } else {
+            EventReceipt::AlreadyFinal
+        })
+    }
+
+    async fn incoming(
+        &self,
+        provider: &str,
+        payment: IncomingPayment,
+    ) -> Result<EventReceipt, EventError> {
+        let recorded = self
+            .record_incoming(provider, payment)
+            .await
+            .map_err(|e| EventError(e.to_string()))?;
+        Ok(if recorded {
             EventReceipt::Applied
         } else {
             EventReceipt::AlreadyFinal

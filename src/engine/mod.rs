@@ -15,7 +15,9 @@ use mmapi_core::model::{
     Balance, NotificationMethod, Party, RequestState, RequestStatus, ReversalRequest, ReversalType,
     Transaction, TransactionRequest, TransactionStatus, TransactionType,
 };
-use mmapi_core::provider::{AccountRef, CheckRequest, Outcome, ProviderError, ProviderRefs};
+use mmapi_core::provider::{
+    AccountRef, CheckRequest, IncomingPayment, Outcome, ProviderError, ProviderRefs,
+};
 use mmapi_core::{GsmaError, Timestamp};
 use tokio::sync::{mpsc, Semaphore};
 use uuid::Uuid;
@@ -24,8 +26,8 @@ use crate::config::DispatchSettings;
 use crate::notify::Notifier;
 use crate::routing::Router;
 use crate::store::{
-    AcceptResult, Finalisation, NewCallback, NewRequestState, NewTransaction, Store, StoreError,
-    TransactionRow,
+    account_key, AcceptResult, AccountQuery, Finalisation, NewCallback, NewIncoming,
+    NewRequestState, NewTransaction, Store, StoreError, TransactionRow,
 };
 
 pub use dispatch::spawn_dispatcher;
@@ -357,6 +359,14 @@ impl Engine {
             transaction_type: new.transaction_type.as_str(),
             provider: provider.name().to_owned(),
             body: body.clone(),
+            debit_account: transaction
+                .debit_party
+                .first()
+                .map(|p| account_key(&p.value)),
+            credit_account: transaction
+                .credit_party
+                .first()
+                .map(|p| account_key(&p.value)),
         };
         match self.store.accept(rs, tx).await? {
             AcceptResult::Accepted => {}
@@ -488,6 +498,85 @@ impl Engine {
     /// How long this instance holds work it claims.
     pub(crate) fn lease_ms(&self) -> i64 {
         i64::try_from(self.settings.claim_lease_ms).unwrap_or(60_000)
+    }
+
+    /// Records a payment the operator reports that the gateway did not start, as a completed transaction, and
+    /// queues the business's notification. Returns false for a repeat of an operator reference.
+    pub(crate) async fn record_incoming(
+        &self,
+        provider: &str,
+        payment: IncomingPayment,
+    ) -> Result<bool, StoreError> {
+        let now = Timestamp::now();
+        let reference = Uuid::now_v7().simple().to_string();
+        let server_correlation_id = Uuid::now_v7().to_string();
+        let mut request = TransactionRequest::empty(payment.amount, payment.currency);
+        request.debit_party = Some(payment.debit_party);
+        request.credit_party = Some(payment.credit_party);
+        let mut transaction =
+            Transaction::pending(reference.clone(), payment.transaction_type, request, now);
+        transaction.transaction_status = TransactionStatus::Completed;
+        transaction.transaction_receipt = payment.receipt;
+        if let Some(at) = payment.completed_at {
+            transaction.creation_date = Some(at);
+        }
+        let body =
+            serde_json::to_string(&transaction).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let callback = payment.notification_url.map(|url| NewCallback {
+            claimed_until: now.millis() + self.lease_ms(),
+            url,
+            correlation_id: None,
+            body: body.clone(),
+        });
+        let incoming = NewIncoming {
+            request_state: NewRequestState {
+                server_correlation_id: server_correlation_id.clone(),
+                client_id: crate::api::ANONYMOUS_CLIENT.to_owned(),
+                client_correlation_id: None,
+                object_type: "transaction",
+                object_reference: reference.clone(),
+                notification_method: if callback.is_some() {
+                    "callback"
+                } else {
+                    "polling"
+                },
+                callback_url: callback.as_ref().map(|c| c.url.clone()),
+                now_ms: now.millis(),
+            },
+            transaction: NewTransaction {
+                transaction_reference: reference.clone(),
+                transaction_type: payment.transaction_type.as_str(),
+                provider: provider.to_owned(),
+                debit_account: transaction
+                    .debit_party
+                    .first()
+                    .map(|p| account_key(&p.value)),
+                credit_account: transaction
+                    .credit_party
+                    .first()
+                    .map(|p| account_key(&p.value)),
+                body,
+            },
+            provider_reference: payment.provider_reference,
+            callback: callback.clone(),
+        };
+        let result = self.store.incoming(incoming).await?;
+        if !result.recorded {
+            return Ok(false);
+        }
+        tracing::info!(reference, provider, "incoming payment recorded");
+        if let (Some(id), Some(cb)) = (result.callback_id, callback) {
+            self.notifier.deliver_now(id, server_correlation_id, cb);
+        }
+        Ok(true)
+    }
+
+    /// An account's transactions, newest first, and how many match in all.
+    pub async fn account_transactions(
+        &self,
+        query: &AccountQuery,
+    ) -> Result<(i64, Vec<String>), StoreError> {
+        self.store.account_transactions(query).await
     }
 
     /// The original of a completed reversal, as it reads once reversed.

@@ -277,6 +277,81 @@ impl Store {
         .await?)
     }
 
+    /// Records a completed payment the gateway did not start (once per operator reference) with its
+    /// notification, in one database transaction.
+    pub async fn incoming(&self, incoming: NewIncoming) -> Result<IncomingResult, StoreError> {
+        self.write(
+            |reply| WriteOp::Incoming { incoming, reply },
+            |r| match r {
+                WriteReply::Incoming(x) => Some(x),
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    /// An account's transactions, newest first, with the number that match the filters in all.
+    pub async fn account_transactions(
+        &self,
+        q: &AccountQuery,
+    ) -> Result<(i64, Vec<String>), StoreError> {
+        let mut conditions = vec![
+            "client_id = $1".to_owned(),
+            "(debit_account = $2 OR credit_account = $2)".to_owned(),
+        ];
+        let mut n = 2;
+        let mut next = || {
+            n += 1;
+            format!("${n}")
+        };
+        if q.from_ms.is_some() {
+            conditions.push(format!("created_at >= {}", next()));
+        }
+        if q.to_ms.is_some() {
+            conditions.push(format!("created_at <= {}", next()));
+        }
+        if q.status.is_some() {
+            conditions.push(format!("status = {}", next()));
+        }
+        if q.transaction_type.is_some() {
+            conditions.push(format!("transaction_type = {}", next()));
+        }
+        let filter = conditions.join(" AND ");
+        let (limit, offset) = (next(), next());
+        let count_sql = format!("SELECT COUNT(*) FROM transactions WHERE {filter}");
+        let list_sql = format!(
+            "SELECT body FROM transactions WHERE {filter} \
+             ORDER BY created_at DESC, transaction_reference DESC LIMIT {limit} OFFSET {offset}"
+        );
+        macro_rules! bind_filters {
+            ($query:expr) => {{
+                let mut query = $query.bind(&q.client_id).bind(&q.account);
+                if let Some(v) = q.from_ms {
+                    query = query.bind(v);
+                }
+                if let Some(v) = q.to_ms {
+                    query = query.bind(v);
+                }
+                if let Some(v) = &q.status {
+                    query = query.bind(v);
+                }
+                if let Some(v) = &q.transaction_type {
+                    query = query.bind(v);
+                }
+                query
+            }};
+        }
+        let total: i64 = bind_filters!(sqlx::query_scalar(&count_sql))
+            .fetch_one(&self.pool)
+            .await?;
+        let bodies: Vec<String> = bind_filters!(sqlx::query_scalar(&list_sql))
+            .bind(q.limit)
+            .bind(q.offset)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok((total, bodies))
+    }
+
     /// Claims up to `limit` pending transactions that need attention by `now_ms` (never sent, in doubt, or
     /// waiting for a status check), oldest first, for `lease_ms`: no other instance takes them meanwhile.
     pub async fn claim_due_transactions(
@@ -321,6 +396,13 @@ impl Store {
         )
         .await
     }
+}
+
+/// The key under which a side of a transaction is listed: the value of its first identifier, without spaces,
+/// dashes or a leading `+` (so `+254 708 374149` and `254708374149` are one account).
+pub fn account_key(value: &str) -> String {
+    let compact: String = value.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+    compact.strip_prefix('+').unwrap_or(&compact).to_owned()
 }
 
 /// Transactions joined with what their request state says about notifying the client.

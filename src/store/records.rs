@@ -73,6 +73,39 @@ pub struct NewTransaction {
     pub transaction_type: &'static str,
     pub provider: String,
     pub body: String,
+    /// The account keys of the two sides (see [`account_key`](crate::store::account_key)).
+    pub debit_account: Option<String>,
+    pub credit_account: Option<String>,
+}
+
+/// A completed payment the gateway did not start (an operator's incoming-payment notification).
+#[derive(Clone, Debug)]
+pub struct NewIncoming {
+    pub request_state: NewRequestState,
+    pub transaction: NewTransaction,
+    pub provider_reference: String,
+    /// The notification owed for it, if the business wants one.
+    pub callback: Option<NewCallback>,
+}
+
+/// Filters of an account's transaction list.
+#[derive(Clone, Debug, Default)]
+pub struct AccountQuery {
+    pub client_id: String,
+    pub account: String,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub status: Option<String>,
+    pub transaction_type: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// The answer to [`Store::incoming`](super::Store::incoming): whether it was new, and its callback's outbox id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IncomingResult {
+    pub recorded: bool,
+    pub callback_id: Option<i64>,
 }
 
 /// The answer to [`Store::accept`](super::Store::accept).

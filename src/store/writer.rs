@@ -32,6 +32,10 @@ pub(super) enum WriteOp {
         claim: Claim,
         reply: Reply,
     },
+    Incoming {
+        incoming: NewIncoming,
+        reply: Reply,
+    },
 }
 
 /// Due work claimed by this instance until a lease ends.
@@ -54,7 +58,8 @@ impl WriteOp {
             WriteOp::Accept { reply, .. }
             | WriteOp::Change { reply, .. }
             | WriteOp::Finalise { reply, .. }
-            | WriteOp::Claim { reply, .. } => reply,
+            | WriteOp::Claim { reply, .. }
+            | WriteOp::Incoming { reply, .. } => reply,
         }
     }
 }
@@ -67,6 +72,7 @@ pub(super) enum WriteReply {
     Finalised(Option<FinaliseResult>),
     ClaimedTransactions(Vec<TransactionRow>),
     ClaimedCallbacks(Vec<OutboxRow>),
+    Incoming(IncomingResult),
 }
 
 #[derive(Default)]
@@ -141,6 +147,9 @@ async fn commit_batch(
             WriteOp::Change { change, .. } => WriteReply::Done(apply(&mut tx, change).await?),
             WriteOp::Finalise { f, .. } => WriteReply::Finalised(finalise(&mut tx, f).await?),
             WriteOp::Claim { claim, .. } => claim_due(backend, &mut tx, claim).await?,
+            WriteOp::Incoming { incoming, .. } => {
+                WriteReply::Incoming(record_incoming(&mut tx, incoming).await?)
+            }
         };
         replies.push(reply);
     }
@@ -190,8 +199,8 @@ async fn accept(
     }
     sqlx::query(
         "INSERT INTO transactions (transaction_reference, server_correlation_id, client_id, transaction_type, \
-         status, provider, dispatch_state, next_check_at, body, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, 'pending', $5, 'queued', $6, $7, $8, $8)",
+         status, provider, dispatch_state, next_check_at, body, created_at, updated_at, debit_account, \
+         credit_account) VALUES ($1, $2, $3, $4, 'pending', $5, 'queued', $6, $7, $8, $8, $9, $10)",
     )
     .bind(&t.transaction_reference)
     .bind(&rs.server_correlation_id)
@@ -201,6 +210,8 @@ async fn accept(
     .bind(rs.now_ms + DISPATCH_GRACE_MS)
     .bind(&t.body)
     .bind(rs.now_ms)
+    .bind(&t.debit_account)
+    .bind(&t.credit_account)
     .execute(&mut *conn)
     .await?;
     Ok(AcceptResult::Accepted)
@@ -476,4 +487,73 @@ async fn claim_due(
             Ok(WriteReply::ClaimedCallbacks(rows))
         }
     }
+}
+
+/// Records a completed payment the gateway did not start, once per operator reference.
+async fn record_incoming(
+    conn: &mut AnyConnection,
+    i: &NewIncoming,
+) -> Result<IncomingResult, sqlx::Error> {
+    let (rs, t) = (&i.request_state, &i.transaction);
+    let inserted = sqlx::query(
+        "INSERT INTO transactions (transaction_reference, server_correlation_id, client_id, transaction_type, \
+         status, provider, dispatch_state, provider_reference, body, created_at, updated_at, debit_account, \
+         credit_account) VALUES ($1, $2, $3, $4, 'completed', $5, 'final', $6, $7, $8, $8, $9, $10) \
+         ON CONFLICT (provider, provider_reference) DO NOTHING",
+    )
+    .bind(&t.transaction_reference)
+    .bind(&rs.server_correlation_id)
+    .bind(&rs.client_id)
+    .bind(t.transaction_type)
+    .bind(&t.provider)
+    .bind(&i.provider_reference)
+    .bind(&t.body)
+    .bind(rs.now_ms)
+    .bind(&t.debit_account)
+    .bind(&t.credit_account)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(IncomingResult {
+            recorded: false,
+            callback_id: None,
+        });
+    }
+    sqlx::query(
+        "INSERT INTO request_states (server_correlation_id, client_id, client_correlation_id, object_type, \
+         object_reference, status, notification_method, callback_url, error, created_at, updated_at) \
+         VALUES ($1, $2, NULL, $3, $4, 'completed', $5, $6, NULL, $7, $7)",
+    )
+    .bind(&rs.server_correlation_id)
+    .bind(&rs.client_id)
+    .bind(rs.object_type)
+    .bind(&rs.object_reference)
+    .bind(rs.notification_method)
+    .bind(&rs.callback_url)
+    .bind(rs.now_ms)
+    .execute(&mut *conn)
+    .await?;
+    let callback_id = match &i.callback {
+        Some(cb) => Some(
+            sqlx::query(
+                "INSERT INTO outbox (server_correlation_id, url, correlation_id, body, state, attempts, \
+                 next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6) RETURNING id",
+            )
+            .bind(&rs.server_correlation_id)
+            .bind(&cb.url)
+            .bind(&cb.correlation_id)
+            .bind(&cb.body)
+            .bind(cb.claimed_until)
+            .bind(rs.now_ms)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get::<i64, _>(0)?,
+        ),
+        None => None,
+    };
+    Ok(IncomingResult {
+        recorded: true,
+        callback_id,
+    })
 }

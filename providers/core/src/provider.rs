@@ -129,6 +129,23 @@ pub enum EventReceipt {
 #[error("the event could not be recorded: {0}")]
 pub struct EventError(pub String);
 
+/// A payment the operator reports that the gateway did not start (e.g. a customer paying a paybill from the
+/// phone: a Daraja C2B confirmation). It becomes a completed transaction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IncomingPayment {
+    /// The operator's unique reference (e.g. the M-Pesa `TransID`): a repeat of it is ignored.
+    pub provider_reference: String,
+    pub transaction_type: TransactionType,
+    pub amount: crate::amount::Amount,
+    pub currency: Currency,
+    pub debit_party: Vec<crate::model::Party>,
+    pub credit_party: Vec<crate::model::Party>,
+    pub receipt: Option<String>,
+    pub completed_at: Option<Timestamp>,
+    /// Where the business wants each such payment pushed (same guarantees as client callbacks).
+    pub notification_url: Option<String>,
+}
+
 /// Where providers hand the results that operators post to them. Returns once the result is durably recorded.
 #[async_trait]
 pub trait EventSink: Send + Sync {
@@ -137,6 +154,13 @@ pub trait EventSink: Send + Sync {
         &self,
         provider: &str,
         event: ProviderEvent,
+    ) -> Result<EventReceipt, EventError>;
+
+    /// Records a payment the operator reports that the gateway did not start.
+    async fn incoming(
+        &self,
+        provider: &str,
+        payment: IncomingPayment,
     ) -> Result<EventReceipt, EventError>;
 }
 
@@ -188,6 +212,12 @@ pub trait Provider: Send + Sync {
         transaction: &Transaction,
         refs: &ProviderRefs,
     ) -> Result<Outcome, ProviderError>;
+
+    /// Work to do once at start-up, e.g. registering the gateway's URLs with the operator. The gateway retries
+    /// it with back-off while it fails.
+    async fn start(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
 
     /// The balance of one of the operator accounts the gateway holds (e.g. a paybill), where the operator can
     /// tell it.

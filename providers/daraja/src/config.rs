@@ -49,6 +49,34 @@ pub struct DarajaConfig {
     /// How long a balance enquiry waits for Daraja's asynchronous answer, in seconds.
     #[serde(default = "default_balance_timeout_secs")]
     pub balance_timeout_secs: u64,
+    /// Shortcodes that receive customer payments (C2B): their URLs are registered at start-up.
+    #[serde(default)]
+    pub c2b: Vec<C2bConfig>,
+}
+
+/// A shortcode that receives payments customers make from their phones (C2B).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct C2bConfig {
+    /// The paybill or till.
+    pub shortcode: String,
+    /// What Daraja does when the validation URL does not answer: `Completed` or `Cancelled`.
+    #[serde(default = "default_response_type")]
+    pub response_type: String,
+    /// When set, a payment whose account number (`BillRefNumber`) is not in this list is refused
+    /// (`C2B00012`). Compared without regard to case.
+    #[serde(default)]
+    pub account_references: Option<Vec<String>>,
+    /// Where each confirmed payment is pushed (PUT of the GSMA transaction, retried like client callbacks).
+    #[serde(default)]
+    pub notification_url: Option<String>,
+    /// A till (payments become `merchantpay`) rather than a paybill (`billpay`, the default).
+    #[serde(default)]
+    pub till: bool,
+}
+
+fn default_response_type() -> String {
+    "Completed".into()
 }
 
 /// A merchant account (paybill, or till with its head-office store number) able to receive STK Push payments.
@@ -96,6 +124,11 @@ impl DarajaConfig {
         self.initiator_name.is_some()
             && self.initiator_password.is_some()
             && self.certificate.is_some()
+    }
+
+    /// The C2B configuration of a shortcode.
+    pub fn c2b(&self, shortcode: &str) -> Option<&C2bConfig> {
+        self.c2b.iter().find(|c| c.shortcode == shortcode)
     }
 
     /// The configured account for a paybill or till number.

@@ -69,6 +69,7 @@ pub struct DarajaProvider {
 struct CallbackState {
     sink: Arc<dyn EventSink>,
     balances: BalanceWaiters,
+    c2b: Arc<Vec<config::C2bConfig>>,
 }
 
 impl DarajaProvider {
@@ -430,6 +431,49 @@ impl Provider for DarajaProvider {
         }
     }
 
+    async fn start(&self) -> Result<(), ProviderError> {
+        for c2b in &self.config.c2b {
+            let body = wire::C2bRegisterRequest {
+                short_code: c2b.shortcode.clone(),
+                response_type: c2b.response_type.clone(),
+                confirmation_url: format!(
+                    "{}/c2b/{}/confirmation",
+                    self.callback_base_url, c2b.shortcode
+                ),
+                validation_url: format!(
+                    "{}/c2b/{}/validation",
+                    self.callback_base_url, c2b.shortcode
+                ),
+            };
+            match self
+                .client
+                .post::<_, wire::C2bRegisterResponse>("/mpesa/c2b/v2/registerurl", &body)
+                .await
+            {
+                Ok(answer) if answer.response_code.as_str() == "0" => {
+                    tracing::info!(shortcode = %c2b.shortcode, "C2B URLs registered with Daraja");
+                }
+                Ok(answer) => {
+                    return Err(ProviderError::Unavailable(format!(
+                        "C2B registration of {} answered ResponseCode {}",
+                        c2b.shortcode, answer.response_code
+                    )))
+                }
+                // Production registers once; a repeat is refused but the URLs stand.
+                Err(CallError::Rejected { envelope, .. })
+                    if envelope
+                        .error_message
+                        .as_deref()
+                        .is_some_and(|m| m.contains("already registered")) =>
+                {
+                    tracing::info!(shortcode = %c2b.shortcode, "C2B URLs were already registered");
+                }
+                Err(e) => return Err(Self::map_call_error(e)),
+            }
+        }
+        Ok(())
+    }
+
     async fn balance(&self, account: AccountRef<'_>) -> Result<Balance, ProviderError> {
         let shortcode =
             org::balance_shortcode(&self.config, account.identifiers).map_err(Self::rejected)?;
@@ -496,10 +540,13 @@ impl Provider for DarajaProvider {
         let state = CallbackState {
             sink,
             balances: self.balances.clone(),
+            c2b: Arc::new(self.config.c2b.clone()),
         };
         Some(
             Router::new()
                 .route("/stk", post(stk_callback))
+                .route("/c2b/{shortcode}/validation", post(c2b_validation))
+                .route("/c2b/{shortcode}/confirmation", post(c2b_confirmation))
                 .route("/stk/{transaction_reference}", post(stk_callback_for))
                 .route("/result/balance/{token}", post(balance_result))
                 .route("/timeout/balance/{token}", post(balance_timeout))
@@ -770,5 +817,70 @@ fn answer_balance(waiters: &BalanceWaiters, token: &str, answer: Result<Balance,
             let _ = tx.send(answer);
         }
         None => tracing::info!("a balance result came for no waiting enquiry"),
+    }
+}
+
+/// Daraja asks whether to accept a customer's payment to one of our shortcodes.
+async fn c2b_validation(
+    State(state): State<CallbackState>,
+    Path(shortcode): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let notification: wire::C2bNotification = match serde_json::from_slice(&body) {
+        Ok(n) => n,
+        Err(e) => return unreadable("C2B validation", &e),
+    };
+    let config = state.c2b.iter().find(|c| {
+        c.shortcode == shortcode && c.shortcode == notification.business_short_code.as_str()
+    });
+    let (code, desc) = transform::c2b::validate(config, &notification);
+    if code != "0" {
+        tracing::info!(shortcode, code, "refused a C2B payment at validation");
+    }
+    (
+        StatusCode::OK,
+        Json(json!({"ResultCode": code, "ResultDesc": desc})),
+    )
+}
+
+/// Daraja confirms a customer's payment: it becomes a completed transaction.
+async fn c2b_confirmation(
+    State(state): State<CallbackState>,
+    Path(shortcode): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let notification: wire::C2bNotification = match serde_json::from_slice(&body) {
+        Ok(n) => n,
+        Err(e) => return unreadable("C2B confirmation", &e),
+    };
+    if notification.business_short_code.as_str() != shortcode {
+        tracing::warn!(
+            shortcode,
+            "ignored a C2B confirmation for another shortcode"
+        );
+        return accepted();
+    }
+    let config = state.c2b.iter().find(|c| c.shortcode == shortcode);
+    let Some(payment) = transform::c2b::incoming_payment(config, &notification) else {
+        tracing::warn!(
+            shortcode,
+            "ignored a C2B confirmation with an unreadable amount"
+        );
+        return accepted();
+    };
+    match state.sink.incoming(NAME, payment).await {
+        Ok(_) => (
+            StatusCode::OK,
+            Json(json!({"ResultCode": 0, "ResultDesc": "Success"})),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "could not record a C2B confirmation");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(
+                    json!({"ResultCode": 1, "ResultDesc": "Temporarily unable to record the payment"}),
+                ),
+            )
+        }
     }
 }

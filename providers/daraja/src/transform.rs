@@ -469,6 +469,7 @@ pub fn query_still_processing(envelope: &wire::ErrorEnvelope) -> bool {
             .is_some_and(|m| m.contains("being processed"))
 }
 
+pub mod c2b;
 pub mod org;
 
 #[cfg(test)]

@@ -379,3 +379,48 @@ impl KeyValueItem {
         }
     }
 }
+
+/// `POST /mpesa/c2b/v2/registerurl` body.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct C2bRegisterRequest {
+    pub short_code: String,
+    pub response_type: String,
+    #[serde(rename = "ConfirmationURL")]
+    pub confirmation_url: String,
+    #[serde(rename = "ValidationURL")]
+    pub validation_url: String,
+}
+
+/// The C2B registration answer (`OriginatorCoversationID` is misspelt by Daraja).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct C2bRegisterResponse {
+    #[serde(default, rename = "OriginatorCoversationID")]
+    pub originator_coversation_id: Option<String>,
+    pub response_code: Code,
+    #[serde(default)]
+    pub response_description: Option<String>,
+}
+
+/// A C2B validation or confirmation request; Daraja writes every value as a string.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct C2bNotification {
+    #[serde(default)]
+    pub transaction_type: Option<String>,
+    #[serde(rename = "TransID")]
+    pub trans_id: String,
+    #[serde(default)]
+    pub trans_time: Option<Code>,
+    pub trans_amount: Code,
+    pub business_short_code: Code,
+    #[serde(default)]
+    pub bill_ref_number: Option<String>,
+    #[serde(default, rename = "ThirdPartyTransID")]
+    pub third_party_trans_id: Option<String>,
+    #[serde(default, rename = "MSISDN")]
+    pub msisdn: Option<Code>,
+    #[serde(default)]
+    pub first_name: Option<String>,
+}

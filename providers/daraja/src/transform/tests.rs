@@ -33,6 +33,7 @@ fn config() -> DarajaConfig {
         disbursement_shortcode: None,
         result_deadline_secs: 60,
         balance_timeout_secs: 10,
+        c2b: Vec::new(),
     }
 }
 

@@ -1,0 +1,179 @@
+//! Customer payments made from the phone (Daraja C2B): registration at start-up, validation by account number,
+//! confirmations recorded as completed transactions, notification of the business, and the account's
+//! transaction list with GSMA pagination.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use base64::Engine as _;
+use common::*;
+use mmapi_daraja::simulator;
+use serde_json::{json, Value};
+
+async fn simulate_c2b(gw: &TestGateway, account: &str, amount: u32) {
+    let sim = format!(
+        "http://{}",
+        gw.gateway.sandbox_daraja.expect("sandbox simulator")
+    );
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        simulator::SANDBOX_CONSUMER_KEY,
+        simulator::SANDBOX_CONSUMER_SECRET
+    ));
+    let token: Value = gw
+        .http
+        .get(format!(
+            "{sim}/oauth/v1/generate?grant_type=client_credentials"
+        ))
+        .header("Authorization", format!("Basic {basic}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let response = gw
+        .http
+        .post(format!("{sim}/mpesa/c2b/v1/simulate"))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .json(
+            &json!({"ShortCode": 174379, "CommandID": "CustomerPayBillOnline", "Amount": amount,
+                      "Msisdn": 254708374149u64, "BillRefNumber": account}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+}
+
+async fn list(gw: &TestGateway, path: &str) -> (StatusCode, Value, i64, i64) {
+    let response = gw.http.get(gw.url(path)).send().await.unwrap();
+    let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+    let count = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1)
+    };
+    let (available, returned) = (
+        count("x-records-available-count"),
+        count("x-records-returned-count"),
+    );
+    (
+        status,
+        response.json().await.unwrap_or(Value::Null),
+        available,
+        returned,
+    )
+}
+
+#[tokio::test]
+async fn a_c2b_payment_is_recorded_listed_and_notified_once() {
+    let receiver = CallbackReceiver::start(vec![503]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = sandbox_config(dir.path()).await;
+    config.simulators.c2b_notification_url = Some(receiver.url.clone());
+    config.simulators.c2b_account_references = Some(vec!["ACC-1".into()]);
+    let gw = TestGateway::start_with(config, dir).await;
+
+    simulate_c2b(&gw, "acc-1", 250).await;
+    // The first delivery is refused (503), the retry is accepted: one notification per success.
+    let got = receiver.wait_for(2, Duration::from_secs(10)).await;
+    let payment = &got[1].body;
+    assert_eq!(payment["transactionStatus"], "completed");
+    assert_eq!(payment["type"], "billpay");
+    assert_eq!(
+        payment["amount"]
+            .as_str()
+            .map(|a| a.trim_end_matches(".00")),
+        Some("250")
+    );
+    assert_eq!(
+        payment["creditParty"][0],
+        json!({"key": "businessshortcode", "value": "174379"})
+    );
+    assert_eq!(payment["creditParty"][1]["value"], "acc-1");
+    let receipt = payment["transactionReceipt"].as_str().unwrap().to_owned();
+
+    // An account number the business does not know is refused at validation: nothing is recorded.
+    simulate_c2b(&gw, "NOPE", 100).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        receiver.all().len(),
+        2,
+        "no notification for a refused payment"
+    );
+
+    let (status, listed, available, returned) =
+        list(&gw, "/accounts/businessshortcode/174379/transactions").await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!((available, returned), (1, 1));
+    assert_eq!(listed[0]["transactionReceipt"], receipt.as_str());
+    let (_, by_id, _, _) = list(&gw, "/accounts/businessshortcode@174379/transactions").await;
+    assert_eq!(by_id, listed);
+    let reference = listed[0]["transactionReference"].as_str().unwrap();
+    let (status, tx) = gw.get(&format!("/transactions/{reference}")).await;
+    assert_eq!(
+        (status, tx["transactionReceipt"].as_str()),
+        (StatusCode::OK, Some(receipt.as_str()))
+    );
+}
+
+#[tokio::test]
+async fn account_transactions_are_paginated_newest_first() {
+    let gw = TestGateway::start().await;
+    let mut references = Vec::new();
+    for amount in ["11", "12", "13"] {
+        let (status, state) = gw.merchantpay(PAYER, amount, &[]).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        references.push(state["objectReference"].as_str().unwrap().to_owned());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (status, page, available, returned) =
+        list(&gw, "/accounts/msisdn/%2B254708374149/transactions?limit=2").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!((available, returned), (3, 2));
+    assert_eq!(
+        page[0]["transactionReference"],
+        references[2].as_str(),
+        "newest first"
+    );
+    assert_eq!(page[1]["transactionReference"], references[1].as_str());
+    let (_, rest, _, returned) = list(
+        &gw,
+        "/accounts/msisdn/254708374149/transactions?limit=2&offset=2",
+    )
+    .await;
+    assert_eq!(returned, 1);
+    assert_eq!(rest[0]["transactionReference"], references[0].as_str());
+    let (status, end, _, returned) =
+        list(&gw, "/accounts/msisdn/254708374149/transactions?offset=3").await;
+    assert_eq!((status, end, returned), (StatusCode::OK, json!([]), 0));
+    let (status, e, _, _) = list(&gw, "/accounts/msisdn/254708374149/transactions?offset=4").await;
+    assert_eq!(
+        (status, e["errorCode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalidOffset"))
+    );
+    let (status, e, _, _) =
+        list(&gw, "/accounts/msisdn/254708374149/transactions?limit=lots").await;
+    assert_eq!(
+        (status, e["errorCode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("formatError"))
+    );
+    let (_, none, available, _) = list(
+        &gw,
+        "/accounts/msisdn/254708374149/transactions?fromDateTime=2099-01-01T00:00:00Z",
+    )
+    .await;
+    assert_eq!((none, available), (json!([]), 0));
+    let (_, till, available, _) = list(
+        &gw,
+        "/accounts/storeid/174379/transactions?transactionType=merchantpay",
+    )
+    .await;
+    assert_eq!(available, 3, "{till}");
+}
