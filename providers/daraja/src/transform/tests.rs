@@ -319,3 +319,65 @@ fn token_expiry_is_a_string_or_a_number() {
     assert_eq!(a.expires_in.as_str(), "3599");
     assert_eq!(b.expires_in.as_str(), "3599");
 }
+
+/// What the engine does with a synchronous rejection (PROVIDERS.md §A.3), by class: the transaction fails with
+/// the mapped GSMA error; the gateway's own Daraja configuration is wrong (internal/genericError, operator
+/// alerted); Daraja is unavailable (retried, then serviceUnavailable); or the outcome is in doubt (settled by
+/// status query). Token errors are retried once after re-authenticating before they get here.
+#[test]
+fn every_documented_error_envelope_has_a_mapping() {
+    #[derive(Debug, PartialEq)]
+    enum Class {
+        Fails(ErrorCategory, ErrorCode),
+        Configuration,
+        Unavailable,
+        InDoubt,
+    }
+    let class = |e: ProviderError| match e {
+        ProviderError::Rejected(f) => Class::Fails(f.error.error_category, f.error.error_code),
+        ProviderError::Configuration(_) | ProviderError::Unsupported(_) => Class::Configuration,
+        ProviderError::Unavailable(_) => Class::Unavailable,
+        ProviderError::InDoubt(_) => Class::InDoubt,
+    };
+    let table = [
+        (400, "400.002.02", "Bad Request - Invalid PhoneNumber", Class::Fails(ErrorCategory::Validation, ErrorCode::FormatError)),
+        (400, "400.002.05", "Invalid Request Payload", Class::Configuration),
+        (400, "400.003.01", "Invalid Access Token", Class::Configuration),
+        (400, "400.003.02", "Bad Request", Class::Configuration),
+        (400, "400.008.01", "Invalid Authentication passed", Class::Configuration),
+        (400, "400.008.02", "Invalid grant type passed", Class::Configuration),
+        (401, "401.002.01", "Error Occurred - Invalid Access Token - abc", Class::Configuration),
+        (401, "401.003.01", "Invalid Access Token - Invalid API call as no apiproduct match found", Class::Configuration),
+        (404, "404.001.01", "Resource not found", Class::Configuration),
+        (404, "404.002.01", "Resource not found", Class::Configuration),
+        (404, "404.003.01", "Resource not found", Class::Configuration),
+        (404, "404.001.03", "Invalid Access Token", Class::Configuration),
+        (404, "404.001.04", "Invalid Authentication Header", Class::Configuration),
+        (405, "405.001", "POST Method Not Allowed", Class::Configuration),
+        (500, "500.001.1001", "Wrong credentials", Class::Configuration),
+        (500, "500.001.1001", "Merchant does not exist", Class::Configuration),
+        (
+            500,
+            "500.001.1001",
+            "Unable to lock subscriber, a transaction is already in process for the current subscriber",
+            Class::Fails(ErrorCategory::BusinessRule, ErrorCode::GenericError),
+        ),
+        (500, "500.001.1001", "The transaction is being processed", Class::InDoubt),
+        (500, "500.002.1001", "Duplicate OriginatorConversationID", Class::Fails(ErrorCategory::BusinessRule, ErrorCode::DuplicateRequest)),
+        (500, "500.003.1001", "Internal Server Error", Class::InDoubt),
+        (500, "500.003.02", "Error Occurred: Spike Arrest Violation", Class::Unavailable),
+        (500, "500.003.03", "Quota Violation", Class::Unavailable),
+    ];
+    for (status, code, message, want) in table {
+        let envelope = wire::ErrorEnvelope {
+            request_id: Some("1c5b-4ba8-815c-ac45c57a3db01495926".into()),
+            error_code: Some(code.into()),
+            error_message: Some(message.into()),
+        };
+        assert_eq!(
+            class(envelope_error(status, &envelope)),
+            want,
+            "{code} {message}"
+        );
+    }
+}
