@@ -482,7 +482,7 @@ impl Engine {
         let Some(result) = self.store.finalise(finalisation).await? else {
             return Ok(false);
         };
-        tracing::info!(
+        tracing::debug!(
             reference = %row.transaction_reference,
             status,
             provider = %row.provider,

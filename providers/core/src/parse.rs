@@ -66,6 +66,22 @@ pub fn typed<T: DeserializeOwned>(value: Value) -> Result<T, GsmaError> {
 
 /// Parses and validates the body of `POST /transactions/type/{transactionType}`.
 pub fn transaction_request(body: &[u8]) -> Result<TransactionRequest, GsmaError> {
+    // The common case, a well-formed body, is parsed once; only a body that fails goes through the slower
+    // steps that find the exact mistake.
+    if let Ok(request) = serde_json::from_slice::<TransactionRequest>(body) {
+        let has_party = request.debit_party.is_some()
+            || request.credit_party.is_some()
+            || request.original_transaction_reference.is_some();
+        if has_party {
+            validate_transaction_request(&request)?;
+            return Ok(request);
+        }
+    }
+    diagnose_transaction_request(body)
+}
+
+/// The slow path of [`transaction_request`]: each mistake with the code a GSMA client expects.
+fn diagnose_transaction_request(body: &[u8]) -> Result<TransactionRequest, GsmaError> {
     let object = json_object(body)?;
     for field in ["amount", "currency"] {
         if object.get(field).is_none_or(Value::is_null) {
