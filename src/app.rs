@@ -48,6 +48,10 @@ pub struct Gateway {
     pub engine: Arc<Engine>,
     /// The in-process Daraja simulator, in sandbox mode.
     pub simulator: Option<DarajaSimulator>,
+    /// Where the sandbox M-Pesa OpenAPI simulator listens, in sandbox mode.
+    pub sandbox_openapi: Option<SocketAddr>,
+    /// The in-process M-Pesa OpenAPI simulator, in sandbox mode.
+    pub openapi_simulator: Option<mmapi_mpesa_openapi::simulator::OpenApiSimulator>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -78,6 +82,8 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
 
     let mut sandbox_routes = Router::new();
     let mut sandbox_daraja = None;
+    let mut sandbox_openapi = None;
+    let mut openapi_simulator = None;
     let mut simulator = None;
     let daraja_config = if config.is_sandbox() {
         let sim = sandbox::start_daraja(&config.data_dir, &config.simulators).await?;
@@ -90,7 +96,26 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
         config.providers.daraja.clone()
     };
 
+    let openapi_config = if config.is_sandbox() {
+        let sim = sandbox::start_openapi(&config.data_dir, &config.simulators).await?;
+        sandbox_routes = sandbox_routes.nest("/sandbox/mpesa-openapi", sim.simulator.router());
+        tracing::info!(address = %sim.address, "sandbox mode: M-Pesa OpenAPI simulator listening");
+        sandbox_openapi = Some(sim.address);
+        openapi_simulator = Some(sim.simulator);
+        Some(sim.adapter_config)
+    } else {
+        config.providers.mpesa_openapi.clone()
+    };
+
     let mut router = routing::Router::default();
+    if let Some(openapi) = openapi_config {
+        let provider = mmapi_mpesa_openapi::OpenApiProvider::new(
+            openapi,
+            format!("{public_url}/callbacks/{}", mmapi_mpesa_openapi::NAME),
+        )
+        .map_err(|e| AppError::Sandbox(format!("M-Pesa OpenAPI: {e}")))?;
+        router.add(Arc::new(provider));
+    }
     if let Some(daraja) = daraja_config {
         let provider = DarajaProvider::new(
             daraja,
@@ -160,6 +185,8 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
         sandbox_daraja,
         engine,
         simulator,
+        sandbox_openapi,
+        openapi_simulator,
         server,
     })
 }

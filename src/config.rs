@@ -52,6 +52,15 @@ pub struct Config {
 pub struct ProvidersConfig {
     /// Safaricom Daraja (M-Pesa Kenya).
     pub daraja: Option<DarajaConfig>,
+    /// The Vodafone/Vodacom M-Pesa OpenAPI (Tanzania, Ghana, Lesotho, DRC, Mozambique).
+    pub mpesa_openapi: Option<mmapi_mpesa_openapi::OpenApiConfig>,
+}
+
+impl ProvidersConfig {
+    /// Whether any provider is configured.
+    pub fn any(&self) -> bool {
+        self.daraja.is_some() || self.mpesa_openapi.is_some()
+    }
 }
 
 /// The in-process simulators of sandbox mode.
@@ -60,6 +69,8 @@ pub struct ProvidersConfig {
 pub struct SandboxSettings {
     /// Address of the Daraja simulator's own listener (port 0: any free port).
     pub daraja_listen: SocketAddr,
+    /// Address of the M-Pesa OpenAPI simulator's own listener (port 0: any free port).
+    pub openapi_listen: SocketAddr,
     /// How long the simulated customer takes to answer an STK prompt, in milliseconds.
     pub callback_delay_ms: u64,
     /// How long to wait for an STK result before asking STK Query, in seconds.
@@ -125,6 +136,7 @@ impl Default for SandboxSettings {
     fn default() -> Self {
         Self {
             daraja_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            openapi_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             callback_delay_ms: 500,
             stk_result_deadline_secs: 5,
             stk_unacknowledged_expiry_secs: 15,
@@ -232,6 +244,12 @@ impl Config {
 
     /// Replaces secrets written as `env:NAME` by that environment variable's value.
     fn resolve_secrets(&mut self) -> Result<(), ConfigError> {
+        if let Some(openapi) = self.providers.mpesa_openapi.as_mut() {
+            for m in &mut openapi.markets {
+                let field = format!("providers.mpesa_openapi.markets[{}].api_key", m.market);
+                resolve(&mut m.api_key, &field)?;
+            }
+        }
         if let Some(daraja) = self.providers.daraja.as_mut() {
             resolve(&mut daraja.consumer_key, "providers.daraja.consumer_key")?;
             resolve(
@@ -247,12 +265,12 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        if self.is_sandbox() && self.providers.daraja.is_some() {
+        if self.is_sandbox() && self.providers.any() {
             return Err(ConfigError::Invalid(
-                "sandbox = true cannot be combined with a configured Daraja provider".into(),
+                "sandbox = true cannot be combined with configured providers".into(),
             ));
         }
-        if !self.is_sandbox() && self.providers.daraja.is_none() {
+        if !self.is_sandbox() && !self.providers.any() {
             return Err(ConfigError::Invalid(
                 "sandbox = false needs at least one provider under [providers]".into(),
             ));
@@ -304,7 +322,7 @@ impl Config {
 
     /// Whether the in-process simulators serve as the operators.
     pub fn is_sandbox(&self) -> bool {
-        self.sandbox.unwrap_or(self.providers.daraja.is_none())
+        self.sandbox.unwrap_or(!self.providers.any())
     }
 }
 

@@ -93,3 +93,68 @@ pub async fn start_daraja(
         adapter_config,
     })
 }
+
+/// A running in-process M-Pesa OpenAPI simulator and the adapter configuration that points at it.
+pub struct SandboxOpenApi {
+    pub simulator: mmapi_mpesa_openapi::simulator::OpenApiSimulator,
+    pub address: SocketAddr,
+    pub adapter_config: mmapi_mpesa_openapi::OpenApiConfig,
+}
+
+/// Starts the M-Pesa OpenAPI simulator with all five markets, keeping its 4096-bit key in
+/// `<data_dir>/sandbox/openapi-key.pem` (it is slow to generate).
+pub async fn start_openapi(
+    data_dir: &Path,
+    settings: &SandboxSettings,
+) -> Result<SandboxOpenApi, crate::app::AppError> {
+    use mmapi_mpesa_openapi::simulator::{self as openapi_sim, OpenApiSimulator};
+    let dir = data_dir.join("sandbox");
+    std::fs::create_dir_all(&dir)?;
+    let key_path = dir.join("openapi-key.pem");
+    let saved_key = std::fs::read_to_string(&key_path).ok();
+    let simulator = OpenApiSimulator::start(openapi_sim::SimulatorConfig {
+        rsa_private_key_pem: saved_key.clone(),
+        result_delay: Duration::from_millis(settings.callback_delay_ms),
+        ..openapi_sim::SimulatorConfig::default()
+    })
+    .await
+    .map_err(|e| crate::app::AppError::Sandbox(e.to_string()))?;
+    let public_key = simulator.public_key_base64();
+    if saved_key.is_none() {
+        std::fs::write(&key_path, simulator.private_key_pem())?;
+    }
+    let listener = tokio::net::TcpListener::bind(settings.openapi_listen).await?;
+    let address = listener.local_addr()?;
+    let router = simulator.router();
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "the sandbox M-Pesa OpenAPI simulator stopped");
+        }
+    });
+    let market = |name: &str| -> Result<mmapi_mpesa_openapi::MarketConfig, crate::app::AppError> {
+        let text = format!(
+            "market = \"{name}\"\nbase_url = \"http://{address}\"\nenvironment = \"sandbox\"\n\
+             api_key = \"{key}\"\npublic_key = \"{public_key}\"\nservice_provider_code = \"{code}\"\n\
+             request_timeout_ms = 15000\nresult_deadline_secs = {deadline}\n",
+            key = openapi_sim::SANDBOX_API_KEY,
+            code = openapi_sim::SANDBOX_SERVICE_PROVIDER_CODE,
+            deadline = settings.stk_result_deadline_secs,
+        );
+        toml::from_str(&text).map_err(|e| crate::app::AppError::Sandbox(e.to_string()))
+    };
+    let markets = [
+        "vodacomTZN",
+        "vodafoneGHA",
+        "vodacomLES",
+        "vodacomDRC",
+        "vodacomMOZ",
+    ]
+    .into_iter()
+    .map(market)
+    .collect::<Result<Vec<_>, _>>()?;
+    Ok(SandboxOpenApi {
+        simulator,
+        address,
+        adapter_config: mmapi_mpesa_openapi::OpenApiConfig { markets },
+    })
+}

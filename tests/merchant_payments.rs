@@ -197,7 +197,7 @@ async fn bad_input_gets_gsma_errors_never_5xx() {
         (with("amount", json!("-1")), "validation", "negativeValue"),
         (with("currency", json!("XXY")), "validation", "formatError"),
         (
-            with("currency", json!("USD")),
+            with("currency", json!("EUR")),
             "validation",
             "currencyNotSupported",
         ),

@@ -9,7 +9,16 @@ use mmapi_conformance::scenario::Scenario;
 use mmapi_gateway::config::Config;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_scenario_passes_against_the_sandbox_gateway() {
+async fn every_scenario_passes_against_the_sandbox_gateway_on_daraja() {
+    every_scenario_passes("sandbox-daraja").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_passes_against_the_sandbox_gateway_on_the_mpesa_openapi() {
+    every_scenario_passes("sandbox-mpesa-openapi").await;
+}
+
+async fn every_scenario_passes(profile_name: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -22,7 +31,7 @@ async fn every_scenario_passes_against_the_sandbox_gateway() {
         .expect("the gateway starts");
     let base_url = format!("http://{}/v1.2/mm", gateway.address);
 
-    let profile = Profile::load("sandbox-daraja").expect("profile");
+    let profile = Profile::load(profile_name).expect("profile");
     let scenarios = Scenario::embedded().expect("scenarios parse");
     let expected_skips = scenarios
         .iter()

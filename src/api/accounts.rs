@@ -94,6 +94,35 @@ pub async fn balance_by_id(
     Ok(GsmaJson(StatusCode::OK, balance))
 }
 
+/// The name of an account's holder (M-Pesa: Ghana's `queryBeneficiaryName`).
+#[utoipa::path(
+    get,
+    path = "/accounts/{identifierType}/{identifier}/accountname",
+    operation_id = "accountsIdentifierTypeIdentifierAccountnameGET",
+    tag = "Accounts",
+    params(
+        ("identifierType" = String, Path, description = "e.g. msisdn"),
+        ("identifier" = String, Path, description = "e.g. +233244000001"),
+    ),
+    responses(
+        (status = 200, description = "The holder's name", body = mmapi_core::model::AccountName,
+         headers(("X-Date" = String, description = "When the response was sent"))),
+        (status = 404, description = "No operator can tell it, or no such account", body = GsmaError),
+        (status = 503, description = "The operator did not answer in time", body = GsmaError),
+    )
+)]
+pub async fn account_name(
+    State(engine): State<Arc<Engine>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<GsmaJson<mmapi_core::model::AccountName>, ApiError> {
+    let Path((identifier_type, identifier)) =
+        path.map_err(|e| ApiError::from(GsmaError::format("path", e.body_text())))?;
+    let name = engine
+        .account_name(&[Party::new(identifier_type, identifier)])
+        .await?;
+    Ok(GsmaJson(StatusCode::OK, name))
+}
+
 /// The query of a transaction list (`GET /accounts/…/transactions`).
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]

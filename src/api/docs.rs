@@ -24,6 +24,7 @@ use super::{accounts, supporting, transactions};
         transactions::reverse,
         accounts::balance,
         accounts::balance_by_id,
+        accounts::account_name,
         accounts::transactions,
         accounts::transactions_by_id,
         supporting::request_state,

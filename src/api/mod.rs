@@ -47,6 +47,10 @@ pub fn gsma_routes(engine: Arc<Engine>) -> Router {
             get(accounts::balance_by_id),
         )
         .route(
+            "/accounts/{identifierType}/{identifier}/accountname",
+            get(accounts::account_name),
+        )
+        .route(
             "/accounts/{accountId}/transactions",
             get(accounts::transactions_by_id),
         )

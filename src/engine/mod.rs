@@ -303,23 +303,35 @@ impl Engine {
         Ok((row, original))
     }
 
+    /// The name of an account's holder, from the first provider that can tell it.
+    pub async fn account_name(
+        &self,
+        identifiers: &[Party],
+    ) -> Result<mmapi_core::model::AccountName, EngineError> {
+        for provider in self.router.providers() {
+            match provider.account_name(AccountRef { identifiers }).await {
+                Ok(name) => return Ok(name),
+                Err(ProviderError::Unsupported(_)) => continue,
+                Err(e) => {
+                    return Err(EngineError::Rejected(lookup_error(
+                        e,
+                        "account-name lookup",
+                    )))
+                }
+            }
+        }
+        Err(EngineError::Rejected(GsmaError::not_found(
+            "No operator behind this gateway can tell the name of this account (M-Pesa offers it in Ghana only)",
+        )))
+    }
+
     /// The balance of an operator account the gateway holds, from the first provider that can tell it.
     pub async fn balance(&self, identifiers: &[Party]) -> Result<Balance, EngineError> {
         for provider in self.router.providers() {
             match provider.balance(AccountRef { identifiers }).await {
                 Ok(balance) => return Ok(balance),
                 Err(ProviderError::Unsupported(_)) => continue,
-                Err(ProviderError::Rejected(f)) => return Err(EngineError::Rejected(f.error)),
-                Err(ProviderError::Unavailable(text)) | Err(ProviderError::InDoubt(text)) => {
-                    tracing::info!(reason = %text, "balance enquiry unanswered");
-                    return Err(EngineError::Rejected(GsmaError::unavailable(
-                        "The operator did not answer the balance enquiry in time",
-                    )));
-                }
-                Err(ProviderError::Configuration(text)) => {
-                    tracing::error!(reason = %text, "balance enquiry refused by the operator");
-                    return Err(EngineError::Rejected(GsmaError::internal()));
-                }
+                Err(e) => return Err(EngineError::Rejected(lookup_error(e, "balance enquiry"))),
             }
         }
         Err(EngineError::Rejected(GsmaError::not_found(
@@ -621,6 +633,22 @@ impl Engine {
             .max(Duration::from_secs(1))
             .saturating_mul(factor)
             .min(Duration::from_secs(self.settings.max_check_interval_secs))
+    }
+}
+
+/// The GSMA error for a synchronous lookup (balance, account name) the operator did not answer.
+fn lookup_error(e: ProviderError, what: &str) -> GsmaError {
+    match e {
+        ProviderError::Rejected(f) => f.error,
+        ProviderError::Unavailable(text) | ProviderError::InDoubt(text) => {
+            tracing::info!(reason = %text, "{what} unanswered");
+            GsmaError::unavailable(format!("The operator did not answer the {what} in time"))
+        }
+        ProviderError::Configuration(text) => {
+            tracing::error!(reason = %text, "{what} refused by the operator");
+            GsmaError::internal()
+        }
+        ProviderError::Unsupported(text) => GsmaError::not_found(text),
     }
 }
 

@@ -708,3 +708,14 @@ pub enum ReversalType {
     Reversal,
     Adjustment,
 }
+
+/// `GET /accounts/{…}/accountname` answer (`responseAccountName`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = responseAccountName)]
+pub struct AccountName {
+    pub name: SubjectName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Z0-9]{4}00[A-Z0-9]{12}\\d{2}$")]
+    pub lei: Option<String>,
+}

@@ -213,6 +213,17 @@ pub trait Provider: Send + Sync {
         refs: &ProviderRefs,
     ) -> Result<Outcome, ProviderError>;
 
+    /// The name of the holder of an account (e.g. a customer's MSISDN), where the operator can tell it.
+    async fn account_name(
+        &self,
+        account: AccountRef<'_>,
+    ) -> Result<crate::model::AccountName, ProviderError> {
+        let _ = account;
+        Err(ProviderError::Unsupported(
+            "this operator offers no account-name lookup".into(),
+        ))
+    }
+
     /// Work to do once at start-up, e.g. registering the gateway's URLs with the operator. The gateway retries
     /// it with back-off while it fails.
     async fn start(&self) -> Result<(), ProviderError> {
