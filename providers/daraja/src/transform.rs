@@ -6,8 +6,6 @@ use mmapi_core::error::{ErrorCategory, ErrorCode};
 use mmapi_core::model::{party_value, Transaction, TransactionRequest, TransactionType};
 use mmapi_core::provider::{Completion, Failure, Outcome, ProviderError};
 use mmapi_core::{GsmaError, Timestamp};
-use rust_decimal::prelude::ToPrimitive;
-use rust_decimal::Decimal;
 
 use crate::config::DarajaConfig;
 use crate::wire;
@@ -135,17 +133,30 @@ fn unknown_account(number: &str) -> GsmaError {
 
 /// The payer's MSISDN in Daraja form, from the debit party.
 pub fn payer_msisdn(request_debit: &[mmapi_core::model::Party]) -> Result<String, GsmaError> {
-    let raw = party_value(request_debit, "msisdn").ok_or_else(|| {
+    safaricom_msisdn(
+        request_debit,
+        "debitParty",
+        "the payer's msisdn for an M-Pesa STK Push",
+    )
+}
+
+/// The Safaricom MSISDN of a party list (`field` names it in errors), in Daraja's form.
+pub fn safaricom_msisdn(
+    parties: &[mmapi_core::model::Party],
+    field: &str,
+    what: &str,
+) -> Result<String, GsmaError> {
+    let raw = party_value(parties, "msisdn").ok_or_else(|| {
         GsmaError::new(
             ErrorCategory::Validation,
             ErrorCode::MandatoryValueNotSupplied,
-            "debitParty must contain the payer's msisdn for an M-Pesa STK Push",
+            format!("{field} must contain {what}"),
         )
-        .with_param("field", "debitParty")
+        .with_param("field", field)
     })?;
     normalise_msisdn(raw).ok_or_else(|| {
         GsmaError::format(
-            "debitParty",
+            field,
             format!("'{raw}' is not a Safaricom mobile number (+2547XXXXXXXX, 2541XXXXXXXX or 07XXXXXXXX)"),
         )
     })
@@ -153,30 +164,7 @@ pub fn payer_msisdn(request_debit: &[mmapi_core::model::Party]) -> Result<String
 
 /// The amount in whole shillings within STK Push limits.
 pub fn stk_amount(amount: &mmapi_core::Amount) -> Result<i64, GsmaError> {
-    if !amount.is_whole() {
-        return Err(GsmaError::format(
-            "amount",
-            format!("M-Pesa Kenya moves whole shillings only; '{amount}' has cents"),
-        ));
-    }
-    let whole = amount.value().trunc();
-    if whole < Decimal::from(STK_MIN_AMOUNT) {
-        return Err(GsmaError::new(
-            ErrorCategory::BusinessRule,
-            ErrorCode::LessThanTransactionMinValue,
-            format!("The smallest M-Pesa payment is KES {STK_MIN_AMOUNT}"),
-        ));
-    }
-    if whole > Decimal::from(STK_MAX_AMOUNT) {
-        return Err(GsmaError::new(
-            ErrorCategory::BusinessRule,
-            ErrorCode::GreaterThanTransactionMaxValue,
-            format!("The largest M-Pesa payment is KES {STK_MAX_AMOUNT}"),
-        ));
-    }
-    whole
-        .to_i64()
-        .ok_or_else(|| GsmaError::format("amount", "amount is out of range"))
+    org::whole_amount(amount, STK_MIN_AMOUNT, STK_MAX_AMOUNT)
 }
 
 /// The checks made before a merchant or bill payment is accepted.

@@ -8,7 +8,7 @@ use mmapi_core::{Amount, Currency, GsmaError};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
-use super::{clean_result_desc, normalise_msisdn, parse_daraja_timestamp, PAYBILL_KEYS, TILL_KEYS};
+use super::{clean_result_desc, parse_daraja_timestamp, PAYBILL_KEYS, TILL_KEYS};
 use crate::config::DarajaConfig;
 use crate::wire;
 
@@ -116,20 +116,7 @@ pub fn paying_shortcode(config: &DarajaConfig, debit: &[Party]) -> Result<String
 
 /// The recipient's MSISDN of a disbursement or refund.
 pub fn recipient_msisdn(credit: &[Party]) -> Result<String, GsmaError> {
-    let raw = party_value(credit, "msisdn").ok_or_else(|| {
-        GsmaError::new(
-            ErrorCategory::Validation,
-            ErrorCode::MandatoryValueNotSupplied,
-            "creditParty must contain the recipient's msisdn",
-        )
-        .with_param("field", "creditParty")
-    })?;
-    normalise_msisdn(raw).ok_or_else(|| {
-        GsmaError::format(
-            "creditParty",
-            format!("'{raw}' is not a Safaricom mobile number (+2547XXXXXXXX, 2541XXXXXXXX or 07XXXXXXXX)"),
-        )
-    })
+    super::safaricom_msisdn(credit, "creditParty", "the recipient's msisdn")
 }
 
 /// Checks a disbursement (or refund) before it is accepted.
