@@ -1,0 +1,314 @@
+//! The system under test: the `mmapi-gateway` binary as a child process, with the Daraja simulator either as a
+//! second child process (the default, so that the simulated operator's CPU is not counted as the gateway's) or
+//! in-process (sandbox mode).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::child::{free_port, ChildProc};
+
+/// The sandbox credentials the simulator knows (`README.md`, "The Daraja simulator").
+const CONSUMER_KEY: &str = "mmapi-sandbox-key";
+const CONSUMER_SECRET: &str = "mmapi-sandbox-secret";
+const SHORTCODE: &str = "174379";
+const PASSKEY: &str = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
+
+/// How long a child may take to start listening.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How the gateway is run.
+#[derive(Clone, Debug)]
+pub struct GatewayOptions {
+    /// The `mmapi-gateway` binary.
+    pub binary: PathBuf,
+    /// Its data directory (the SQLite store).
+    pub data_dir: PathBuf,
+    /// Where configuration and logs go.
+    pub run_dir: PathBuf,
+    /// Run the Daraja simulator inside the gateway (sandbox mode) instead of as its own process.
+    pub embedded_simulator: bool,
+    /// `MMAPI_LOG` for the gateway, if set.
+    pub log_filter: Option<String>,
+    /// A PostgreSQL URL for the store (default: SQLite in `data_dir`).
+    pub database_url: Option<String>,
+}
+
+/// A running gateway (and its simulator, when that is a separate process).
+pub struct Gateway {
+    /// Where the GSMA API listens.
+    pub addr: SocketAddr,
+    process: ChildProc,
+    simulator: Option<ChildProc>,
+}
+
+impl Gateway {
+    /// Starts the simulator (unless embedded) and the gateway, and waits until both listen.
+    pub fn start(opts: &GatewayOptions) -> Result<Self> {
+        std::fs::create_dir_all(&opts.run_dir)?;
+        let addr = free_port()?;
+        let (simulator, simulator_addr) = if opts.embedded_simulator {
+            (None, None)
+        } else {
+            let sim_addr = free_port()?;
+            let mut command = Command::new(&opts.binary);
+            command.args([
+                "simulate",
+                "daraja",
+                "--listen",
+                &sim_addr.to_string(),
+                "--callback-delay-ms",
+                "0",
+            ]);
+            let mut sim = ChildProc::spawn(
+                "Daraja simulator",
+                command,
+                &opts.run_dir.join("simulator.log"),
+            )?;
+            sim.wait_listening(sim_addr, START_TIMEOUT)?;
+            (Some(sim), Some(sim_addr))
+        };
+        let config_path = opts.run_dir.join("gateway.toml");
+        let mut config = config_toml(addr, &opts.data_dir, simulator_addr)?;
+        if let Some(url) = &opts.database_url {
+            config = format!(
+                "database_url = {}\n{config}",
+                toml::Value::String(url.clone())
+            );
+        }
+        std::fs::write(&config_path, config)
+            .with_context(|| format!("cannot write {}", config_path.display()))?;
+        let mut command = Command::new(&opts.binary);
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .arg("--listen")
+            .arg(addr.to_string())
+            .arg("--data-dir")
+            .arg(&opts.data_dir)
+            // The environment must not override the benchmark's configuration.
+            .env_remove("MMAPI_CONFIG")
+            .env_remove("MMAPI_LISTEN")
+            .env_remove("MMAPI_DATA_DIR")
+            .env_remove("MMAPI_DATABASE_URL")
+            .env_remove("MMAPI_DATABASE_URL")
+            .env_remove("MMAPI_PUBLIC_URL");
+        match &opts.log_filter {
+            Some(filter) => command.env("MMAPI_LOG", filter),
+            None => command.env_remove("MMAPI_LOG"),
+        };
+        let mut process = ChildProc::spawn("gateway", command, &opts.run_dir.join("gateway.log"))?;
+        process.wait_http_ok(addr, "/v1.2/mm/heartbeat", START_TIMEOUT)?;
+        Ok(Self {
+            addr,
+            process,
+            simulator,
+        })
+    }
+
+    /// The gateway's process id.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    /// The separate simulator's process id (`None` when it runs inside the gateway).
+    pub fn simulator_pid(&self) -> Option<u32> {
+        self.simulator.as_ref().map(ChildProc::pid)
+    }
+
+    /// Fails if the gateway or its simulator died.
+    pub fn check_alive(&mut self) -> Result<()> {
+        self.process.check_alive()?;
+        if let Some(sim) = self.simulator.as_mut() {
+            sim.check_alive()?;
+        }
+        Ok(())
+    }
+
+    /// Stops the gateway gracefully (so its store is closed cleanly), then the simulator.
+    pub fn stop(self) -> Result<()> {
+        self.process.stop(Duration::from_secs(10))?;
+        if let Some(sim) = self.simulator {
+            sim.stop(Duration::from_secs(5))?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Serialize)]
+struct ConfigFile {
+    listen: String,
+    data_dir: PathBuf,
+    sandbox: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    simulators: Option<SimulatorsSection>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    providers: Option<ProvidersSection>,
+}
+
+#[derive(Serialize)]
+struct SimulatorsSection {
+    callback_delay_ms: u64,
+    stk_result_deadline_secs: u64,
+}
+
+#[derive(Serialize)]
+struct ProvidersSection {
+    daraja: DarajaSection,
+}
+
+#[derive(Serialize)]
+struct DarajaSection {
+    base_url: String,
+    consumer_key: &'static str,
+    consumer_secret: &'static str,
+    stk_result_deadline_secs: u64,
+    stk_unacknowledged_expiry_secs: u64,
+    shortcodes: Vec<ShortcodeEntry>,
+}
+
+#[derive(Serialize)]
+struct ShortcodeEntry {
+    shortcode: &'static str,
+    passkey: &'static str,
+}
+
+/// The gateway's TOML configuration: the simulated customer answers at once (`callback_delay_ms = 0`), and a
+/// lost result is asked for by STK Query after 5 s.
+pub fn config_toml(
+    listen: SocketAddr,
+    data_dir: &Path,
+    simulator: Option<SocketAddr>,
+) -> Result<String> {
+    let config = match simulator {
+        None => ConfigFile {
+            listen: listen.to_string(),
+            data_dir: data_dir.to_owned(),
+            sandbox: true,
+            simulators: Some(SimulatorsSection {
+                callback_delay_ms: 0,
+                stk_result_deadline_secs: 5,
+            }),
+            providers: None,
+        },
+        Some(sim) => ConfigFile {
+            listen: listen.to_string(),
+            data_dir: data_dir.to_owned(),
+            sandbox: false,
+            simulators: None,
+            providers: Some(ProvidersSection {
+                daraja: DarajaSection {
+                    base_url: format!("http://{sim}"),
+                    consumer_key: CONSUMER_KEY,
+                    consumer_secret: CONSUMER_SECRET,
+                    stk_result_deadline_secs: 5,
+                    stk_unacknowledged_expiry_secs: 15,
+                    shortcodes: vec![ShortcodeEntry {
+                        shortcode: SHORTCODE,
+                        passkey: PASSKEY,
+                    }],
+                },
+            }),
+        },
+    };
+    Ok(toml::to_string(&config)?)
+}
+
+/// Finds the gateway binary: `explicit`, or `mmapi-gateway` beside this program (the same `target/<profile>`).
+/// Unless `no_build`, and when run by cargo (`CARGO` is set), it first has cargo build it with the same profile,
+/// so that the figures are never those of a stale binary.
+pub fn locate_binary(explicit: Option<&Path>, no_build: bool) -> Result<PathBuf> {
+    if let Some(path) = explicit {
+        if !path.is_file() {
+            bail!("--gateway {}: no such file", path.display());
+        }
+        return Ok(path.to_owned());
+    }
+    let exe = std::env::current_exe().context("cannot find this program's path")?;
+    let dir = exe.parent().context("this program has no directory")?;
+    let binary = dir.join("mmapi-gateway");
+    if !no_build {
+        if let Some(cargo) = std::env::var_os("CARGO") {
+            build_with_cargo(Path::new(&cargo), dir, &binary)?;
+        }
+    }
+    if !binary.is_file() {
+        bail!(
+            "{} does not exist: build it first (`cargo build --release -p mmapi-gateway`) or pass --gateway PATH",
+            binary.display()
+        );
+    }
+    Ok(binary)
+}
+
+fn build_with_cargo(cargo: &Path, profile_dir: &Path, binary: &Path) -> Result<()> {
+    let profile = profile_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("debug");
+    let mut command = Command::new(cargo);
+    command.args([
+        "build",
+        "--quiet",
+        "-p",
+        "mmapi-gateway",
+        "--bin",
+        "mmapi-gateway",
+    ]);
+    match profile {
+        "debug" => {}
+        "release" => {
+            command.arg("--release");
+        }
+        other => {
+            command.args(["--profile", other]);
+        }
+    }
+    eprintln!("building the gateway ({profile}) with cargo…");
+    let status = command.status().context("cannot run cargo")?;
+    if !status.success() {
+        if binary.is_file() {
+            eprintln!(
+                "warning: cargo could not build the gateway; measuring the existing {}",
+                binary.display()
+            );
+        } else {
+            bail!("cargo could not build the gateway");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_simulator_config() {
+        let text = config_toml(
+            "127.0.0.1:1000".parse().unwrap(),
+            Path::new("/tmp/x"),
+            Some("127.0.0.1:2000".parse().unwrap()),
+        )
+        .unwrap();
+        assert!(text.contains("sandbox = false"), "{text}");
+        assert!(
+            text.contains("base_url = \"http://127.0.0.1:2000\""),
+            "{text}"
+        );
+        assert!(text.contains("[[providers.daraja.shortcodes]]"), "{text}");
+    }
+
+    #[test]
+    fn embedded_simulator_config() {
+        let text =
+            config_toml("127.0.0.1:1000".parse().unwrap(), Path::new("/tmp/x"), None).unwrap();
+        assert!(text.contains("callback_delay_ms = 0"), "{text}");
+        assert!(!text.contains("providers"), "{text}");
+    }
+}
