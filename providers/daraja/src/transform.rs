@@ -56,7 +56,7 @@ pub fn stk_password(short_code: &str, passkey: &str, timestamp: &str) -> String 
     base64::engine::general_purpose::STANDARD.encode(format!("{short_code}{passkey}{timestamp}"))
 }
 
-/// Normalises a Kenyan MSISDN (`+2547…`, `2547…`, `07…`, `7…`, also `01…`) to Daraja's `2547XXXXXXXX` form.
+/// Normalises a Kenyan MSISDN (`+2547…`, `2547…`, `07…`, `7…`, also `01…`) to Daraja's `2547xxxxxxxx` form.
 pub fn normalise_msisdn(input: &str) -> Option<String> {
     let digits: String = input
         .chars()
@@ -157,7 +157,7 @@ pub fn safaricom_msisdn(
     normalise_msisdn(raw).ok_or_else(|| {
         GsmaError::format(
             field,
-            format!("'{raw}' is not a Safaricom mobile number (+2547XXXXXXXX, 2541XXXXXXXX or 07XXXXXXXX)"),
+            format!("'{raw}' is not a Safaricom mobile number (+2547xxxxxxxx, 2541xxxxxxxx or 07xxxxxxxx)"),
         )
     })
 }

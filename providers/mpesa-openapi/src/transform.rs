@@ -404,7 +404,7 @@ fn is_sandbox_test_msisdn(digits: &str) -> bool {
     digits.len() == 12 && digits.starts_with("000000") && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Normalises a mobile number to the market's international form (`255XXXXXXXXX`): `+255…`, `255…`, `0…` and
+/// Normalises a mobile number to the market's international form (`255xxxxxxxxx`): `+255…`, `255…`, `0…` and
 /// the bare national number are accepted. In the sandbox the portal's test MSISDNs pass unchanged.
 pub fn normalise_msisdn(market: &Market, raw: &str, sandbox: bool) -> Option<String> {
     let digits: String = raw
