@@ -21,6 +21,10 @@ const PASSKEY: &str = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1
 /// How long a child may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long the gateway may take to be ready: it migrates its store first, which can take minutes on a store
+/// pre-filled with millions of transactions.
+const GATEWAY_READY_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// How the gateway is run.
 #[derive(Clone, Debug)]
 pub struct GatewayOptions {
@@ -103,7 +107,7 @@ impl Gateway {
             None => command.env_remove("MMAPI_LOG"),
         };
         let mut process = ChildProc::spawn("gateway", command, &opts.run_dir.join("gateway.log"))?;
-        process.wait_http_ok(addr, "/v1.2/mm/heartbeat", START_TIMEOUT)?;
+        process.wait_http_ok(addr, "/v1.2/mm/heartbeat", GATEWAY_READY_TIMEOUT)?;
         Ok(Self {
             addr,
             process,

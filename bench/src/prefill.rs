@@ -35,7 +35,7 @@ pub struct Marker {
     pub format: u32,
 }
 
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// The ids of pre-filled payment number `i`.
 pub fn ids(i: u64) -> AcceptedIds {
@@ -91,6 +91,7 @@ pub fn fill(data_dir: &Path, n: u64) -> Result<()> {
         "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -1048576; \
          PRAGMA locking_mode = EXCLUSIVE; PRAGMA temp_store = MEMORY;",
     )?;
+    let accounts = has_account_columns(&db)?;
     let started = Instant::now();
     let mut row = RowText::default();
     let mut done = 0;
@@ -104,13 +105,7 @@ pub fn fill(data_dir: &Path, n: u64) -> Result<()> {
                  updated_at) VALUES (?1, 'anonymous', ?2, 'transaction', ?3, 'completed', 'polling', NULL, NULL, \
                  ?4, ?5)",
             )?;
-            let mut t = tx.prepare_cached(
-                "INSERT INTO transactions (transaction_reference, server_correlation_id, client_id, \
-                 transaction_type, status, provider, dispatch_state, dispatch_attempts, provider_reference, \
-                 provider_refs, next_check_at, in_doubt_since, check_attempts, body, created_at, updated_at) \
-                 VALUES (?1, ?2, 'anonymous', 'merchantpay', 'completed', 'daraja', 'final', 1, ?3, ?4, NULL, \
-                 NULL, 0, ?5, ?6, ?7)",
-            )?;
+            let mut t = tx.prepare_cached(&transaction_insert(accounts))?;
             for i in done..end {
                 row.fill(i);
                 let ids = ids(i);
@@ -121,15 +116,23 @@ pub fn fill(data_dir: &Path, n: u64) -> Result<()> {
                     row.created_ms,
                     row.updated_ms
                 ])?;
-                t.execute(params![
+                let common = params![
                     ids.transaction_reference,
                     ids.server_correlation_id,
                     row.checkout_id,
                     row.provider_refs,
                     row.body,
                     row.created_ms,
-                    row.updated_ms
-                ])?;
+                    row.updated_ms,
+                ];
+                if accounts {
+                    let mut all = common.to_vec();
+                    all.push(&DEBIT_ACCOUNT);
+                    all.push(&CREDIT_ACCOUNT);
+                    t.execute(all.as_slice())?;
+                } else {
+                    t.execute(common)?;
+                }
             }
         }
         tx.commit()?;
@@ -150,6 +153,35 @@ pub fn fill(data_dir: &Path, n: u64) -> Result<()> {
     };
     std::fs::write(data_dir.join(MARKER), serde_json::to_vec(&marker)?)?;
     Ok(())
+}
+
+/// The debit and credit accounts of every pre-filled payment, as the gateway keys them (`account_key`: the first
+/// party's value without `+`, spaces or dashes).
+const DEBIT_ACCOUNT: &str = "254708374149";
+const CREDIT_ACCOUNT: &str = "174379";
+
+/// Whether the schema has the account columns (migration `0002_account_columns`).
+fn has_account_columns(db: &Connection) -> Result<bool> {
+    let mut columns = db.prepare("SELECT name FROM pragma_table_info('transactions')")?;
+    let names = columns
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(names.iter().any(|n| n == "debit_account") && names.iter().any(|n| n == "credit_account"))
+}
+
+/// The insert of one completed transaction, with the account columns when the schema has them.
+fn transaction_insert(accounts: bool) -> String {
+    let (columns, values) = if accounts {
+        (", debit_account, credit_account", ", ?8, ?9")
+    } else {
+        ("", "")
+    };
+    format!(
+        "INSERT INTO transactions (transaction_reference, server_correlation_id, client_id, transaction_type, \
+         status, provider, dispatch_state, dispatch_attempts, provider_reference, provider_refs, next_check_at, \
+         in_doubt_since, check_attempts, body, created_at, updated_at{columns}) VALUES (?1, ?2, 'anonymous', \
+         'merchantpay', 'completed', 'daraja', 'final', 1, ?3, ?4, NULL, NULL, 0, ?5, ?6, ?7{values})"
+    )
 }
 
 /// The text columns of one pre-filled payment, built in reused buffers.
@@ -233,6 +265,17 @@ mod tests {
             7
         );
         assert_eq!(ids(12_345), ids(12_345));
+    }
+
+    #[test]
+    fn inserts_match_both_schemas() {
+        assert!(transaction_insert(true).contains("credit_account) VALUES"));
+        assert!(transaction_insert(true).ends_with("?7, ?8, ?9)"));
+        assert!(!transaction_insert(false).contains("account"));
+        let db = Connection::open_in_memory().unwrap();
+        db.execute_batch("CREATE TABLE transactions (transaction_reference TEXT, debit_account TEXT, credit_account TEXT)")
+            .unwrap();
+        assert!(has_account_columns(&db).unwrap());
     }
 
     #[test]

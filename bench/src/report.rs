@@ -43,7 +43,7 @@ pub struct Settings {
 #[derive(Clone, Debug, Serialize)]
 pub struct NotAvailable {
     pub scenario: &'static str,
-    pub reason: &'static str,
+    pub reason: String,
 }
 
 /// Accept over ceiling.

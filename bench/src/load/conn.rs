@@ -2,6 +2,7 @@
 //! load generator's cost per request stays small.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -10,6 +11,9 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+
+/// The longest wait for one answer.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A request as the workloads build it.
 pub type Req = Request<Full<Bytes>>;
@@ -37,9 +41,13 @@ impl Conn {
         Ok(Self { addr, sender })
     }
 
-    /// Sends one request and reads the whole answer. On a broken connection, opens a new one for the next call.
+    /// Sends one request and reads the whole answer, giving up after [`REQUEST_TIMEOUT`]. On a broken or
+    /// timed-out connection, opens a new one for the next call.
     pub async fn send(&mut self, request: Req) -> Result<(StatusCode, Bytes)> {
-        let result = self.try_send(request).await;
+        let result = match tokio::time::timeout(REQUEST_TIMEOUT, self.try_send(request)).await {
+            Ok(result) => result,
+            Err(_) => Err(anyhow::anyhow!("no answer within {REQUEST_TIMEOUT:?}")),
+        };
         if result.is_err() || self.sender.is_closed() {
             *self = Conn::open(self.addr).await?;
         }

@@ -153,46 +153,94 @@ pub async fn end_to_end(
 }
 
 /// Reads: `GET /transactions/{ref}` and `GET /requeststates/{id}` of payments stored before (accepted in this run,
-/// or pre-filled), chosen at random.
-pub async fn reads(opts: &Options, target: Target, collector: &IdCollector) -> Result<Vec<Phase>> {
+/// or pre-filled), chosen at random; and the newest page of the payer's account transactions, where the gateway
+/// serves it. Returns the phases, and the reads that could not be measured.
+pub async fn reads(
+    opts: &Options,
+    target: Target,
+    collector: &IdCollector,
+) -> Result<(Vec<Phase>, Vec<NotAvailable>)> {
     let accepted = Arc::new(collector.snapshot());
     let mut phases = Vec::new();
     for (name, kind) in [
         ("read-tx", ReadKind::Transaction),
         ("read-state", ReadKind::RequestState),
     ] {
-        for pace in opts.paces() {
-            let workload = Arc::new(Reads::new(
-                &target.addr.to_string(),
-                kind,
-                accepted.clone(),
-                opts.prefilled,
-            ));
-            let mut phase = measure(name, opts, target, workload, pace).await?;
-            phase.commits_per_tx = None;
-            phase.changes_per_commit = None;
-            phases.push(phase);
+        phases.extend(read_phases(opts, target, name, kind, &accepted).await?);
+    }
+    // Last, as a page that is too slow to measure keeps the gateway busy after the probe gives up on it.
+    let mut not_available = Vec::new();
+    match account_page_probe(target).await {
+        Ok(()) => {
+            // It can be slow enough to need fewer requests in flight.
+            let opts = Options {
+                connections: opts.connections.min(ACCOUNT_PAGE_CONNECTIONS),
+                ..opts.clone()
+            };
+            let kind = ReadKind::AccountTransactions;
+            phases.extend(read_phases(&opts, target, "read-acct", kind, &accepted).await?);
         }
+        Err(reason) => not_available.push(NotAvailable {
+            scenario: "read-acct",
+            reason,
+        }),
+    }
+    Ok((phases, not_available))
+}
+
+/// One read, open loop then closed loop.
+async fn read_phases(
+    opts: &Options,
+    target: Target,
+    name: &'static str,
+    kind: ReadKind,
+    accepted: &Arc<Vec<workloads::AcceptedIds>>,
+) -> Result<Vec<Phase>> {
+    let mut phases = Vec::new();
+    for pace in opts.paces() {
+        let workload = Arc::new(Reads::new(
+            &target.addr.to_string(),
+            kind,
+            accepted.clone(),
+            opts.prefilled,
+        ));
+        let mut phase = measure(name, opts, target, workload, pace).await?;
+        phase.commits_per_tx = None;
+        phase.changes_per_commit = None;
+        phases.push(phase);
     }
     Ok(phases)
 }
 
-/// The reads that cannot be measured yet.
-///
-/// Hook: when the gateway serves a paged account statement
-/// (`GET /accounts/{identifierType}/{identifier}/statemententries?offset=&limit=`), add a `ReadKind::Statement`
-/// to [`workloads::ReadKind`] that builds that path for the till `storeid@174379`, run it in [`reads`] like the
-/// others, and remove it from here.
-pub fn not_available() -> Vec<NotAvailable> {
-    vec![NotAvailable {
-        scenario: "statement",
-        reason: "the gateway has no paged account statement \
-                 (GET /accounts/{identifierType}/{identifier}/statemententries) yet",
-    }]
+/// The most account-page requests in flight.
+const ACCOUNT_PAGE_CONNECTIONS: usize = 8;
+
+/// Asks for the account page once: measured only if that is answered 200 (it may not exist, or be too slow).
+async fn account_page_probe(target: Target) -> Result<(), String> {
+    let path = format!("{}{}", workloads::API, workloads::ACCOUNT_PAGE);
+    let mut conn = crate::load::conn::Conn::open(target.addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let request = hyper::Request::get(&path)
+        .header(hyper::header::HOST, target.addr.to_string())
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    match conn.send(request).await {
+        Ok((status, _)) if status == hyper::StatusCode::OK => Ok(()),
+        Ok((hyper::StatusCode::NOT_FOUND, _)) => {
+            Err(format!("the gateway does not serve GET {path} (404)"))
+        }
+        Ok((status, _)) => Err(format!("GET {path} answered {status}")),
+        Err(e) => Err(format!(
+            "GET {path} got no answer after {:.0} s ({e}): too slow to measure",
+            started.elapsed().as_secs_f64()
+        )),
+    }
 }
 
-/// Accepts payments, unmeasured, until `collector` holds `count` ids (at most `limit` long), so that the reads
-/// have something to read when the accept scenario did not run.
+/// Accepts payments, unmeasured, until `collector` holds `count` ids (for at most about `limit`): a warm-up,
+/// which also leaves the reads something to read when the accept scenario does not run.
 pub async fn seed(
     target: Target,
     collector: &Arc<IdCollector>,

@@ -186,7 +186,13 @@ pub enum ReadKind {
     Transaction,
     /// `GET /requeststates/{serverCorrelationId}`
     RequestState,
+    /// `GET /accounts/msisdn/{payer}/transactions?offset=0&limit=20`: the newest page of the account every payment
+    /// of the benchmark debits.
+    AccountTransactions,
 }
+
+/// The first page of the payer's account transactions.
+pub const ACCOUNT_PAGE: &str = "/accounts/msisdn/%2B254708374149/transactions?offset=0&limit=20";
 
 /// Reads of stored payments, chosen uniformly at random among those accepted in this run and the pre-filled
 /// ones.
@@ -227,10 +233,14 @@ impl Workload for Reads {
     type Ticket = ();
 
     fn request(&self, _seq: u64, _due: Instant) -> (Req, ()) {
-        let ids = self.pick();
         let path = match self.kind {
-            ReadKind::Transaction => format!("{API}/transactions/{}", ids.transaction_reference),
-            ReadKind::RequestState => format!("{API}/requeststates/{}", ids.server_correlation_id),
+            ReadKind::Transaction => {
+                format!("{API}/transactions/{}", self.pick().transaction_reference)
+            }
+            ReadKind::RequestState => {
+                format!("{API}/requeststates/{}", self.pick().server_correlation_id)
+            }
+            ReadKind::AccountTransactions => format!("{API}{ACCOUNT_PAGE}"),
         };
         let request = Request::builder()
             .method(Method::GET)
