@@ -172,6 +172,7 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
     }
     let app = app
         .route("/openapi.json", get(openapi_json))
+        .nest("/internal", api::internal::routes(engine.clone()))
         .merge(sandbox_routes)
         .fallback(api::error::no_route)
         .layer(axum::middleware::map_response(api::headers::add_x_date))

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod docs;
 pub mod error;
 pub mod headers;
+pub mod internal;
 pub mod json;
 pub mod supporting;
 pub mod transactions;

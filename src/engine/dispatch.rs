@@ -62,7 +62,7 @@ pub(crate) async fn dispatch(engine: &Engine, row: &TransactionRow) {
         })
         .await
     {
-        Ok(1) => {}
+        Ok(1) => engine.awaiting.insert(row),
         Ok(_) => return, // already sent or final
         Err(e) => {
             tracing::warn!(reference, error = %e, "could not claim a transaction for dispatch; will retry");
@@ -86,12 +86,19 @@ pub(crate) async fn dispatch(engine: &Engine, row: &TransactionRow) {
                 let change = Change::Acknowledged {
                     transaction_reference: reference.clone(),
                     provider_reference: submitted.refs.reference.clone(),
-                    provider_refs: refs_json,
+                    provider_refs: refs_json.clone(),
                     next_check_at: now + millis(deadline),
                     now_ms: now,
                 };
-                if let Err(e) = engine.store.apply(change).await {
-                    tracing::error!(reference, error = %e, "could not record the operator's acknowledgement");
+                match engine.store.apply(change).await {
+                    Ok(_) => engine.awaiting.acknowledged(
+                        reference,
+                        &submitted.refs.reference,
+                        &refs_json,
+                    ),
+                    Err(e) => {
+                        tracing::error!(reference, error = %e, "could not record the operator's acknowledgement")
+                    }
                 }
                 return;
             }

@@ -16,12 +16,15 @@ impl EventSink for Engine {
     ) -> Result<EventReceipt, EventError> {
         let store_error = |e: crate::store::StoreError| EventError(e.to_string());
         let mut learnt = None;
-        let row = match self
-            .store
-            .transaction_by_provider_reference(provider, &event.reference)
-            .await
-            .map_err(store_error)?
-        {
+        let known = match self.awaiting.by_operator(provider, &event.reference) {
+            Some(row) => Some(row),
+            None => self
+                .store
+                .transaction_by_provider_reference(provider, &event.reference)
+                .await
+                .map_err(store_error)?,
+        };
+        let row = match known {
             Some(row) => row,
             None => {
                 // The result may come before the acknowledgement is recorded, or after a stop mid-dispatch left
@@ -31,7 +34,11 @@ impl EventSink for Engine {
                     tracing::warn!(provider, reference = %event.reference, "ignored a result for an unknown operator reference");
                     return Ok(EventReceipt::Unknown);
                 };
-                match self.store.transaction(hint).await.map_err(store_error)? {
+                let hinted = match self.awaiting.get(hint) {
+                    Some(row) => Some(row),
+                    None => self.store.transaction(hint).await.map_err(store_error)?,
+                };
+                match hinted {
                     // The acknowledgement may have been committed since the first look-up.
                     Some(row)
                         if row.provider == provider

@@ -3,6 +3,7 @@
 //! The engine owns no state of its own: everything it knows is in the store, so a restarted gateway carries on
 //! where the stopped one was.
 
+mod awaiting;
 pub(crate) mod dispatch;
 mod events;
 
@@ -86,6 +87,8 @@ pub struct Engine {
     pub(crate) permits: Arc<Semaphore>,
     /// Transactions a task of this process is working on, so two ticks never work on the same one.
     in_flight: Mutex<HashSet<String>>,
+    /// Transactions sent by this instance whose result it awaits.
+    pub(crate) awaiting: awaiting::Awaiting,
 }
 
 impl Engine {
@@ -106,12 +109,18 @@ impl Engine {
             dispatch_queue,
             permits,
             in_flight: Mutex::new(HashSet::new()),
+            awaiting: awaiting::Awaiting::default(),
         }
     }
 
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// How many sent transactions this instance awaits a result for.
+    pub fn awaiting_results(&self) -> usize {
+        self.awaiting.len()
     }
 
     /// The providers.
@@ -491,7 +500,9 @@ impl Engine {
             callback: callback.clone(),
             now_ms: now.millis(),
         };
-        let Some(result) = self.store.finalise(finalisation).await? else {
+        let result = self.store.finalise(finalisation).await?;
+        self.awaiting.remove(&row.transaction_reference);
+        let Some(result) = result else {
             return Ok(false);
         };
         tracing::debug!(

@@ -1,10 +1,12 @@
 //! Durable state: request states, transactions and the client-callback outbox, in SQLite (WAL; the embedded
 //! default) or PostgreSQL (for several gateway instances sharing one database). The same SQL serves both.
 //!
-//! Every change goes through one writer task ([`writer`]) that batches the changes that arrive while a commit is
+//! Every change goes through one writer ([`writer`]) that batches the changes that arrive while a commit is
 //! under way into the next database transaction (group commit), and answers each caller only once its commit
-//! has landed. Reads use a separate connection pool and never wait for the writer.
+//! has landed. On SQLite the writer is a thread of its own with prepared statements ([`conn`]); on PostgreSQL a
+//! task with its own connection. Reads use a separate connection pool and never wait for the writer.
 
+mod conn;
 mod records;
 mod writer;
 
@@ -12,8 +14,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 use tokio::sync::{mpsc, oneshot};
 
 pub use records::*;
@@ -25,6 +28,9 @@ pub enum StoreError {
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The SQLite writer's database failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// A migration failed.
     #[error("migration error: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
@@ -74,48 +80,77 @@ impl Store {
     /// needed) the SQLite database `mmapi.db` in `data_dir`. Runs the migrations and starts the writer.
     pub async fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
-        let (backend, options) = match database_url {
+        let (backend, options, sqlite_path) = match database_url {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                (Backend::Postgres, url.parse::<AnyConnectOptions>()?)
+                (Backend::Postgres, url.parse::<AnyConnectOptions>()?, None)
             }
             Some(url) if url.starts_with("sqlite:") => {
-                (Backend::Sqlite, url.parse::<AnyConnectOptions>()?)
+                let sqlite = url.parse::<SqliteConnectOptions>()?;
+                let path = sqlite.get_filename().to_owned();
+                (
+                    Backend::Sqlite,
+                    url.parse::<AnyConnectOptions>()?,
+                    Some(path),
+                )
             }
             Some(_) => return Err(StoreError::UnsupportedUrl),
             None => {
                 std::fs::create_dir_all(data_dir)?;
                 let path = std::path::absolute(data_dir.join("mmapi.db"))?;
-                let sqlite = SqliteConnectOptions::new()
-                    .filename(path)
-                    .create_if_missing(true);
-                (
-                    Backend::Sqlite,
-                    AnyConnectOptions::from_url(&sqlite.to_url_lossy())?,
-                )
+                let sqlite = SqliteConnectOptions::new().filename(&path);
+                let options = AnyConnectOptions::from_url(&sqlite.to_url_lossy())?;
+                (Backend::Sqlite, options, Some(path))
             }
         };
         let options = options.disable_statement_logging();
-        let mut writer_conn = AnyConnection::connect_with(&options).await?;
-        match backend {
-            Backend::Sqlite => {
-                // WAL lets readers work beside the writer; FULL makes every commit durable on disk.
-                for pragma in [
-                    "PRAGMA journal_mode = WAL",
-                    "PRAGMA synchronous = FULL",
-                    "PRAGMA busy_timeout = 10000",
-                    "PRAGMA temp_store = MEMORY",
-                    "PRAGMA cache_size = -65536",
-                ] {
-                    writer_conn.execute(pragma).await?;
-                }
-                sqlx::migrate!("./migrations/sqlite")
-                    .run(&mut writer_conn)
+        let (tx, rx) = mpsc::channel(16_384);
+        let stats = std::sync::Arc::new(writer::SharedStats::default());
+        match (backend, sqlite_path) {
+            (Backend::Sqlite, Some(path)) => {
+                let mut migrator = SqliteConnectOptions::new()
+                    .filename(&path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .connect()
                     .await?;
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&mut migrator)
+                    .await?;
+                migrator.close().await?;
+                let writer_conn = conn::SqliteWriteConn::open(&path)?;
+                let (stop_checkpoints, checkpoints_stopped) = std::sync::mpsc::channel::<()>();
+                conn::spawn_checkpointer(path, checkpoints_stopped)?;
+                let stats = stats.clone();
+                std::thread::Builder::new()
+                    .name("store-writer".into())
+                    .spawn(move || {
+                        let runtime = match tokio::runtime::Builder::new_current_thread().build() {
+                            Ok(runtime) => runtime,
+                            Err(error) => {
+                                tracing::error!(%error, "the store's writer could not start");
+                                return;
+                            }
+                        };
+                        runtime.block_on(writer::run(backend, writer_conn, rx, stats));
+                        drop(stop_checkpoints);
+                    })?;
             }
-            Backend::Postgres => {
+            (Backend::Sqlite, None) => return Err(StoreError::UnsupportedUrl),
+            (Backend::Postgres, _) => {
+                let pg_options: PgConnectOptions = database_url
+                    .ok_or(StoreError::UnsupportedUrl)?
+                    .parse::<PgConnectOptions>()?
+                    .disable_statement_logging();
+                let mut writer_conn = PgConnection::connect_with(&pg_options).await?;
                 sqlx::migrate!("./migrations/postgres")
                     .run(&mut writer_conn)
                     .await?;
+                tokio::spawn(writer::run(
+                    backend,
+                    conn::PgWriteConn(writer_conn),
+                    rx,
+                    stats.clone(),
+                ));
             }
         }
         let pool = AnyPoolOptions::new()
@@ -133,9 +168,6 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        let (tx, rx) = mpsc::channel(16_384);
-        let stats = std::sync::Arc::new(writer::SharedStats::default());
-        tokio::spawn(writer::run(backend, writer_conn, rx, stats.clone()));
         Ok(Self {
             backend,
             pool,
@@ -365,14 +397,26 @@ impl Store {
             lease_ms,
             limit,
         };
-        self.write(
-            |reply| WriteOp::Claim { claim, reply },
-            |r| match r {
-                WriteReply::ClaimedTransactions(rows) => Some(rows),
-                _ => None,
-            },
-        )
-        .await
+        let references = self
+            .write(
+                |reply| WriteOp::Claim { claim, reply },
+                |r| match r {
+                    WriteReply::ClaimedTransactions(references) => Some(references),
+                    _ => None,
+                },
+            )
+            .await?;
+        if references.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "{TRANSACTION_COLUMNS} WHERE t.transaction_reference IN ({})",
+            placeholders(references.len())
+        );
+        let query = references
+            .iter()
+            .fold(sqlx::query_as::<_, TransactionRow>(&sql), |q, r| q.bind(r));
+        Ok(query.fetch_all(&self.pool).await?)
     }
 
     /// Claims up to `limit` client callbacks due for (another) delivery attempt, for `lease_ms`.
@@ -387,15 +431,36 @@ impl Store {
             lease_ms,
             limit,
         };
-        self.write(
-            |reply| WriteOp::Claim { claim, reply },
-            |r| match r {
-                WriteReply::ClaimedCallbacks(rows) => Some(rows),
-                _ => None,
-            },
-        )
-        .await
+        let ids = self
+            .write(
+                |reply| WriteOp::Claim { claim, reply },
+                |r| match r {
+                    WriteReply::ClaimedCallbacks(ids) => Some(ids),
+                    _ => None,
+                },
+            )
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT id, server_correlation_id, url, correlation_id, body, attempts FROM outbox \
+             WHERE id IN ({}) ORDER BY next_attempt_at",
+            placeholders(ids.len())
+        );
+        let query = ids
+            .iter()
+            .fold(sqlx::query_as::<_, OutboxRow>(&sql), |q, id| q.bind(*id));
+        Ok(query.fetch_all(&self.pool).await?)
     }
+}
+
+/// `$1, $2, …, $n`.
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The key under which a side of a transaction is listed: the value of its first identifier, without spaces,

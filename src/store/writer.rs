@@ -2,11 +2,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sqlx::{AnyConnection, Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 
+use super::conn::{Param, WriteConn};
 use super::records::*;
-use super::{Backend, StoreError, WriterStats, TRANSACTION_COLUMNS};
+use super::{Backend, StoreError, WriterStats};
 
 /// The most changes one commit carries.
 const MAX_BATCH: usize = 1024;
@@ -70,8 +70,10 @@ pub(super) enum WriteReply {
     /// Rows the change touched.
     Done(u64),
     Finalised(Option<FinaliseResult>),
-    ClaimedTransactions(Vec<TransactionRow>),
-    ClaimedCallbacks(Vec<OutboxRow>),
+    /// The references of the transactions claimed.
+    ClaimedTransactions(Vec<String>),
+    /// The outbox ids of the callbacks claimed.
+    ClaimedCallbacks(Vec<i64>),
     Incoming(IncomingResult),
 }
 
@@ -91,9 +93,9 @@ impl SharedStats {
 }
 
 /// Runs until every sender is dropped.
-pub(super) async fn run(
+pub(super) async fn run<C: WriteConn>(
     backend: Backend,
-    mut conn: AnyConnection,
+    mut conn: C,
     mut rx: mpsc::Receiver<WriteOp>,
     stats: std::sync::Arc<SharedStats>,
 ) {
@@ -124,7 +126,7 @@ pub(super) async fn run(
                         stats.commits.fetch_add(1, Ordering::Relaxed);
                         stats.operations.fetch_add(1, Ordering::Relaxed);
                     }
-                    let reply = result.map(|mut r| r.remove(0)).map_err(StoreError::from);
+                    let reply = result.map(|mut r| r.remove(0));
                     let _ = op.reply().send(reply);
                 }
             }
@@ -132,108 +134,170 @@ pub(super) async fn run(
     }
 }
 
-async fn commit_batch(
+/// Applies a batch in one database transaction: all of it or, after a rollback, none.
+async fn commit_batch<C: WriteConn>(
     backend: Backend,
-    conn: &mut AnyConnection,
+    conn: &mut C,
     batch: &[WriteOp],
-) -> Result<Vec<WriteReply>, sqlx::Error> {
-    let mut tx = conn.begin().await?;
+) -> Result<Vec<WriteReply>, StoreError> {
+    conn.begin().await?;
+    match apply_batch(backend, conn, batch).await {
+        Ok(replies) => match conn.commit().await {
+            Ok(()) => Ok(replies),
+            Err(error) => {
+                let _ = conn.rollback().await;
+                Err(error)
+            }
+        },
+        Err(error) => {
+            if let Err(rollback) = conn.rollback().await {
+                tracing::warn!(error = %rollback, "rollback failed");
+            }
+            Err(error)
+        }
+    }
+}
+
+async fn apply_batch<C: WriteConn>(
+    backend: Backend,
+    conn: &mut C,
+    batch: &[WriteOp],
+) -> Result<Vec<WriteReply>, StoreError> {
     let mut replies = Vec::with_capacity(batch.len());
     for op in batch {
         let reply = match op {
-            WriteOp::Accept { rs, tx: t, .. } => {
-                WriteReply::Accepted(accept(&mut tx, rs, t).await?)
-            }
-            WriteOp::Change { change, .. } => WriteReply::Done(apply(&mut tx, change).await?),
-            WriteOp::Finalise { f, .. } => WriteReply::Finalised(finalise(&mut tx, f).await?),
-            WriteOp::Claim { claim, .. } => claim_due(backend, &mut tx, claim).await?,
+            WriteOp::Accept { rs, tx, .. } => WriteReply::Accepted(accept(conn, rs, tx).await?),
+            WriteOp::Change { change, .. } => WriteReply::Done(apply(conn, change).await?),
+            WriteOp::Finalise { f, .. } => WriteReply::Finalised(finalise(conn, f).await?),
+            WriteOp::Claim { claim, .. } => claim_due(backend, conn, claim).await?,
             WriteOp::Incoming { incoming, .. } => {
-                WriteReply::Incoming(record_incoming(&mut tx, incoming).await?)
+                WriteReply::Incoming(record_incoming(conn, incoming).await?)
             }
         };
         replies.push(reply);
     }
-    tx.commit().await?;
     Ok(replies)
 }
 
 /// How long a freshly accepted transaction may wait for the dispatcher before the reconciler sends it.
 const DISPATCH_GRACE_MS: i64 = 10_000;
 
-async fn accept(
-    conn: &mut AnyConnection,
+const INSERT_REQUEST_STATE: &str = "INSERT INTO request_states (server_correlation_id, client_id, \
+    client_correlation_id, object_type, object_reference, status, notification_method, callback_url, error, \
+    created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $9)";
+
+/// The request-state insert that claims the idempotency key, or does nothing if it is taken.
+const CLAIM_REQUEST_STATE: &str = "INSERT INTO request_states (server_correlation_id, client_id, \
+    client_correlation_id, object_type, object_reference, status, notification_method, callback_url, error, \
+    created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $9) \
+    ON CONFLICT (client_id, client_correlation_id) DO NOTHING";
+
+const INSERT_OUTBOX: &str = "INSERT INTO outbox (server_correlation_id, url, correlation_id, body, state, \
+    attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6) RETURNING id";
+
+fn request_state_params<'a>(rs: &'a NewRequestState, status: &'a str) -> [Param<'a>; 9] {
+    [
+        (&rs.server_correlation_id).into(),
+        (&rs.client_id).into(),
+        (&rs.client_correlation_id).into(),
+        rs.object_type.into(),
+        (&rs.object_reference).into(),
+        status.into(),
+        rs.notification_method.into(),
+        (&rs.callback_url).into(),
+        rs.now_ms.into(),
+    ]
+}
+
+/// Queues a client callback and returns its outbox id.
+async fn queue_callback<C: WriteConn>(
+    conn: &mut C,
+    server_correlation_id: &str,
+    cb: &NewCallback,
+    now_ms: i64,
+) -> Result<i64, StoreError> {
+    let ids = conn
+        .fetch_ints(
+            INSERT_OUTBOX,
+            &[
+                server_correlation_id.into(),
+                (&cb.url).into(),
+                (&cb.correlation_id).into(),
+                (&cb.body).into(),
+                cb.claimed_until.into(),
+                now_ms.into(),
+            ],
+        )
+        .await?;
+    ids.first()
+        .copied()
+        .ok_or_else(|| StoreError::Corrupt("the outbox gave no id".into()))
+}
+
+async fn accept<C: WriteConn>(
+    conn: &mut C,
     rs: &NewRequestState,
     t: &NewTransaction,
-) -> Result<AcceptResult, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO request_states (server_correlation_id, client_id, client_correlation_id, object_type, \
-         object_reference, status, notification_method, callback_url, error, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, NULL, $8, $8) \
-         ON CONFLICT (client_id, client_correlation_id) DO NOTHING",
-    )
-    .bind(&rs.server_correlation_id)
-    .bind(&rs.client_id)
-    .bind(&rs.client_correlation_id)
-    .bind(rs.object_type)
-    .bind(&rs.object_reference)
-    .bind(rs.notification_method)
-    .bind(&rs.callback_url)
-    .bind(rs.now_ms)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
-        let existing = sqlx::query(
-            "SELECT server_correlation_id, object_type, object_reference FROM request_states \
-             WHERE client_id = $1 AND client_correlation_id = $2",
-        )
-        .bind(&rs.client_id)
-        .bind(&rs.client_correlation_id)
-        .fetch_one(&mut *conn)
+) -> Result<AcceptResult, StoreError> {
+    let inserted = conn
+        .execute(CLAIM_REQUEST_STATE, &request_state_params(rs, "pending"))
         .await?;
+    if inserted == 0 {
+        let existing = conn
+            .fetch_texts(
+                "SELECT server_correlation_id, object_type, object_reference FROM request_states \
+                 WHERE client_id = $1 AND client_correlation_id = $2",
+                &[(&rs.client_id).into(), (&rs.client_correlation_id).into()],
+                3,
+            )
+            .await?;
+        let mut columns = existing
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Corrupt("a conflicting request state vanished".into()))?
+            .into_iter();
+        let mut next = || columns.next().flatten();
         return Ok(AcceptResult::Duplicate {
-            server_correlation_id: existing.try_get(0)?,
-            object_type: existing.try_get(1)?,
-            object_reference: existing.try_get(2)?,
+            server_correlation_id: next().unwrap_or_default(),
+            object_type: next().unwrap_or_default(),
+            object_reference: next(),
         });
     }
-    sqlx::query(
+    conn.execute(
         "INSERT INTO transactions (transaction_reference, server_correlation_id, client_id, transaction_type, \
          status, provider, dispatch_state, next_check_at, body, created_at, updated_at, debit_account, \
          credit_account) VALUES ($1, $2, $3, $4, 'pending', $5, 'queued', $6, $7, $8, $8, $9, $10)",
+        &[
+            (&t.transaction_reference).into(),
+            (&rs.server_correlation_id).into(),
+            (&rs.client_id).into(),
+            t.transaction_type.into(),
+            (&t.provider).into(),
+            (rs.now_ms + DISPATCH_GRACE_MS).into(),
+            (&t.body).into(),
+            rs.now_ms.into(),
+            (&t.debit_account).into(),
+            (&t.credit_account).into(),
+        ],
     )
-    .bind(&t.transaction_reference)
-    .bind(&rs.server_correlation_id)
-    .bind(&rs.client_id)
-    .bind(t.transaction_type)
-    .bind(&t.provider)
-    .bind(rs.now_ms + DISPATCH_GRACE_MS)
-    .bind(&t.body)
-    .bind(rs.now_ms)
-    .bind(&t.debit_account)
-    .bind(&t.credit_account)
-    .execute(&mut *conn)
     .await?;
     Ok(AcceptResult::Accepted)
 }
 
-async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<u64, sqlx::Error> {
-    let done = match change {
+async fn apply<C: WriteConn>(conn: &mut C, change: &Change) -> Result<u64, StoreError> {
+    match change {
         Change::Sending {
             transaction_reference,
             now_ms,
             claimed_until,
         } => {
-            sqlx::query(
+            conn.execute(
                 "UPDATE transactions SET dispatch_state = 'sending', dispatch_attempts = dispatch_attempts + 1, \
                  next_check_at = $3, updated_at = $2 \
                  WHERE transaction_reference = $1 AND status = 'pending' AND dispatch_state = 'queued'",
+                &[transaction_reference.into(), (*now_ms).into(), (*claimed_until).into()],
             )
-            .bind(transaction_reference)
-            .bind(now_ms)
-            .bind(claimed_until)
-            .execute(&mut *conn)
-            .await?
+            .await
         }
         Change::Acknowledged {
             transaction_reference,
@@ -242,73 +306,62 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<u64, sqlx::E
             next_check_at,
             now_ms,
         } => {
-            sqlx::query(
+            conn.execute(
                 "UPDATE transactions SET dispatch_state = 'acknowledged', provider_reference = $2, provider_refs = $3, \
                  next_check_at = $4, updated_at = $5 WHERE transaction_reference = $1 AND status = 'pending'",
+                &[
+                    transaction_reference.into(),
+                    provider_reference.into(),
+                    provider_refs.into(),
+                    (*next_check_at).into(),
+                    (*now_ms).into(),
+                ],
             )
-            .bind(transaction_reference)
-            .bind(provider_reference)
-            .bind(provider_refs)
-            .bind(next_check_at)
-            .bind(now_ms)
-            .execute(&mut *conn)
-            .await?
+            .await
         }
         Change::RetryDispatch {
             transaction_reference,
             next_check_at,
             now_ms,
         } => {
-            sqlx::query(
+            conn.execute(
                 "UPDATE transactions SET dispatch_state = 'queued', next_check_at = $2, updated_at = $3 \
                  WHERE transaction_reference = $1 AND status = 'pending' AND dispatch_state = 'sending'",
+                &[transaction_reference.into(), (*next_check_at).into(), (*now_ms).into()],
             )
-            .bind(transaction_reference)
-            .bind(next_check_at)
-            .bind(now_ms)
-            .execute(&mut *conn)
-            .await?
+            .await
         }
         Change::InDoubt {
             transaction_reference,
             next_check_at,
             now_ms,
         } => {
-            sqlx::query(
+            conn.execute(
                 "UPDATE transactions SET dispatch_state = 'in_doubt', next_check_at = $2, updated_at = $3, \
                  in_doubt_since = COALESCE(in_doubt_since, $3) WHERE transaction_reference = $1 AND status = 'pending'",
+                &[transaction_reference.into(), (*next_check_at).into(), (*now_ms).into()],
             )
-            .bind(transaction_reference)
-            .bind(next_check_at)
-            .bind(now_ms)
-            .execute(&mut *conn)
-            .await?
+            .await
         }
         Change::CheckLater {
             transaction_reference,
             next_check_at,
             now_ms,
         } => {
-            sqlx::query(
+            conn.execute(
                 "UPDATE transactions SET next_check_at = $2, check_attempts = check_attempts + 1, updated_at = $3 \
                  WHERE transaction_reference = $1 AND status = 'pending'",
+                &[transaction_reference.into(), (*next_check_at).into(), (*now_ms).into()],
             )
-            .bind(transaction_reference)
-            .bind(next_check_at)
-            .bind(now_ms)
-            .execute(&mut *conn)
-            .await?
+            .await
         }
         Change::CallbackDelivered { id, status, now_ms } => {
-            sqlx::query(
+            conn.execute(
                 "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, last_status = $2, last_error = NULL, \
                  delivered_at = $3 WHERE id = $1 AND state = 'pending'",
+                &[(*id).into(), i64::from(*status).into(), (*now_ms).into()],
             )
-            .bind(id)
-            .bind(i64::from(*status))
-            .bind(now_ms)
-            .execute(&mut *conn)
-            .await?
+            .await
         }
         Change::CallbackFailed {
             id,
@@ -317,17 +370,18 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<u64, sqlx::E
             next_attempt_at,
             give_up,
         } => {
-            sqlx::query(
+            conn.execute(
                 "UPDATE outbox SET state = $2, attempts = attempts + 1, last_status = $3, last_error = $4, \
                  next_attempt_at = $5 WHERE id = $1 AND state = 'pending'",
+                &[
+                    (*id).into(),
+                    (if *give_up { "abandoned" } else { "pending" }).into(),
+                    status.map(i64::from).into(),
+                    error.into(),
+                    (*next_attempt_at).into(),
+                ],
             )
-            .bind(id)
-            .bind(if *give_up { "abandoned" } else { "pending" })
-            .bind(status.map(i64::from))
-            .bind(error)
-            .bind(next_attempt_at)
-            .execute(&mut *conn)
-            .await?
+            .await
         }
         Change::RecoverAfterRestart {
             now_ms,
@@ -337,89 +391,73 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<u64, sqlx::E
                 // Other instances may be working on these right now: claims and deadlines settle them.
                 return Ok(0);
             }
-            let doubtful = sqlx::query(
-                "UPDATE transactions SET dispatch_state = 'in_doubt', next_check_at = $1, \
-                 in_doubt_since = COALESCE(in_doubt_since, $1) WHERE status = 'pending' AND dispatch_state = 'sending'",
-            )
-            .bind(now_ms)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-            let due = sqlx::query(
-                "UPDATE transactions SET next_check_at = $1 WHERE status = 'pending' \
-                 AND dispatch_state IN ('queued', 'acknowledged', 'in_doubt') \
-                 AND (next_check_at IS NULL OR next_check_at > $1)",
-            )
-            .bind(now_ms)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-            return Ok(doubtful + due);
+            let doubtful = conn
+                .execute(
+                    "UPDATE transactions SET dispatch_state = 'in_doubt', next_check_at = $1, \
+                     in_doubt_since = COALESCE(in_doubt_since, $1) WHERE status = 'pending' AND dispatch_state = 'sending'",
+                    &[(*now_ms).into()],
+                )
+                .await?;
+            let due = conn
+                .execute(
+                    "UPDATE transactions SET next_check_at = $1 WHERE status = 'pending' \
+                     AND dispatch_state IN ('queued', 'acknowledged', 'in_doubt') \
+                     AND (next_check_at IS NULL OR next_check_at > $1)",
+                    &[(*now_ms).into()],
+                )
+                .await?;
+            Ok(doubtful + due)
         }
-    };
-    Ok(done.rows_affected())
+    }
 }
 
-async fn finalise(
-    conn: &mut AnyConnection,
+async fn finalise<C: WriteConn>(
+    conn: &mut C,
     f: &Finalisation,
-) -> Result<Option<FinaliseResult>, sqlx::Error> {
+) -> Result<Option<FinaliseResult>, StoreError> {
     let (provider_reference, provider_refs) = match &f.provider_refs {
         Some((reference, refs)) => (Some(reference.as_str()), Some(refs.as_str())),
         None => (None, None),
     };
-    let changed = sqlx::query(
-        "UPDATE transactions SET status = $2, body = $3, dispatch_state = 'final', next_check_at = NULL, \
-         updated_at = $4, provider_reference = COALESCE($5, provider_reference), \
-         provider_refs = COALESCE($6, provider_refs) \
-         WHERE transaction_reference = $1 AND status = 'pending'",
-    )
-    .bind(&f.transaction_reference)
-    .bind(f.status)
-    .bind(&f.body)
-    .bind(f.now_ms)
-    .bind(provider_reference)
-    .bind(provider_refs)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    let changed = conn
+        .execute(
+            "UPDATE transactions SET status = $2, body = $3, dispatch_state = 'final', next_check_at = NULL, \
+             updated_at = $4, provider_reference = COALESCE($5, provider_reference), \
+             provider_refs = COALESCE($6, provider_refs) \
+             WHERE transaction_reference = $1 AND status = 'pending'",
+            &[
+                (&f.transaction_reference).into(),
+                f.status.into(),
+                (&f.body).into(),
+                f.now_ms.into(),
+                provider_reference.into(),
+                provider_refs.into(),
+            ],
+        )
+        .await?;
     if changed == 0 {
         return Ok(None);
     }
-    sqlx::query("UPDATE request_states SET status = $2, error = $3, updated_at = $4 WHERE server_correlation_id = $1")
-        .bind(&f.server_correlation_id)
-        .bind(f.status)
-        .bind(&f.error)
-        .bind(f.now_ms)
-        .execute(&mut *conn)
-        .await?;
+    conn.execute(
+        "UPDATE request_states SET status = $2, error = $3, updated_at = $4 WHERE server_correlation_id = $1",
+        &[
+            (&f.server_correlation_id).into(),
+            f.status.into(),
+            (&f.error).into(),
+            f.now_ms.into(),
+        ],
+    )
+    .await?;
     if let Some((original, body)) = &f.reverses {
-        sqlx::query(
+        conn.execute(
             "UPDATE transactions SET status = 'reversed', body = $2, updated_at = $3 \
              WHERE transaction_reference = $1 AND status = 'completed'",
+            &[original.into(), body.into(), f.now_ms.into()],
         )
-        .bind(original)
-        .bind(body)
-        .bind(f.now_ms)
-        .execute(&mut *conn)
         .await?;
     }
     let callback_id = match &f.callback {
-        Some(cb) => Some(
-            sqlx::query(
-                "INSERT INTO outbox (server_correlation_id, url, correlation_id, body, state, attempts, \
-                 next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6) RETURNING id",
-            )
-            .bind(&f.server_correlation_id)
-            .bind(&cb.url)
-            .bind(&cb.correlation_id)
-            .bind(&cb.body)
-            .bind(cb.claimed_until)
-            .bind(f.now_ms)
-            .fetch_one(&mut *conn)
-            .await?
-            .try_get::<i64, _>(0)?,
-        ),
+        Some(cb) => Some(queue_callback(conn, &f.server_correlation_id, cb, f.now_ms).await?),
         None => None,
     };
     Ok(Some(FinaliseResult { callback_id }))
@@ -427,11 +465,11 @@ async fn finalise(
 
 /// Claims due work: moves its next time to the end of a lease so that no other instance takes it meanwhile.
 /// On PostgreSQL rows locked by another instance's claim are skipped (`FOR UPDATE SKIP LOCKED`).
-async fn claim_due(
+async fn claim_due<C: WriteConn>(
     backend: Backend,
-    conn: &mut AnyConnection,
+    conn: &mut C,
     claim: &Claim,
-) -> Result<WriteReply, sqlx::Error> {
+) -> Result<WriteReply, StoreError> {
     let skip_locked = match backend {
         Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
@@ -442,30 +480,23 @@ async fn claim_due(
             lease_ms,
             limit,
         } => {
-            let claimed: Vec<String> = sqlx::query_scalar(&format!(
-                "UPDATE transactions SET next_check_at = $2 WHERE transaction_reference IN (\
-                 SELECT transaction_reference FROM transactions WHERE status = 'pending' AND next_check_at <= $1 \
-                 ORDER BY next_check_at LIMIT $3{skip_locked}) RETURNING transaction_reference"
-            ))
-            .bind(now_ms)
-            .bind(now_ms + lease_ms)
-            .bind(limit)
-            .fetch_all(&mut *conn)
-            .await?;
-            if claimed.is_empty() {
-                return Ok(WriteReply::ClaimedTransactions(Vec::new()));
-            }
-            let placeholders: Vec<String> = (1..=claimed.len()).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "{TRANSACTION_COLUMNS} WHERE t.transaction_reference IN ({})",
-                placeholders.join(", ")
-            );
-            let mut query = sqlx::query_as::<_, TransactionRow>(&sql);
-            for reference in &claimed {
-                query = query.bind(reference);
-            }
+            let claimed = conn
+                .fetch_texts(
+                    &format!(
+                        "UPDATE transactions SET next_check_at = $2 WHERE transaction_reference IN (\
+                         SELECT transaction_reference FROM transactions WHERE status = 'pending' \
+                         AND next_check_at <= $1 ORDER BY next_check_at LIMIT $3{skip_locked}) \
+                         RETURNING transaction_reference"
+                    ),
+                    &[(*now_ms).into(), (now_ms + lease_ms).into(), (*limit).into()],
+                    1,
+                )
+                .await?;
             Ok(WriteReply::ClaimedTransactions(
-                query.fetch_all(&mut *conn).await?,
+                claimed
+                    .into_iter()
+                    .filter_map(|row| row.into_iter().next().flatten())
+                    .collect(),
             ))
         }
         Claim::Callbacks {
@@ -473,83 +504,61 @@ async fn claim_due(
             lease_ms,
             limit,
         } => {
-            let rows = sqlx::query_as::<_, OutboxRow>(&format!(
-                "UPDATE outbox SET next_attempt_at = $2 WHERE id IN (\
-                 SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $1 \
-                 ORDER BY next_attempt_at LIMIT $3{skip_locked}) \
-                 RETURNING id, server_correlation_id, url, correlation_id, body, attempts"
-            ))
-            .bind(now_ms)
-            .bind(now_ms + lease_ms)
-            .bind(limit)
-            .fetch_all(&mut *conn)
-            .await?;
-            Ok(WriteReply::ClaimedCallbacks(rows))
+            let ids = conn
+                .fetch_ints(
+                    &format!(
+                        "UPDATE outbox SET next_attempt_at = $2 WHERE id IN (\
+                         SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $1 \
+                         ORDER BY next_attempt_at LIMIT $3{skip_locked}) RETURNING id"
+                    ),
+                    &[
+                        (*now_ms).into(),
+                        (now_ms + lease_ms).into(),
+                        (*limit).into(),
+                    ],
+                )
+                .await?;
+            Ok(WriteReply::ClaimedCallbacks(ids))
         }
     }
 }
 
 /// Records a completed payment the gateway did not start, once per operator reference.
-async fn record_incoming(
-    conn: &mut AnyConnection,
+async fn record_incoming<C: WriteConn>(
+    conn: &mut C,
     i: &NewIncoming,
-) -> Result<IncomingResult, sqlx::Error> {
+) -> Result<IncomingResult, StoreError> {
     let (rs, t) = (&i.request_state, &i.transaction);
-    let inserted = sqlx::query(
-        "INSERT INTO transactions (transaction_reference, server_correlation_id, client_id, transaction_type, \
-         status, provider, dispatch_state, provider_reference, body, created_at, updated_at, debit_account, \
-         credit_account) VALUES ($1, $2, $3, $4, 'completed', $5, 'final', $6, $7, $8, $8, $9, $10) \
-         ON CONFLICT (provider, provider_reference) DO NOTHING",
-    )
-    .bind(&t.transaction_reference)
-    .bind(&rs.server_correlation_id)
-    .bind(&rs.client_id)
-    .bind(t.transaction_type)
-    .bind(&t.provider)
-    .bind(&i.provider_reference)
-    .bind(&t.body)
-    .bind(rs.now_ms)
-    .bind(&t.debit_account)
-    .bind(&t.credit_account)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    let inserted = conn
+        .execute(
+            "INSERT INTO transactions (transaction_reference, server_correlation_id, client_id, transaction_type, \
+             status, provider, dispatch_state, provider_reference, body, created_at, updated_at, debit_account, \
+             credit_account) VALUES ($1, $2, $3, $4, 'completed', $5, 'final', $6, $7, $8, $8, $9, $10) \
+             ON CONFLICT (provider, provider_reference) DO NOTHING",
+            &[
+                (&t.transaction_reference).into(),
+                (&rs.server_correlation_id).into(),
+                (&rs.client_id).into(),
+                t.transaction_type.into(),
+                (&t.provider).into(),
+                (&i.provider_reference).into(),
+                (&t.body).into(),
+                rs.now_ms.into(),
+                (&t.debit_account).into(),
+                (&t.credit_account).into(),
+            ],
+        )
+        .await?;
     if inserted == 0 {
         return Ok(IncomingResult {
             recorded: false,
             callback_id: None,
         });
     }
-    sqlx::query(
-        "INSERT INTO request_states (server_correlation_id, client_id, client_correlation_id, object_type, \
-         object_reference, status, notification_method, callback_url, error, created_at, updated_at) \
-         VALUES ($1, $2, NULL, $3, $4, 'completed', $5, $6, NULL, $7, $7)",
-    )
-    .bind(&rs.server_correlation_id)
-    .bind(&rs.client_id)
-    .bind(rs.object_type)
-    .bind(&rs.object_reference)
-    .bind(rs.notification_method)
-    .bind(&rs.callback_url)
-    .bind(rs.now_ms)
-    .execute(&mut *conn)
-    .await?;
+    conn.execute(INSERT_REQUEST_STATE, &request_state_params(rs, "completed"))
+        .await?;
     let callback_id = match &i.callback {
-        Some(cb) => Some(
-            sqlx::query(
-                "INSERT INTO outbox (server_correlation_id, url, correlation_id, body, state, attempts, \
-                 next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6) RETURNING id",
-            )
-            .bind(&rs.server_correlation_id)
-            .bind(&cb.url)
-            .bind(&cb.correlation_id)
-            .bind(&cb.body)
-            .bind(cb.claimed_until)
-            .bind(rs.now_ms)
-            .fetch_one(&mut *conn)
-            .await?
-            .try_get::<i64, _>(0)?,
-        ),
+        Some(cb) => Some(queue_callback(conn, &rs.server_correlation_id, cb, rs.now_ms).await?),
         None => None,
     };
     Ok(IncomingResult {

@@ -1,0 +1,131 @@
+//! The writer's SQLite connection: rusqlite on the writer's own thread, every statement prepared once and
+//! cached, so a change costs a function call rather than a hop to another thread. Checkpoints run on a thread
+//! of their own, never inside a commit.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Duration;
+
+use rusqlite::{params_from_iter, Connection, ToSql};
+
+use super::{Param, StoreError, WriteConn};
+
+/// How often the checkpointer copies committed pages from the WAL into the database file.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The writer's own SQLite connection.
+pub(in crate::store) struct SqliteWriteConn {
+    conn: Connection,
+}
+
+impl SqliteWriteConn {
+    /// Opens the writer's connection: WAL, every commit synced to disk, no automatic checkpoints (the
+    /// checkpointer does them).
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
+             PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 0; \
+             PRAGMA journal_size_limit = 67108864;",
+        )?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(Self { conn })
+    }
+}
+
+/// The store's SQL numbers its placeholders `$n` (PostgreSQL's way); SQLite's spelling is `?n`.
+fn sqlite_sql(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Param::Int(v) => v.to_sql(),
+            Param::Text(v) => v.to_sql(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl WriteConn for SqliteWriteConn {
+    async fn begin(&mut self) -> Result<(), StoreError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<(), StoreError> {
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
+    }
+
+    async fn rollback(&mut self) -> Result<(), StoreError> {
+        if !self.conn.is_autocommit() {
+            self.conn.execute_batch("ROLLBACK")?;
+        }
+        Ok(())
+    }
+
+    async fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, StoreError> {
+        let sql = sqlite_sql(sql);
+        let mut statement = self.conn.prepare_cached(&sql)?;
+        Ok(statement.execute(params_from_iter(params.iter()))? as u64)
+    }
+
+    async fn fetch_texts(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+        columns: usize,
+    ) -> Result<Vec<Vec<Option<String>>>, StoreError> {
+        let sql = sqlite_sql(sql);
+        let mut statement = self.conn.prepare_cached(&sql)?;
+        let rows = statement.query_map(params_from_iter(params.iter()), |row| {
+            (0..columns)
+                .map(|i| row.get::<_, Option<String>>(i))
+                .collect()
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    async fn fetch_ints(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> Result<Vec<i64>, StoreError> {
+        let sql = sqlite_sql(sql);
+        let mut statement = self.conn.prepare_cached(&sql)?;
+        let rows =
+            statement.query_map(params_from_iter(params.iter()), |row| row.get::<_, i64>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// Starts the thread that checkpoints the WAL of the database at `path` every half second, without blocking
+/// the writer or readers (`PASSIVE`). It stops when `stop`'s sender is dropped.
+pub(in crate::store) fn spawn_checkpointer(
+    path: PathBuf,
+    stop: Receiver<()>,
+) -> Result<(), StoreError> {
+    let conn = Connection::open(&path)?;
+    conn.execute_batch("PRAGMA busy_timeout = 10000;")?;
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || loop {
+            match stop.recv_timeout(CHECKPOINT_INTERVAL) {
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Err(error) =
+                        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::warn!(%error, "WAL checkpoint failed");
+                    }
+                }
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => {
+                    // A last checkpoint, so a clean stop leaves a small WAL.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+                    break;
+                }
+            }
+        })?;
+    Ok(())
+}
