@@ -52,6 +52,10 @@ pub struct Gateway {
     pub sandbox_openapi: Option<SocketAddr>,
     /// The in-process M-Pesa OpenAPI simulator, in sandbox mode.
     pub openapi_simulator: Option<mmapi_mpesa_openapi::simulator::OpenApiSimulator>,
+    /// The sandbox Daraja simulator's own listener, which tests can stop and resume to simulate an outage.
+    pub daraja_listener: Option<sandbox::SimulatorListener>,
+    /// The sandbox M-Pesa OpenAPI simulator's own listener.
+    pub openapi_listener: Option<sandbox::SimulatorListener>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -85,12 +89,15 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
     let mut sandbox_openapi = None;
     let mut openapi_simulator = None;
     let mut simulator = None;
+    let mut daraja_listener = None;
+    let mut openapi_listener = None;
     let daraja_config = if config.is_sandbox() {
         let sim = sandbox::start_daraja(&config.data_dir, &config.simulators).await?;
         sandbox_routes = sandbox_routes.nest("/sandbox/daraja", sim.simulator.router());
         sandbox_daraja = Some(sim.address);
         tracing::info!(address = %sim.address, "sandbox mode: Daraja simulator listening");
         simulator = Some(sim.simulator);
+        daraja_listener = Some(sim.listener);
         Some(sim.adapter_config)
     } else {
         config.providers.daraja.clone()
@@ -102,12 +109,13 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
         tracing::info!(address = %sim.address, "sandbox mode: M-Pesa OpenAPI simulator listening");
         sandbox_openapi = Some(sim.address);
         openapi_simulator = Some(sim.simulator);
+        openapi_listener = Some(sim.listener);
         Some(sim.adapter_config)
     } else {
         config.providers.mpesa_openapi.clone()
     };
 
-    let mut router = routing::Router::default();
+    let mut router = routing::Router::new(config.breaker.clone());
     if let Some(openapi) = openapi_config {
         let provider = mmapi_mpesa_openapi::OpenApiProvider::new(
             openapi,
@@ -188,6 +196,8 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
         simulator,
         sandbox_openapi,
         openapi_simulator,
+        daraja_listener,
+        openapi_listener,
         server,
     })
 }

@@ -43,6 +43,8 @@ pub struct Config {
     pub simulators: SandboxSettings,
     pub dispatch: DispatchSettings,
     pub callbacks: CallbackSettings,
+    /// The circuit breaker in front of each provider.
+    pub breaker: crate::breaker::BreakerSettings,
     pub providers: ProvidersConfig,
 }
 
@@ -81,7 +83,12 @@ pub struct SandboxSettings {
     pub c2b_notification_url: Option<String>,
     /// When set, C2B payments to the sandbox shortcodes with another account number are refused (C2B00012).
     pub c2b_account_references: Option<Vec<String>>,
+    /// Faults both simulators inject (`[simulators.faults]`, or `MMAPI_SIMULATORS_FAULTS_*`); none by default.
+    pub faults: SimulatorFaults,
 }
+
+/// The faults of the sandbox simulators: the shape of each simulator's own `Faults`.
+pub type SimulatorFaults = mmapi_daraja::simulator::Faults;
 
 /// Sending transactions to operators.
 #[derive(Clone, Debug, Deserialize)]
@@ -106,6 +113,9 @@ pub struct DispatchSettings {
 pub struct CallbackSettings {
     /// Attempts before a callback is abandoned.
     pub max_attempts: u32,
+    /// Attempts before a callback the client refuses with a 4xx (other than 408 and 429) is abandoned; at
+    /// most `max_attempts`.
+    pub client_error_max_attempts: u32,
     /// Wait before the first retry, in milliseconds; doubled each time.
     pub initial_backoff_ms: u64,
     /// The longest wait between attempts, in milliseconds.
@@ -127,6 +137,7 @@ impl Default for Config {
             simulators: SandboxSettings::default(),
             dispatch: DispatchSettings::default(),
             callbacks: CallbackSettings::default(),
+            breaker: crate::breaker::BreakerSettings::default(),
             providers: ProvidersConfig::default(),
         }
     }
@@ -142,6 +153,7 @@ impl Default for SandboxSettings {
             stk_unacknowledged_expiry_secs: 15,
             c2b_notification_url: None,
             c2b_account_references: None,
+            faults: SimulatorFaults::default(),
         }
     }
 }
@@ -162,6 +174,7 @@ impl Default for CallbackSettings {
     fn default() -> Self {
         Self {
             max_attempts: 12,
+            client_error_max_attempts: 3,
             initial_backoff_ms: 1_000,
             max_backoff_ms: 600_000,
             timeout_ms: 10_000,
@@ -231,6 +244,7 @@ impl Config {
         if let Ok(v) = std::env::var("MMAPI_PUBLIC_URL") {
             self.public_url = Some(v);
         }
+        self.simulators.faults.apply_env()?;
         if let Some(daraja) = self.providers.daraja.as_mut() {
             if let Ok(v) = std::env::var("MMAPI_DARAJA_CONSUMER_KEY") {
                 daraja.consumer_key = Secret::new(v);
@@ -265,6 +279,10 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        self.simulators
+            .faults
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("simulators.{e}")))?;
         if self.is_sandbox() && self.providers.any() {
             return Err(ConfigError::Invalid(
                 "sandbox = true cannot be combined with configured providers".into(),
@@ -312,7 +330,10 @@ impl Config {
                 )));
             }
         }
-        if self.callbacks.max_attempts == 0 || self.dispatch.max_attempts == 0 {
+        if self.callbacks.max_attempts == 0
+            || self.callbacks.client_error_max_attempts == 0
+            || self.dispatch.max_attempts == 0
+        {
             return Err(ConfigError::Invalid(
                 "max_attempts settings must be at least 1".into(),
             ));
@@ -323,6 +344,35 @@ impl Config {
     /// Whether the in-process simulators serve as the operators.
     pub fn is_sandbox(&self) -> bool {
         self.sandbox.unwrap_or(!self.providers.any())
+    }
+}
+
+/// Reads `MMAPI_SIMULATORS_FAULTS_<FIELD>` variables into the simulators' faults.
+trait FaultsFromEnv {
+    fn apply_env(&mut self) -> Result<(), ConfigError>;
+}
+
+impl FaultsFromEnv for SimulatorFaults {
+    fn apply_env(&mut self) -> Result<(), ConfigError> {
+        fn read<T: std::str::FromStr>(field: &str, target: &mut T) -> Result<(), ConfigError> {
+            let name = format!("MMAPI_SIMULATORS_FAULTS_{}", field.to_ascii_uppercase());
+            if let Ok(v) = std::env::var(&name) {
+                *target = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| ConfigError::Invalid(format!("{name} '{v}' is not a number")))?;
+            }
+            Ok(())
+        }
+        read("seed", &mut self.seed)?;
+        read("drop_callbacks", &mut self.drop_callbacks)?;
+        read("delay_callbacks", &mut self.delay_callbacks)?;
+        read("callback_delay_ms", &mut self.callback_delay_ms)?;
+        read("duplicate_callbacks", &mut self.duplicate_callbacks)?;
+        read("server_errors", &mut self.server_errors)?;
+        read("timeouts", &mut self.timeouts)?;
+        read("timeout_ms", &mut self.timeout_ms)?;
+        Ok(())
     }
 }
 
@@ -371,6 +421,48 @@ shortcodes = [{ shortcode = "174379", passkey = "pk" }]
         let d = c.providers.daraja.unwrap();
         assert_eq!(d.consumer_secret.expose(), "from-env");
         assert!(!format!("{d:?}").contains("from-env"));
+    }
+
+    #[test]
+    fn simulator_faults_from_the_file_and_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gw.toml");
+        std::fs::write(
+            &path,
+            "[simulators.faults]\nseed = 42\ndrop_callbacks = 0.1\nserver_errors = 0.05\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path), Overrides::default()).unwrap();
+        assert_eq!(c.simulators.faults.seed, 42);
+        assert_eq!(c.simulators.faults.drop_callbacks, 0.1);
+        assert_eq!(c.simulators.faults.server_errors, 0.05);
+        assert_eq!(c.simulators.faults.timeouts, 0.0);
+
+        let mut faults = SimulatorFaults::default();
+        std::env::set_var("MMAPI_SIMULATORS_FAULTS_DUPLICATE_CALLBACKS", "0.25");
+        std::env::set_var("MMAPI_SIMULATORS_FAULTS_TIMEOUT_MS", "1500");
+        let applied = faults.apply_env();
+        std::env::remove_var("MMAPI_SIMULATORS_FAULTS_DUPLICATE_CALLBACKS");
+        std::env::remove_var("MMAPI_SIMULATORS_FAULTS_TIMEOUT_MS");
+        applied.unwrap();
+        assert_eq!(faults.duplicate_callbacks, 0.25);
+        assert_eq!(faults.timeout_ms, 1500);
+
+        std::fs::write(&path, "[simulators.faults]\ntimeouts = 2.0\n").unwrap();
+        assert!(matches!(
+            Config::load(Some(&path), Overrides::default()),
+            Err(ConfigError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn breaker_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gw.toml");
+        std::fs::write(&path, "[breaker]\nfailure_threshold = 3\n").unwrap();
+        let c = Config::load(Some(&path), Overrides::default()).unwrap();
+        assert_eq!(c.breaker.failure_threshold, 3);
+        assert_eq!(c.breaker.cool_down_ms, 2_000);
     }
 
     #[test]

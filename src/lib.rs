@@ -2,10 +2,11 @@
 //!
 //! `api` is the HTTP facade, `engine` orchestrates a request's way (accept, persist, dispatch, complete,
 //! notify), `store` keeps everything durable, `notify` delivers client callbacks, `routing` chooses the
-//! provider, and `sandbox` runs the operator simulators in-process.
+//! provider behind a circuit breaker (`breaker`), and `sandbox` runs the operator simulators in-process.
 
 pub mod api;
 pub mod app;
+pub mod breaker;
 pub mod config;
 pub mod engine;
 pub mod notify;

@@ -4,20 +4,42 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use mmapi_core::error::{ErrorCategory, ErrorCode};
+use mmapi_core::model::ServiceStatus;
 use mmapi_core::model::{TransactionRequest, TransactionType};
 use mmapi_core::provider::{CheckRequest, Provider};
 use mmapi_core::GsmaError;
 
-/// The configured providers and the rules that choose among them.
+use crate::breaker::{self, Admission, Breaker, BreakerSettings, GuardedProvider};
+
+/// The configured providers and the rules that choose among them. Each provider sits behind circuit breakers
+/// ([`crate::breaker`]): one, or one per market for the M-Pesa OpenAPI.
 #[derive(Clone, Default)]
 pub struct Router {
     by_name: HashMap<String, Arc<dyn Provider>>,
     by_currency: HashMap<&'static str, Arc<dyn Provider>>,
+    guarded: HashMap<String, Arc<GuardedProvider>>,
+    breaker_settings: BreakerSettings,
 }
 
 impl Router {
-    /// Adds a provider; it serves the currencies its capabilities list (the first provider added wins a tie).
+    /// An empty router whose providers get breakers with `settings`.
+    pub fn new(breaker_settings: BreakerSettings) -> Self {
+        Self {
+            breaker_settings,
+            ..Self::default()
+        }
+    }
+
+    /// Adds a provider behind new circuit breakers (one per currency, i.e. per OpenAPI market); it serves the
+    /// currencies its capabilities list (the first provider added wins a tie).
     pub fn add(&mut self, provider: Arc<dyn Provider>) {
+        let guarded = Arc::new(GuardedProvider::new(
+            provider,
+            self.breaker_settings.clone(),
+        ));
+        self.guarded
+            .insert(guarded.name().to_owned(), guarded.clone());
+        let provider: Arc<dyn Provider> = guarded;
         for currency in provider.capabilities().currencies {
             self.by_currency
                 .entry(currency.code())
@@ -29,6 +51,30 @@ impl Router {
     /// A provider by its name (as stored with each transaction).
     pub fn by_name(&self, name: &str) -> Option<&Arc<dyn Provider>> {
         self.by_name.get(name)
+    }
+
+    /// Every circuit breaker, with its label (`daraja`, `mpesa-openapi:TZS`, …).
+    pub fn breakers(&self) -> impl Iterator<Item = (&str, &Arc<Breaker>)> {
+        self.guarded.values().flat_map(|g| g.breakers())
+    }
+
+    /// The service status `GET /heartbeat` reports: `unavailable` when every breaker is open, `degraded` when
+    /// some are, `available` otherwise.
+    pub fn service_status(&self) -> ServiceStatus {
+        let total = self.breakers().count();
+        let tripped = self.breakers().filter(|(_, b)| b.is_tripped()).count();
+        service_status(tripped, total)
+    }
+
+    /// The labels of the breakers that are open (or half-open), sorted: `daraja`, `mpesa-openapi:TZS`, ….
+    pub fn unavailable_providers(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .breakers()
+            .filter(|(_, b)| b.is_tripped())
+            .map(|(label, _)| label.to_owned())
+            .collect();
+        names.sort();
+        names
     }
 
     /// Every provider.
@@ -64,6 +110,37 @@ impl Router {
             request,
             original: None,
         })?;
+        let breaker = self
+            .guarded
+            .get(provider.name())
+            .and_then(|g| g.breaker_for(request.currency.code()));
+        if let Some(breaker) = breaker {
+            if breaker.admit() == Admission::Refused {
+                return Err(breaker::refused(provider.name()));
+            }
+        }
         Ok(provider.clone())
+    }
+}
+
+/// `unavailable` when all `total` providers are `tripped`, `degraded` when some are.
+fn service_status(tripped: usize, total: usize) -> ServiceStatus {
+    match tripped {
+        0 => ServiceStatus::Available,
+        n if n >= total => ServiceStatus::Unavailable,
+        _ => ServiceStatus::Degraded,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeat_status_from_breakers() {
+        assert_eq!(service_status(0, 2), ServiceStatus::Available);
+        assert_eq!(service_status(1, 2), ServiceStatus::Degraded);
+        assert_eq!(service_status(2, 2), ServiceStatus::Unavailable);
+        assert_eq!(service_status(0, 0), ServiceStatus::Available);
     }
 }

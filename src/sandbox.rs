@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use mmapi_core::Secret;
@@ -11,11 +12,105 @@ use mmapi_daraja::{DarajaConfig, ShortcodeConfig};
 
 use crate::config::SandboxSettings;
 
+/// A simulator's own loopback listener. It can be stopped and started again on the same address, so that a
+/// test can take an operator down and bring it back while the gateway runs.
+#[derive(Clone)]
+pub struct SimulatorListener {
+    inner: Arc<ListenerInner>,
+}
+
+struct ListenerInner {
+    name: &'static str,
+    address: SocketAddr,
+    router: axum::Router,
+    running: tokio::sync::Mutex<Option<Running>>,
+}
+
+struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SimulatorListener {
+    /// Serves `router` on `listener`.
+    async fn serve(
+        name: &'static str,
+        listener: tokio::net::TcpListener,
+        router: axum::Router,
+    ) -> std::io::Result<Self> {
+        let address = listener.local_addr()?;
+        let this = Self {
+            inner: Arc::new(ListenerInner {
+                name,
+                address,
+                router,
+                running: tokio::sync::Mutex::new(None),
+            }),
+        };
+        *this.inner.running.lock().await = Some(this.spawn(listener));
+        Ok(this)
+    }
+
+    fn spawn(&self, listener: tokio::net::TcpListener) -> Running {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let router = self.inner.router.clone();
+        let name = self.inner.name;
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            if let Err(e) = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(simulator = name, error = %e, "a sandbox simulator stopped");
+            }
+        });
+        Running { stop, task }
+    }
+
+    /// Where it listens.
+    pub fn address(&self) -> SocketAddr {
+        self.inner.address
+    }
+
+    /// Stops accepting connections and closes the open ones (after their requests), so that calls to the
+    /// simulator are refused, as if the operator were down. The simulator keeps its state.
+    pub async fn stop(&self) {
+        let Some(running) = self.inner.running.lock().await.take() else {
+            return;
+        };
+        let _ = running.stop.send(());
+        let task = running.task;
+        let abort = task.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(2), task)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+        tracing::info!(simulator = self.inner.name, address = %self.inner.address, "sandbox simulator stopped");
+    }
+
+    /// Listens again on the same address after [`SimulatorListener::stop`] (nothing if it is running).
+    pub async fn resume(&self) -> std::io::Result<()> {
+        let mut running = self.inner.running.lock().await;
+        if running.is_none() {
+            let listener = tokio::net::TcpListener::bind(self.inner.address).await?;
+            *running = Some(self.spawn(listener));
+            tracing::info!(simulator = self.inner.name, address = %self.inner.address, "sandbox simulator listening again");
+        }
+        Ok(())
+    }
+}
+
 /// A running in-process Daraja simulator and the adapter configuration that points at it.
 pub struct SandboxDaraja {
     pub simulator: DarajaSimulator,
     pub address: SocketAddr,
     pub adapter_config: DarajaConfig,
+    /// Its listener, which can be stopped and resumed.
+    pub listener: SimulatorListener,
 }
 
 /// Starts the Daraja simulator with the public sandbox shortcode and passkey, keeping its state in
@@ -39,6 +134,7 @@ pub async fn start_daraja(
         callback_delay: Duration::from_millis(settings.callback_delay_ms),
         journal_path: Some(dir.join("daraja.journal")),
         rsa_private_key_pem: saved_key.clone(),
+        faults: settings.faults.clone(),
         ..SimulatorConfig::default()
     };
     let simulator = DarajaSimulator::start(config)
@@ -48,13 +144,8 @@ pub async fn start_daraja(
         std::fs::write(&key_path, simulator.private_key_pem())?;
     }
     let listener = tokio::net::TcpListener::bind(settings.daraja_listen).await?;
-    let address = listener.local_addr()?;
-    let router = simulator.router();
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            tracing::error!(error = %e, "the sandbox Daraja simulator stopped");
-        }
-    });
+    let listener = SimulatorListener::serve("daraja", listener, simulator.router()).await?;
+    let address = listener.address();
     let adapter_config = DarajaConfig {
         base_url: format!("http://{address}"),
         consumer_key: Secret::new(simulator::SANDBOX_CONSUMER_KEY),
@@ -91,6 +182,7 @@ pub async fn start_daraja(
         simulator,
         address,
         adapter_config,
+        listener,
     })
 }
 
@@ -99,6 +191,8 @@ pub struct SandboxOpenApi {
     pub simulator: mmapi_mpesa_openapi::simulator::OpenApiSimulator,
     pub address: SocketAddr,
     pub adapter_config: mmapi_mpesa_openapi::OpenApiConfig,
+    /// Its listener, which can be stopped and resumed.
+    pub listener: SimulatorListener,
 }
 
 /// Starts the M-Pesa OpenAPI simulator with all five markets, keeping its 4096-bit key in
@@ -115,6 +209,7 @@ pub async fn start_openapi(
     let simulator = OpenApiSimulator::start(openapi_sim::SimulatorConfig {
         rsa_private_key_pem: saved_key.clone(),
         result_delay: Duration::from_millis(settings.callback_delay_ms),
+        faults: openapi_faults(&settings.faults),
         ..openapi_sim::SimulatorConfig::default()
     })
     .await
@@ -124,13 +219,8 @@ pub async fn start_openapi(
         std::fs::write(&key_path, simulator.private_key_pem())?;
     }
     let listener = tokio::net::TcpListener::bind(settings.openapi_listen).await?;
-    let address = listener.local_addr()?;
-    let router = simulator.router();
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            tracing::error!(error = %e, "the sandbox M-Pesa OpenAPI simulator stopped");
-        }
-    });
+    let listener = SimulatorListener::serve("mpesa-openapi", listener, simulator.router()).await?;
+    let address = listener.address();
     let market = |name: &str| -> Result<mmapi_mpesa_openapi::MarketConfig, crate::app::AppError> {
         let text = format!(
             "market = \"{name}\"\nbase_url = \"http://{address}\"\nenvironment = \"sandbox\"\n\
@@ -156,5 +246,20 @@ pub async fn start_openapi(
         simulator,
         address,
         adapter_config: mmapi_mpesa_openapi::OpenApiConfig { markets },
+        listener,
     })
+}
+
+/// The OpenAPI simulator's faults, from the shared settings.
+fn openapi_faults(f: &crate::config::SimulatorFaults) -> mmapi_mpesa_openapi::simulator::Faults {
+    mmapi_mpesa_openapi::simulator::Faults {
+        seed: f.seed,
+        drop_callbacks: f.drop_callbacks,
+        delay_callbacks: f.delay_callbacks,
+        callback_delay_ms: f.callback_delay_ms,
+        duplicate_callbacks: f.duplicate_callbacks,
+        server_errors: f.server_errors,
+        timeouts: f.timeouts,
+        timeout_ms: f.timeout_ms,
+    }
 }

@@ -4,10 +4,8 @@ use std::sync::Arc;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use mmapi_core::model::{
-    Heartbeat, Link, NotificationMethod, RequestState, RequestStatus, ServiceStatus,
-};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use mmapi_core::model::{Heartbeat, Link, NotificationMethod, RequestState, RequestStatus};
 use mmapi_core::GsmaError;
 use uuid::Uuid;
 
@@ -118,21 +116,38 @@ pub async fn response(
 }
 
 /// Whether the gateway is up.
+///
+/// `degraded` while some of the providers' circuit breakers are open, `unavailable` while all are. The
+/// `X-Unavailable-Providers` header names the open ones: `daraja`, or `mpesa-openapi:TZS` for one market.
 #[utoipa::path(
     get,
     path = "/heartbeat",
     operation_id = "heartbeatGET",
     tag = "Supporting",
     responses((status = 200, description = "The service status", body = Heartbeat,
-               headers(("X-Date" = String, description = "When the response was sent"))))
+               headers(("X-Date" = String, description = "When the response was sent"),
+                       ("X-Unavailable-Providers" = String,
+                        description = "The providers whose circuit breakers are open, comma-separated"))))
 )]
-pub async fn heartbeat() -> GsmaJson<Heartbeat> {
-    GsmaJson(
-        StatusCode::OK,
-        Heartbeat {
-            service_status: ServiceStatus::Available,
-            delay: None,
-            planned_restoration_time: None,
-        },
+pub async fn heartbeat(
+    State(engine): State<Arc<Engine>>,
+) -> ([(HeaderName, HeaderValue); 1], GsmaJson<Heartbeat>) {
+    let router = engine.router();
+    let service_status = router.service_status();
+    let names = router.unavailable_providers().join(",");
+    let header = HeaderValue::from_str(&names).unwrap_or(HeaderValue::from_static(""));
+    (
+        [(HeaderName::from_static(UNAVAILABLE_PROVIDERS), header)],
+        GsmaJson(
+            StatusCode::OK,
+            Heartbeat {
+                service_status,
+                delay: None,
+                planned_restoration_time: None,
+            },
+        ),
     )
 }
+
+/// The heartbeat's header naming the open circuit breakers (comma-separated, may be empty).
+pub const UNAVAILABLE_PROVIDERS: &str = "x-unavailable-providers";

@@ -1,5 +1,9 @@
 //! Client callbacks: the durable outbox, delivered by PUT to each request's `X-Callback-URL` with the client's
 //! `X-CorrelationID`, retried with exponential back-off and jitter until a 2xx or the attempts run out.
+//!
+//! A 2xx ends delivery. A 4xx other than 408 and 429 says the client refuses this callback, so it is given up
+//! after [`CallbackSettings::client_error_max_attempts`]; 408, 429, 5xx and network errors are retried up to
+//! [`CallbackSettings::max_attempts`].
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -144,7 +148,8 @@ async fn deliver(d: &Deliverer, row: &OutboxRow) {
 
 fn failure(d: &Deliverer, row: &OutboxRow, status: Option<u16>, error: String, now: i64) -> Change {
     let attempts = row.attempts + 1;
-    let give_up = attempts >= i64::from(d.settings.max_attempts);
+    let budget = attempt_budget(&d.settings, status);
+    let give_up = attempts >= i64::from(budget);
     let base = d
         .settings
         .initial_backoff_ms
@@ -161,6 +166,23 @@ fn failure(d: &Deliverer, row: &OutboxRow, status: Option<u16>, error: String, n
     }
 }
 
+/// Whether an answer's status says the client refuses the callback for good: a 4xx other than 408 (timeout)
+/// and 429 (too many requests).
+fn is_permanent_refusal(status: Option<u16>) -> bool {
+    matches!(status, Some(s) if (400..500).contains(&s) && s != 408 && s != 429)
+}
+
+/// How many attempts a callback gets, given the status of its latest answer.
+fn attempt_budget(settings: &CallbackSettings, status: Option<u16>) -> u32 {
+    if is_permanent_refusal(status) {
+        settings
+            .client_error_max_attempts
+            .clamp(1, settings.max_attempts.max(1))
+    } else {
+        settings.max_attempts
+    }
+}
+
 fn short_error(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "timed out".into()
@@ -168,5 +190,30 @@ fn short_error(e: &reqwest::Error) -> String {
         "connection failed".into()
     } else {
         "request failed".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn which_answers_end_delivery_early() {
+        let settings = CallbackSettings {
+            max_attempts: 12,
+            client_error_max_attempts: 3,
+            ..CallbackSettings::default()
+        };
+        for status in [400, 401, 403, 404, 410, 422] {
+            assert_eq!(attempt_budget(&settings, Some(status)), 3, "{status}");
+        }
+        for status in [Some(408), Some(429), Some(500), Some(503), None] {
+            assert_eq!(attempt_budget(&settings, status), 12, "{status:?}");
+        }
+        let few = CallbackSettings {
+            max_attempts: 2,
+            ..settings
+        };
+        assert_eq!(attempt_budget(&few, Some(400)), 2);
     }
 }

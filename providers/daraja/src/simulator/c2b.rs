@@ -401,6 +401,7 @@ pub(crate) fn schedule_confirmation(sim: &Arc<SimState>, id: String) {
         sim,
         id,
         0,
+        false,
         |sim, id| sim.c2b.confirmation(id),
         |sim, id| sim.c2b.mark_done(id),
     );

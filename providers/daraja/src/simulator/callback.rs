@@ -123,11 +123,14 @@ impl CallbackSender {
 
 /// Delivers a callback once it is due (immediately if it already is), unless the simulator
 /// shuts down first: `fetch` gives its URL and body (`None`: nothing to send), `mark` records
-/// it as done (`false`: already recorded), after which `CallbackDone` is journaled.
+/// it as done (`false`: already recorded), after which `CallbackDone` is journaled. A `result`
+/// callback is subject to the configured faults: dropped (recorded as not delivered), delayed or
+/// sent twice.
 pub(crate) fn schedule_delivery(
     sim: &Arc<SimState>,
     id: String,
     due_at_ms: i64,
+    result: bool,
     fetch: fn(&SimState, &str) -> Option<(String, Bytes)>,
     mark: fn(&SimState, &str) -> bool,
 ) {
@@ -138,11 +141,33 @@ pub(crate) fn schedule_delivery(
         if !sleep_or_shutdown(Duration::from_millis(wait), &mut shutdown).await {
             return;
         }
+        let fault = if result {
+            sim.faults.on_callback()
+        } else {
+            super::faults::CallbackFault::NONE
+        };
+        if !fault.delay.is_zero() && !sleep_or_shutdown(fault.delay, &mut shutdown).await {
+            return;
+        }
         let Some((url, body)) = fetch(&sim, &id) else {
             return;
         };
-        let Some(delivered) = sim.callbacks.deliver(&url, body, &mut shutdown).await else {
-            return;
+        let delivered = if fault.drop {
+            tracing::debug!(id, "Daraja simulator: injected a lost callback");
+            false
+        } else {
+            let Some(delivered) = sim
+                .callbacks
+                .deliver(&url, body.clone(), &mut shutdown)
+                .await
+            else {
+                return;
+            };
+            if fault.duplicate {
+                tracing::debug!(id, "Daraja simulator: injected a duplicate callback");
+                let _ = sim.callbacks.deliver(&url, body, &mut shutdown).await;
+            }
+            delivered
         };
         if mark(&sim, &id) {
             sim.journal

@@ -26,8 +26,17 @@
 //! shares no parsing code with the adapter (`crate::wire`), so a misspelt field cannot hide on
 //! both sides. Each API lives in its own module (`oauth`, `stk`, `b2c`, …) that contributes
 //! routes.
+//!
+//! Faults can be injected, deterministically from a seed: see [`Faults`]. The simulator counts how often each
+//! transaction was submitted to it ([`DarajaSimulator::submissions`], also `GET /__simulator/submissions`), so
+//! a test can show that nothing was sent twice.
 
-use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use axum::Router;
 use rust_decimal::{prelude::ToPrimitive, Decimal};
@@ -39,6 +48,7 @@ mod balance;
 mod c2b;
 mod callback;
 mod crypto;
+mod faults;
 mod ids;
 mod journal;
 mod ledger;
@@ -50,6 +60,7 @@ mod status;
 mod stk;
 mod wire;
 
+pub use faults::{Faults, InvalidFaults};
 use journal::{Journal, JournalEvent};
 
 /// Consumer key of the simulator's default (sandbox) app.
@@ -128,6 +139,8 @@ pub struct SimulatorConfig {
     pub c2b_external_validation: bool,
     /// How long a C2B validation answer is awaited before `ResponseType` applies. Default 8 s.
     pub c2b_validation_timeout: Duration,
+    /// Faults to inject. Default none.
+    pub faults: Faults,
 }
 
 impl std::fmt::Debug for SimShortcode {
@@ -162,6 +175,7 @@ impl std::fmt::Debug for SimulatorConfig {
             .field("working_opening_balance", &self.working_opening_balance)
             .field("c2b_external_validation", &self.c2b_external_validation)
             .field("c2b_validation_timeout", &self.c2b_validation_timeout)
+            .field("faults", &self.faults)
             .finish()
     }
 }
@@ -194,6 +208,7 @@ impl Default for SimulatorConfig {
             working_opening_balance: Decimal::from(500_000),
             c2b_external_validation: true,
             c2b_validation_timeout: Duration::from_secs(8),
+            faults: Faults::default(),
         }
     }
 }
@@ -259,6 +274,9 @@ pub(crate) struct SimState {
     journal: Journal,
     callbacks: callback::CallbackSender,
     shutdown: watch::Sender<bool>,
+    faults: faults::FaultInjector,
+    /// How many times each transaction was submitted, by its `CallBackURL`/`ResultURL`.
+    submissions: Mutex<HashMap<String, u32>>,
 }
 
 impl SimState {
@@ -273,6 +291,10 @@ impl SimState {
                 "consumer_secret must be non-empty".into(),
             ));
         }
+        config
+            .faults
+            .validate()
+            .map_err(|e| SimulatorError::Config(e.to_string()))?;
         let mut shortcodes = HashMap::new();
         for sc in &config.shortcodes {
             if sc.shortcode.is_empty() || !sc.shortcode.bytes().all(|b| b.is_ascii_digit()) {
@@ -335,7 +357,15 @@ impl SimState {
             journal: Journal::disabled(),
             callbacks: callback::CallbackSender::new()?,
             shutdown: watch::Sender::new(false),
+            faults: faults::FaultInjector::new(config.faults.clone()),
+            submissions: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Counts one submission of the transaction whose result goes to `url`.
+    fn count_submission(&self, url: &str) {
+        let mut counts = self.submissions.lock().unwrap_or_else(|e| e.into_inner());
+        *counts.entry(url.to_owned()).or_insert(0) += 1;
     }
 
     fn shutdown(&self) {
@@ -352,6 +382,7 @@ impl SimState {
     fn replay(&self, event: JournalEvent, now_ms: i64) {
         match event {
             JournalEvent::StkCreated(record) => {
+                self.count_submission(&record.callback_url);
                 self.stk.restore(record, now_ms, &self.ledger);
             }
             JournalEvent::CallbackDone { id, .. } => {
@@ -360,6 +391,9 @@ impl SimState {
                     || self.c2b.mark_done(&id);
             }
             JournalEvent::ResultCreated(record) => {
+                if results::is_transaction(&record.api) {
+                    self.count_submission(&record.result_url);
+                }
                 if let Some(txn) = record.txn.clone() {
                     self.ledger.lock().apply(txn);
                 }
@@ -481,8 +515,26 @@ impl DarajaSimulator {
             .merge(balance::routes())
             .merge(reversal::routes())
             .merge(c2b::routes())
+            .route("/__simulator/submissions", axum::routing::get(submissions))
             .fallback(wire::not_found)
+            .layer(axum::middleware::from_fn_with_state(
+                self.shared.clone(),
+                faults::inject,
+            ))
             .with_state(self.shared.clone())
+    }
+
+    /// How many times each transaction was submitted to this simulator (STK Push, B2C, B2B, Reversal), keyed
+    /// by its `CallBackURL` or `ResultURL`: the gateway puts its transaction reference there, so each
+    /// transaction has one key. Submissions read back from the journal count; a 5xx injected by
+    /// [`Faults::server_errors`] does not (nothing was processed). A count above 1 means the transaction was
+    /// sent more than once.
+    pub fn submissions(&self) -> HashMap<String, u32> {
+        self.shared
+            .submissions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Number of STK Pushes this instance has accepted (sessions restored from the journal
@@ -531,6 +583,25 @@ impl DarajaSimulator {
     pub fn shutdown(&self) {
         self.shared.shutdown();
     }
+}
+
+/// `GET /__simulator/submissions` (not part of Daraja): `{"submissions": {key: count}, "duplicates": [keys
+/// counted more than once]}`; see [`DarajaSimulator::submissions`].
+async fn submissions(
+    axum::extract::State(sim): axum::extract::State<Shared>,
+) -> axum::Json<serde_json::Value> {
+    let counts = sim
+        .submissions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let mut duplicates: Vec<&String> = counts
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(k, _)| k)
+        .collect();
+    duplicates.sort();
+    axum::Json(serde_json::json!({ "submissions": counts, "duplicates": duplicates }))
 }
 
 /// Runs a standalone simulator on `listener` until the server fails.

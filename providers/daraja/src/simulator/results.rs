@@ -111,12 +111,18 @@ impl ResultStore {
     }
 }
 
+/// Whether requests of `api` (`b2c`, `status`, …) start a transaction (rather than ask about one).
+pub(crate) fn is_transaction(api: &str) -> bool {
+    matches!(api, "b2c" | "b2b" | "reversal")
+}
+
 /// Posts result `id` once it is due, then journals that it is done.
 pub(crate) fn schedule(sim: &Arc<SimState>, id: String, resolve_at_ms: i64) {
     callback::schedule_delivery(
         sim,
         id,
         resolve_at_ms,
+        true,
         |sim, id| sim.results.request(id),
         |sim, id| sim.results.mark_done(id),
     );
@@ -162,6 +168,9 @@ pub(crate) async fn submit(
     sub: Submission,
     decide: impl FnOnce(&mut Accounts, &Context) -> Decision,
 ) -> Result<Json<AsyncAck>, Rejection> {
+    if is_transaction(sub.api) {
+        sim.count_submission(&sub.result_url);
+    }
     let initiator_valid = sim.initiator.check(&sub.initiator, &sub.credential).await;
     let now_ms = ids::now_ms();
     let ctx = Context {

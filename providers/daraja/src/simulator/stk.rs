@@ -367,6 +367,7 @@ pub(crate) fn schedule_callback(sim: &Arc<SimState>, id: String, resolve_at_ms: 
         sim,
         id,
         resolve_at_ms,
+        true,
         |sim, id| sim.stk.callback_request(id),
         |sim, id| sim.stk.mark_callback_done(id),
     );
@@ -513,6 +514,7 @@ async fn push(
         .accept(new, sim.merchant_ids.next(), |new, checkout, merchant| {
             settle(&sim, new, checkout, merchant)
         })?;
+    sim.count_submission(&record.callback_url);
     sim.journal
         .append(&JournalEvent::StkCreated(record.clone()));
     tracing::debug!(

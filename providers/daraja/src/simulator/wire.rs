@@ -39,6 +39,8 @@ pub(crate) mod codes {
     pub(crate) const STK_REJECTED: &str = "500.001.1001";
     /// `Duplicate OriginatorConversationID.` (HTTP 500, B2C v3).
     pub(crate) const DUPLICATE_ORIGINATOR: &str = "500.002.1001";
+    /// `Error Occurred: Spike Arrest Violation` (HTTP 500, too many requests a second).
+    pub(crate) const SPIKE_ARREST: &str = "500.003.02";
     /// `Invalid Access Token` (HTTP 400, C2B and Transaction Status).
     pub(crate) const INVALID_ACCESS_TOKEN_400: &str = "400.003.01";
     /// `Error Occurred - Invalid Access Token - <token>` (HTTP 401, Account Balance).

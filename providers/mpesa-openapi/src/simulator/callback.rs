@@ -45,6 +45,10 @@ pub(crate) fn schedule(
     let state = Arc::clone(state);
     tokio::spawn(async move {
         tokio::time::sleep(state.result_delay).await;
+        let fault = state.faults.on_callback();
+        if !fault.delay.is_zero() {
+            tokio::time::sleep(fault.delay).await;
+        }
         let result = produce(&state);
         let mut body = Map::new();
         let mut put = |k: &str, v: String| {
@@ -69,7 +73,16 @@ pub(crate) fn schedule(
         let Some(url) = state.async_result_url.clone() else {
             return;
         };
-        deliver(&state, &url, &Value::Object(body), &conversation_id).await;
+        if fault.drop {
+            tracing::debug!(%conversation_id, "OpenAPI simulator: injected a lost result");
+            return;
+        }
+        let body = Value::Object(body);
+        deliver(&state, &url, &body, &conversation_id).await;
+        if fault.duplicate {
+            tracing::debug!(%conversation_id, "OpenAPI simulator: injected a duplicate result");
+            deliver(&state, &url, &body, &conversation_id).await;
+        }
     });
 }
 

@@ -96,12 +96,15 @@ use rust_decimal::Decimal;
 mod callback;
 mod crypto;
 mod dd;
+mod faults;
 mod ledger;
 mod markets;
 mod payments;
 mod queries;
 mod session;
 mod wire;
+
+pub use faults::{Faults, InvalidFaults};
 
 /// The API key of the simulator's default (sandbox) application: 32 characters, as the
 /// portal's.
@@ -133,6 +136,8 @@ pub struct SimulatorConfig {
     pub result_delay: Duration,
     /// Opening balance of every customer, in the market's currency. Default 1,000,000.
     pub customer_opening_balance: Decimal,
+    /// Faults to inject. Default none.
+    pub faults: Faults,
 }
 
 impl std::fmt::Debug for SimulatorConfig {
@@ -150,6 +155,7 @@ impl std::fmt::Debug for SimulatorConfig {
             .field("async_result_url", &self.async_result_url)
             .field("result_delay", &self.result_delay)
             .field("customer_opening_balance", &self.customer_opening_balance)
+            .field("faults", &self.faults)
             .finish()
     }
 }
@@ -168,6 +174,7 @@ impl Default for SimulatorConfig {
             async_result_url: None,
             result_delay: Duration::from_millis(200),
             customer_opening_balance: Decimal::from(1_000_000),
+            faults: Faults::default(),
         }
     }
 }
@@ -207,6 +214,9 @@ pub(crate) struct SimState {
     ledger: Mutex<ledger::Ledger>,
     accepted: AtomicU64,
     http: reqwest::Client,
+    faults: faults::FaultInjector,
+    /// How many times each transaction was submitted, by `input_ThirdPartyConversationID`.
+    submissions: Mutex<HashMap<String, u32>>,
 }
 
 impl SimState {
@@ -231,6 +241,10 @@ impl SimState {
                 "async_markets need an async_result_url".into(),
             ));
         }
+        config
+            .faults
+            .validate()
+            .map_err(|e| SimulatorError::Config(e.to_string()))?;
         if config.customer_opening_balance.is_sign_negative() {
             return Err(SimulatorError::Config(
                 "customer_opening_balance must not be negative".into(),
@@ -257,7 +271,24 @@ impl SimState {
             ledger: Mutex::new(ledger::Ledger::new(config.customer_opening_balance)),
             accepted: AtomicU64::new(0),
             http,
+            faults: faults::FaultInjector::new(config.faults.clone()),
+            submissions: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Counts one submission of the transaction with this `input_ThirdPartyConversationID`.
+    fn count_submission(&self, third_party_conversation_id: &str) {
+        let mut counts = self.submissions.lock().unwrap_or_else(|e| e.into_inner());
+        *counts
+            .entry(third_party_conversation_id.to_owned())
+            .or_insert(0) += 1;
+    }
+
+    fn submission_counts(&self) -> HashMap<String, u32> {
+        self.submissions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn ledger(&self) -> std::sync::MutexGuard<'_, ledger::Ledger> {
@@ -306,8 +337,21 @@ impl OpenApiSimulator {
             .merge(payments::routes())
             .merge(queries::routes())
             .merge(dd::routes())
+            .route("/__simulator/submissions", axum::routing::get(submissions))
             .fallback(|| async { StatusCode::NOT_FOUND })
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&self.state),
+                faults::inject,
+            ))
             .with_state(Arc::clone(&self.state))
+    }
+
+    /// How many times each transaction was submitted to this simulator (C2B, B2C, B2B, reversal, direct debit
+    /// payment), keyed by `input_ThirdPartyConversationID`, the gateway's transaction reference. A repeat
+    /// refused with INS-10 counts; a 5xx injected by [`Faults::server_errors`] does not (nothing was
+    /// processed). A count above 1 means the transaction was sent more than once.
+    pub fn submissions(&self) -> HashMap<String, u32> {
+        self.state.submission_counts()
     }
 
     /// The public key as the portal gives it: base64 of the X.509 SubjectPublicKeyInfo DER.
@@ -347,6 +391,21 @@ fn two_decimals(s: &str) -> String {
         None => format!("{s}.00"),
         Some((i, f)) => format!("{i}.{f:0<2}"),
     }
+}
+
+/// `GET /__simulator/submissions` (not part of the OpenAPI): `{"submissions": {key: count}, "duplicates":
+/// [keys counted more than once]}`; see [`OpenApiSimulator::submissions`].
+async fn submissions(
+    axum::extract::State(state): axum::extract::State<Shared>,
+) -> axum::Json<serde_json::Value> {
+    let counts = state.submission_counts();
+    let mut duplicates: Vec<&String> = counts
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(k, _)| k)
+        .collect();
+    duplicates.sort();
+    axum::Json(serde_json::json!({ "submissions": counts, "duplicates": duplicates }))
 }
 
 /// Runs a standalone simulator on `listener` until the server fails.

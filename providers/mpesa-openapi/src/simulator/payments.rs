@@ -65,6 +65,7 @@ pub(crate) fn amount(s: &str) -> Decimal {
 /// it and settles it now (synchronous market) or after the result delay (asynchronous).
 pub(crate) fn submit(state: &Shared, txn: Txn, msisdn_token: Option<String>) -> Response {
     let tpcid = txn.third_party_conversation_id.clone();
+    state.count_submission(&tpcid);
     let conversation_id = txn.conversation_id.clone();
     let is_async = state.is_async(txn.market);
     let index = {
