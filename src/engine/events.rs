@@ -6,6 +6,55 @@ use mmapi_core::provider::{
 };
 
 use super::Engine;
+use crate::store::{StoreError, TransactionRow};
+
+impl Engine {
+    /// The transaction an operator result is for, with the operator reference learnt from it when the
+    /// acknowledgement had not named it yet. Looks in memory first (this instance awaits most results it gets),
+    /// then in the store.
+    async fn transaction_for_result(
+        &self,
+        provider: &str,
+        event: &ProviderEvent,
+    ) -> Result<Option<(TransactionRow, Option<ProviderRefs>)>, StoreError> {
+        if let Some(row) = self.awaiting.by_operator(provider, &event.reference) {
+            return Ok(Some((row, None)));
+        }
+        // The result may come before the acknowledgement is recorded, or after a stop mid-dispatch left the
+        // reference unknown: accept it for our transaction named in the callback URL, but only if that
+        // transaction has no other operator reference.
+        let hinted = |row: TransactionRow| {
+            let fits = row.provider == provider
+                && row
+                    .provider_reference
+                    .as_deref()
+                    .is_none_or(|r| r == event.reference);
+            let learnt = ProviderRefs {
+                reference: event.reference.clone(),
+                ..Default::default()
+            };
+            fits.then_some((row, Some(learnt)))
+        };
+        let hint = event.transaction_hint.as_deref();
+        if let Some(row) = hint.and_then(|hint| self.awaiting.get(hint)) {
+            if let Some(found) = hinted(row) {
+                return Ok(Some(found));
+            }
+        }
+        if let Some(row) = self
+            .store
+            .transaction_by_provider_reference(provider, &event.reference)
+            .await?
+        {
+            return Ok(Some((row, None)));
+        }
+        let Some(hint) = hint else {
+            return Ok(None);
+        };
+        // The acknowledgement may have been committed since the first look-up.
+        Ok(self.store.transaction(hint).await?.and_then(hinted))
+    }
+}
 
 #[async_trait]
 impl EventSink for Engine {
@@ -15,50 +64,13 @@ impl EventSink for Engine {
         event: ProviderEvent,
     ) -> Result<EventReceipt, EventError> {
         let store_error = |e: crate::store::StoreError| EventError(e.to_string());
-        let mut learnt = None;
-        let known = match self.awaiting.by_operator(provider, &event.reference) {
-            Some(row) => Some(row),
-            None => self
-                .store
-                .transaction_by_provider_reference(provider, &event.reference)
-                .await
-                .map_err(store_error)?,
-        };
-        let row = match known {
-            Some(row) => row,
-            None => {
-                // The result may come before the acknowledgement is recorded, or after a stop mid-dispatch left
-                // the reference unknown: accept it for our transaction named in the callback URL, but only if
-                // that transaction has no operator reference yet.
-                let Some(hint) = event.transaction_hint.as_deref() else {
-                    tracing::warn!(provider, reference = %event.reference, "ignored a result for an unknown operator reference");
-                    return Ok(EventReceipt::Unknown);
-                };
-                let hinted = match self.awaiting.get(hint) {
-                    Some(row) => Some(row),
-                    None => self.store.transaction(hint).await.map_err(store_error)?,
-                };
-                match hinted {
-                    // The acknowledgement may have been committed since the first look-up.
-                    Some(row)
-                        if row.provider == provider
-                            && row
-                                .provider_reference
-                                .as_deref()
-                                .is_none_or(|r| r == event.reference) =>
-                    {
-                        learnt = Some(ProviderRefs {
-                            reference: event.reference.clone(),
-                            ..Default::default()
-                        });
-                        row
-                    }
-                    _ => {
-                        tracing::warn!(provider, reference = %event.reference, "ignored a result that matches no transaction");
-                        return Ok(EventReceipt::Unknown);
-                    }
-                }
-            }
+        let Some((row, learnt)) = self
+            .transaction_for_result(provider, &event)
+            .await
+            .map_err(store_error)?
+        else {
+            tracing::warn!(provider, reference = %event.reference, "ignored a result that matches no transaction");
+            return Ok(EventReceipt::Unknown);
         };
         if row.status != "pending" {
             return Ok(EventReceipt::AlreadyFinal);
