@@ -323,37 +323,46 @@ impl Store {
     }
 
     /// An account's transactions, newest first, with the number that match the filters in all.
+    ///
+    /// Each side of the account is read from its own index (`client_id`, account, `created_at`,
+    /// reference) and the two are merged, so a page costs its length however many transactions the account
+    /// has; the count reads the same indexes alone unless a status or type filter needs the rows.
     pub async fn account_transactions(
         &self,
         q: &AccountQuery,
     ) -> Result<(i64, Vec<String>), StoreError> {
-        let mut conditions = vec![
-            "client_id = $1".to_owned(),
-            "(debit_account = $2 OR credit_account = $2)".to_owned(),
-        ];
+        let mut filters = String::new();
         let mut n = 2;
         let mut next = || {
             n += 1;
             format!("${n}")
         };
         if q.from_ms.is_some() {
-            conditions.push(format!("created_at >= {}", next()));
+            filters.push_str(&format!(" AND created_at >= {}", next()));
         }
         if q.to_ms.is_some() {
-            conditions.push(format!("created_at <= {}", next()));
+            filters.push_str(&format!(" AND created_at <= {}", next()));
         }
         if q.status.is_some() {
-            conditions.push(format!("status = {}", next()));
+            filters.push_str(&format!(" AND status = {}", next()));
         }
         if q.transaction_type.is_some() {
-            conditions.push(format!("transaction_type = {}", next()));
+            filters.push_str(&format!(" AND transaction_type = {}", next()));
         }
-        let filter = conditions.join(" AND ");
         let (limit, offset) = (next(), next());
-        let count_sql = format!("SELECT COUNT(*) FROM transactions WHERE {filter}");
+        let debit_side = format!("client_id = $1 AND debit_account = $2{filters}");
+        let credit_side = format!(
+            "client_id = $1 AND credit_account = $2 AND (debit_account IS NULL OR debit_account <> $2){filters}"
+        );
+        let count_sql = format!(
+            "SELECT (SELECT COUNT(*) FROM transactions WHERE {debit_side}) + \
+             (SELECT COUNT(*) FROM transactions WHERE {credit_side})"
+        );
         let list_sql = format!(
-            "SELECT body FROM transactions WHERE {filter} \
-             ORDER BY created_at DESC, transaction_reference DESC LIMIT {limit} OFFSET {offset}"
+            "SELECT created_at, transaction_reference, body FROM transactions WHERE {debit_side} \
+             UNION ALL \
+             SELECT created_at, transaction_reference, body FROM transactions WHERE {credit_side} \
+             ORDER BY 1 DESC, 2 DESC LIMIT {limit} OFFSET {offset}"
         );
         macro_rules! bind_filters {
             ($query:expr) => {{
@@ -376,12 +385,12 @@ impl Store {
         let total: i64 = bind_filters!(sqlx::query_scalar(&count_sql))
             .fetch_one(&self.pool)
             .await?;
-        let bodies: Vec<String> = bind_filters!(sqlx::query_scalar(&list_sql))
+        let rows: Vec<(i64, String, String)> = bind_filters!(sqlx::query_as(&list_sql))
             .bind(q.limit)
             .bind(q.offset)
             .fetch_all(&self.pool)
             .await?;
-        Ok((total, bodies))
+        Ok((total, rows.into_iter().map(|(_, _, body)| body).collect()))
     }
 
     /// Claims up to `limit` pending transactions that need attention by `now_ms` (never sent, in doubt, or
