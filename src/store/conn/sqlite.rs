@@ -11,7 +11,7 @@ use rusqlite::{params_from_iter, Connection, ToSql};
 use super::{Param, StoreError, WriteConn};
 
 /// How often the checkpointer copies committed pages from the WAL into the database file.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The writer's own SQLite connection.
 pub(in crate::store) struct SqliteWriteConn {
