@@ -57,7 +57,14 @@ pub struct Gateway {
     /// The sandbox M-Pesa OpenAPI simulator's own listener.
     pub openapi_listener: Option<sandbox::SimulatorListener>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    stop: tokio::sync::watch::Sender<bool>,
 }
+
+/// How long a graceful shutdown waits for in-flight requests before it gives up on them.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How long a graceful stop then waits for the operator calls under way.
+pub const DISPATCH_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 
 impl Gateway {
     /// Waits until the HTTP server stops.
@@ -68,6 +75,39 @@ impl Gateway {
     /// Stops serving HTTP (the background workers stop with the runtime).
     pub fn abort(&self) {
         self.server.abort();
+    }
+
+    /// Serves until `signal` resolves, then shuts down gracefully: stops accepting connections, lets in-flight
+    /// requests finish (at most [`SHUTDOWN_GRACE`]), lets the operator calls under way finish (at most
+    /// [`DISPATCH_GRACE`]), and waits for the store writer to commit what was queued.
+    /// Pending work and owed callbacks stay on disk for the next start.
+    pub async fn run_until(
+        mut self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        tokio::select! {
+            result = &mut self.server => return result.unwrap_or(Ok(())),
+            () = signal => {}
+        }
+        tracing::info!("stopping: no new connections; finishing in-flight requests");
+        let _ = self.stop.send(true);
+        match tokio::time::timeout(SHUTDOWN_GRACE, &mut self.server).await {
+            Ok(result) => result.unwrap_or(Ok(()))?,
+            Err(_) => {
+                tracing::warn!("in-flight requests did not finish in time; stopping anyway");
+                self.server.abort();
+            }
+        }
+        // Operator calls under way finish (a call cut short would leave its transaction in doubt); no new ones
+        // start, and what is still queued is sent at the next start.
+        if !self.engine.quiesce(DISPATCH_GRACE).await {
+            tracing::warn!("operator calls still under way at the stop are settled at the next start");
+        }
+        if let Err(e) = self.engine.store().flush().await {
+            tracing::warn!(error = %e, "could not drain the store writer");
+        }
+        tracing::info!("stopped");
+        Ok(())
     }
 }
 
@@ -188,7 +228,14 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES * 4));
 
     tracing::info!(%address, sandbox = config.is_sandbox(), data_dir = %config.data_dir.display(), "mmapi-gateway listening");
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
     Ok(Gateway {
         address,
         sandbox_daraja,
@@ -199,6 +246,7 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
         daraja_listener,
         openapi_listener,
         server,
+        stop,
     })
 }
 

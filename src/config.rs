@@ -87,8 +87,8 @@ pub struct SandboxSettings {
     pub faults: SimulatorFaults,
 }
 
-/// The faults of the sandbox simulators: the shape of each simulator's own `Faults`.
-pub type SimulatorFaults = mmapi_daraja::simulator::Faults;
+/// The faults of the sandbox simulators: the settings both simulators share.
+pub type SimulatorFaults = mmapi_core::simulator_faults::Faults;
 
 /// Sending transactions to operators.
 #[derive(Clone, Debug, Deserialize)]
@@ -105,6 +105,24 @@ pub struct DispatchSettings {
     /// How long an instance holds work it claimed (a dispatch, a status check, a callback delivery) before
     /// another instance may take it over, in milliseconds. Longer than any operator call or delivery takes.
     pub claim_lease_ms: u64,
+    /// How long after its creation a transaction whose result never came, and whose status queries have not
+    /// settled it, is left to a person: it is marked for manual review (never failed) and no longer queried.
+    /// In seconds; default one day.
+    pub review_after_secs: u64,
+    /// [`DispatchSettings::review_after_secs`] per provider (`daraja`, `mpesa-openapi`), where it differs.
+    pub review_after_secs_per_provider: std::collections::BTreeMap<String, u64>,
+}
+
+impl DispatchSettings {
+    /// When a transaction of `provider` still unsettled is marked for manual review, after its creation.
+    pub fn review_after(&self, provider: &str) -> std::time::Duration {
+        std::time::Duration::from_secs(
+            self.review_after_secs_per_provider
+                .get(provider)
+                .copied()
+                .unwrap_or(self.review_after_secs),
+        )
+    }
 }
 
 /// Delivering callbacks to clients.
@@ -166,6 +184,8 @@ impl Default for DispatchSettings {
             tick_ms: 500,
             max_check_interval_secs: 600,
             claim_lease_ms: 60_000,
+            review_after_secs: 86_400,
+            review_after_secs_per_provider: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod engine;
 pub mod notify;
 pub mod reconcile;
+pub mod review;
 pub mod routing;
 pub mod sandbox;
 pub mod store;

@@ -196,7 +196,8 @@ pub struct SandboxOpenApi {
 }
 
 /// Starts the M-Pesa OpenAPI simulator with all five markets, keeping its 4096-bit key in
-/// `<data_dir>/sandbox/openapi-key.pem` (it is slow to generate).
+/// `<data_dir>/sandbox/openapi-key.pem` (it is slow to generate) and its submission counts in
+/// `<data_dir>/sandbox/openapi.submissions` (so a restart of the gateway keeps them).
 pub async fn start_openapi(
     data_dir: &Path,
     settings: &SandboxSettings,
@@ -209,7 +210,8 @@ pub async fn start_openapi(
     let simulator = OpenApiSimulator::start(openapi_sim::SimulatorConfig {
         rsa_private_key_pem: saved_key.clone(),
         result_delay: Duration::from_millis(settings.callback_delay_ms),
-        faults: openapi_faults(&settings.faults),
+        faults: settings.faults.clone(),
+        submissions_path: Some(dir.join("openapi.submissions")),
         ..openapi_sim::SimulatorConfig::default()
     })
     .await
@@ -248,18 +250,4 @@ pub async fn start_openapi(
         adapter_config: mmapi_mpesa_openapi::OpenApiConfig { markets },
         listener,
     })
-}
-
-/// The OpenAPI simulator's faults, from the shared settings.
-fn openapi_faults(f: &crate::config::SimulatorFaults) -> mmapi_mpesa_openapi::simulator::Faults {
-    mmapi_mpesa_openapi::simulator::Faults {
-        seed: f.seed,
-        drop_callbacks: f.drop_callbacks,
-        delay_callbacks: f.delay_callbacks,
-        callback_delay_ms: f.callback_delay_ms,
-        duplicate_callbacks: f.duplicate_callbacks,
-        server_errors: f.server_errors,
-        timeouts: f.timeouts,
-        timeout_ms: f.timeout_ms,
-    }
 }

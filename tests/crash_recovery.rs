@@ -4,55 +4,11 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use common::*;
 use serde_json::{json, Value};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn spawn_gateway(
-    config: &std::path::Path,
-    port: u16,
-    data_dir: &std::path::Path,
-    database_url: Option<&str>,
-) -> ChildGuard {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mmapi-gateway"));
-    command
-        .args(["serve", "--config"])
-        .arg(config)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(data_dir);
-    if let Some(url) = database_url {
-        command.args(["--database-url", url]);
-    }
-    command
-        .env("MMAPI_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map(ChildGuard)
-        .expect("the gateway binary starts")
-}
-
-async fn wait_up(http: &reqwest::Client, base: &str) {
-    let started = Instant::now();
-    while http.get(format!("{base}/heartbeat")).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "gateway did not come up"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test]
 async fn sigkill_after_202_loses_nothing() {

@@ -1,12 +1,19 @@
 //! Operational endpoints outside the GSMA API: `GET /internal/stats`, the figures an operator (and the benchmark)
-//! reads to see how the store is coping.
+//! reads to see how the store is coping; `GET /internal/review`, the transactions waiting for manual review, and
+//! `POST /internal/review/{reference}` (`{"status": "completed"|"failed"}`), which settles one.
 
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::routing::get;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Serialize;
+use mmapi_core::GsmaError;
+use serde::{Deserialize, Serialize};
+
+use crate::api::error::ApiError;
+use crate::review::{Resolution, ReviewError, ReviewItem};
 
 use crate::engine::Engine;
 
@@ -28,7 +35,52 @@ pub struct StoreStats {
 
 /// The routes under `/internal`.
 pub fn routes(engine: Arc<Engine>) -> Router {
-    Router::new().route("/stats", get(stats)).with_state(engine)
+    Router::new()
+        .route("/stats", get(stats))
+        .route("/review", get(review_list))
+        .route("/review/{reference}", post(review_resolve))
+        .with_state(engine)
+}
+
+async fn review_list(State(engine): State<Arc<Engine>>) -> Result<Json<Vec<ReviewItem>>, ApiError> {
+    crate::review::list(engine.store())
+        .await
+        .map(Json)
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot list transactions in review");
+            ApiError::new(GsmaError::internal())
+        })
+}
+
+/// The body of `POST /internal/review/{reference}`.
+#[derive(Debug, Deserialize)]
+pub struct ReviewDecision {
+    pub status: Resolution,
+}
+
+async fn review_resolve(
+    State(engine): State<Arc<Engine>>,
+    Path(reference): Path<String>,
+    Json(decision): Json<ReviewDecision>,
+) -> Result<Response, ApiError> {
+    match crate::review::resolve(&engine, &reference, decision.status).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(ReviewError::NotFound(_)) => Err(ApiError::new(GsmaError::not_found(
+            "No transaction with this reference",
+        ))),
+        Err(e @ ReviewError::NotInReview { .. }) => Err(ApiError::with_status(
+            StatusCode::CONFLICT,
+            GsmaError::new(
+                mmapi_core::ErrorCategory::BusinessRule,
+                mmapi_core::ErrorCode::GenericError,
+                e.to_string(),
+            ),
+        )),
+        Err(e) => {
+            tracing::error!(reference, error = %e, "cannot settle a transaction in review");
+            Err(ApiError::new(GsmaError::internal()))
+        }
+    }
 }
 
 async fn stats(State(engine): State<Arc<Engine>>) -> Json<Stats> {

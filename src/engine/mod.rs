@@ -624,6 +624,19 @@ impl Engine {
     }
 
     /// Marks a transaction as being worked on by this process; false if it already is.
+    /// For a clean stop: waits (up to `grace`) for the operator calls under way to finish, and lets no more
+    /// start. Returns whether they all finished.
+    pub async fn quiesce(&self, grace: Duration) -> bool {
+        let all = u32::try_from(self.settings.concurrency).unwrap_or(u32::MAX);
+        match tokio::time::timeout(grace, self.permits.acquire_many(all)).await {
+            Ok(Ok(permits)) => {
+                permits.forget();
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub(crate) fn claim(&self, reference: &str) -> bool {
         self.in_flight
             .lock()

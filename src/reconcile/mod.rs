@@ -1,6 +1,7 @@
 //! Settling transactions whose operator result has not come: a periodic pass over due work sends what was never
 //! sent (after a restart, or when the dispatch queue was full) and asks the operator about the rest, with
-//! back-off, until each is final. Nothing is ever sent twice: sending is claimed in the store first.
+//! back-off, until each is final or its give-up time has passed, when it is marked for manual review (see
+//! [`crate::review`]) instead of being failed. Nothing is ever sent twice: sending is claimed in the store first.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,6 +85,21 @@ async fn check_status(engine: &Engine, row: &TransactionRow) {
         }
     }
     let now = now_ms();
+    if review_due(engine, row, &transaction, now) {
+        tracing::warn!(reference = %row.transaction_reference, provider = %row.provider, "no operator result by the give-up time; marked for manual review");
+        let change = Change::Review {
+            transaction_reference: row.transaction_reference.clone(),
+            now_ms: now,
+        };
+        match engine.store().apply(change).await {
+            // No longer awaited in memory; a late operator result is found in the store.
+            Ok(_) => engine.awaiting.remove(&row.transaction_reference),
+            Err(e) => {
+                tracing::error!(reference = %row.transaction_reference, error = %e, "could not mark a transaction for review")
+            }
+        }
+        return;
+    }
     let change = Change::CheckLater {
         transaction_reference: row.transaction_reference.clone(),
         next_check_at: now + millis(engine.check_backoff(deadline, row.check_attempts)),
@@ -92,6 +108,18 @@ async fn check_status(engine: &Engine, row: &TransactionRow) {
     if let Err(e) = engine.store().apply(change).await {
         tracing::error!(reference = %row.transaction_reference, error = %e, "could not schedule a status check");
     }
+}
+
+/// Whether an unsettled transaction has passed its provider's give-up time, counted from its creation.
+fn review_due(engine: &Engine, row: &TransactionRow, transaction: &Transaction, now: i64) -> bool {
+    let Some(since) = transaction
+        .creation_date
+        .map(|d| d.millis())
+        .or(row.in_doubt_since)
+    else {
+        return false;
+    };
+    now >= since.saturating_add(millis(engine.settings.review_after(&row.provider)))
 }
 
 /// An in-doubt transaction with no operator reference, whose provider's expiry has passed with no result: the

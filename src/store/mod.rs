@@ -7,6 +7,7 @@
 //! task with its own connection. Reads use a separate connection pool and never wait for the writer.
 
 mod conn;
+mod ops;
 mod records;
 mod writer;
 
@@ -48,6 +49,11 @@ pub enum StoreError {
     UnsupportedUrl,
 }
 
+/// Group-commit writers on PostgreSQL. Each statement there is a round trip to the server, so one writer is
+/// bound by latency, not by the database; several, each with its own connection, commit side by side. (SQLite
+/// allows one writer at a time: it has one.)
+const POSTGRES_WRITERS: usize = 4;
+
 /// Which database the store runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -71,7 +77,9 @@ pub struct WriterStats {
 pub struct Store {
     backend: Backend,
     pool: AnyPool,
-    writer: mpsc::Sender<WriteOp>,
+    /// The writers' queues: one on SQLite; on PostgreSQL several, each with its own connection, taken in turn.
+    writers: std::sync::Arc<[mpsc::Sender<WriteOp>]>,
+    next_writer: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     stats: std::sync::Arc<writer::SharedStats>,
 }
 
@@ -103,8 +111,8 @@ impl Store {
             }
         };
         let options = options.disable_statement_logging();
-        let (tx, rx) = mpsc::channel(16_384);
         let stats = std::sync::Arc::new(writer::SharedStats::default());
+        let mut writers = Vec::new();
         match (backend, sqlite_path) {
             (Backend::Sqlite, Some(path)) => {
                 let mut migrator = SqliteConnectOptions::new()
@@ -121,6 +129,8 @@ impl Store {
                 let (stop_checkpoints, checkpoints_stopped) = std::sync::mpsc::channel::<()>();
                 conn::spawn_checkpointer(path, checkpoints_stopped)?;
                 let stats = stats.clone();
+                let (tx, rx) = mpsc::channel(16_384);
+                writers.push(tx);
                 std::thread::Builder::new()
                     .name("store-writer".into())
                     .spawn(move || {
@@ -141,16 +151,22 @@ impl Store {
                     .ok_or(StoreError::UnsupportedUrl)?
                     .parse::<PgConnectOptions>()?
                     .disable_statement_logging();
-                let mut writer_conn = PgConnection::connect_with(&pg_options).await?;
-                sqlx::migrate!("./migrations/postgres")
-                    .run(&mut writer_conn)
-                    .await?;
-                tokio::spawn(writer::run(
-                    backend,
-                    conn::PgWriteConn(writer_conn),
-                    rx,
-                    stats.clone(),
-                ));
+                for i in 0..POSTGRES_WRITERS {
+                    let mut writer_conn = PgConnection::connect_with(&pg_options).await?;
+                    if i == 0 {
+                        sqlx::migrate!("./migrations/postgres")
+                            .run(&mut writer_conn)
+                            .await?;
+                    }
+                    let (tx, rx) = mpsc::channel(16_384);
+                    writers.push(tx);
+                    tokio::spawn(writer::run(
+                        backend,
+                        conn::PgWriteConn(writer_conn),
+                        rx,
+                        stats.clone(),
+                    ));
+                }
             }
         }
         let pool = AnyPoolOptions::new()
@@ -171,7 +187,8 @@ impl Store {
         Ok(Self {
             backend,
             pool,
-            writer: tx,
+            writers: writers.into(),
+            next_writer: Default::default(),
             stats,
         })
     }
@@ -192,7 +209,14 @@ impl Store {
         unwrap: impl FnOnce(WriteReply) -> Option<T>,
     ) -> Result<T, StoreError> {
         let (reply_tx, reply_rx) = oneshot::channel();
-        self.writer
+        let turn = self
+            .next_writer
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let writer = self
+            .writers
+            .get(turn % self.writers.len().max(1))
+            .ok_or(StoreError::WriterGone)?;
+        writer
             .send(make(reply_tx))
             .await
             .map_err(|_| StoreError::WriterGone)?;

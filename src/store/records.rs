@@ -196,6 +196,16 @@ pub enum Change {
         next_check_at: i64,
         now_ms: i64,
     },
+    /// Its result never came and status queries did not settle it by the give-up time: it waits for a person
+    /// (`dispatch_state` `review`), stays `pending`, and is no longer queried. A late operator result still
+    /// settles it.
+    Review {
+        transaction_reference: String,
+        now_ms: i64,
+    },
+    /// Nothing to change: answered once every write queued before it has committed (a barrier, used at
+    /// shutdown).
+    Flush,
     /// A client callback was delivered.
     CallbackDelivered { id: i64, status: u16, now_ms: i64 },
     /// A client callback attempt failed; try again at `next_attempt_at`, or give up.

@@ -53,6 +53,49 @@ pub(super) enum Claim {
 }
 
 impl WriteOp {
+    /// Where the change's first row lock falls: transactions by reference, then outbox rows by id, then claims
+    /// (which skip locked rows) and start-up recovery.
+    fn lock_order(&self) -> (u8, &str, i64) {
+        match self {
+            WriteOp::Accept { tx, .. } => (0, &tx.transaction_reference, 0),
+            WriteOp::Finalise { f, .. } => (0, &f.transaction_reference, 0),
+            WriteOp::Incoming { incoming, .. } => {
+                (0, &incoming.transaction.transaction_reference, 0)
+            }
+            WriteOp::Change { change, .. } => match change {
+                Change::Sending {
+                    transaction_reference,
+                    ..
+                }
+                | Change::Acknowledged {
+                    transaction_reference,
+                    ..
+                }
+                | Change::RetryDispatch {
+                    transaction_reference,
+                    ..
+                }
+                | Change::InDoubt {
+                    transaction_reference,
+                    ..
+                }
+                | Change::CheckLater {
+                    transaction_reference,
+                    ..
+                }
+                | Change::Review {
+                    transaction_reference,
+                    ..
+                } => (0, transaction_reference, 0),
+                Change::CallbackDelivered { id, .. } | Change::CallbackFailed { id, .. } => {
+                    (1, "", *id)
+                }
+                _ => (2, "", 0),
+            },
+            WriteOp::Claim { .. } => (2, "", 0),
+        }
+    }
+
     fn reply(self) -> Reply {
         match self {
             WriteOp::Accept { reply, .. }
@@ -109,6 +152,11 @@ pub(super) async fn run<C: WriteConn>(
             }
         }
         let n = batch.len() as u64;
+        if backend == Backend::Postgres {
+            // Concurrent writers (and instances) lock rows in one order, so they wait for each other rather than
+            // deadlock. Changes to one transaction keep their order (the sort is stable).
+            batch.sort_by(|a, b| a.lock_order().cmp(&b.lock_order()));
+        }
         match commit_batch(backend, &mut conn, &batch).await {
             Ok(replies) => {
                 stats.commits.fetch_add(1, Ordering::Relaxed);
@@ -355,6 +403,19 @@ async fn apply<C: WriteConn>(conn: &mut C, change: &Change) -> Result<u64, Store
             )
             .await
         }
+        Change::Review {
+            transaction_reference,
+            now_ms,
+        } => {
+            conn.execute(
+                "UPDATE transactions SET dispatch_state = 'review', next_check_at = NULL, updated_at = $2 \
+                 WHERE transaction_reference = $1 AND status = 'pending' \
+                 AND dispatch_state IN ('acknowledged', 'in_doubt')",
+                &[transaction_reference.into(), (*now_ms).into()],
+            )
+            .await
+        }
+        Change::Flush => Ok(0),
         Change::CallbackDelivered { id, status, now_ms } => {
             conn.execute(
                 "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, last_status = $2, last_error = NULL, \

@@ -246,3 +246,48 @@ impl Drop for ChildGuard {
         self.kill();
     }
 }
+
+/// A port free on the loopback interface.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Starts the gateway binary (`serve`) with `config` on `port` and `data_dir`.
+pub fn spawn_gateway(
+    config: &std::path::Path,
+    port: u16,
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+) -> ChildGuard {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mmapi-gateway"));
+    command
+        .args(["serve", "--config"])
+        .arg(config)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data_dir);
+    if let Some(url) = database_url {
+        command.args(["--database-url", url]);
+    }
+    command
+        .env("MMAPI_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .map(ChildGuard)
+        .expect("the gateway binary starts")
+}
+
+/// Waits until the gateway at `base` answers.
+pub async fn wait_up(http: &reqwest::Client, base: &str) {
+    let started = Instant::now();
+    while http.get(format!("{base}/heartbeat")).send().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "gateway did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -10,6 +10,7 @@ pub mod model;
 pub mod parse;
 pub mod provider;
 pub mod secret;
+pub mod simulator_faults;
 pub mod time;
 
 pub use amount::Amount;

@@ -138,6 +138,9 @@ pub struct SimulatorConfig {
     pub customer_opening_balance: Decimal,
     /// Faults to inject. Default none.
     pub faults: Faults,
+    /// Keep the submission counts ([`OpenApiSimulator::submissions`]) in this file, one
+    /// `input_ThirdPartyConversationID` a line, so that they survive a restart. Default none (in memory).
+    pub submissions_path: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for SimulatorConfig {
@@ -156,6 +159,7 @@ impl std::fmt::Debug for SimulatorConfig {
             .field("result_delay", &self.result_delay)
             .field("customer_opening_balance", &self.customer_opening_balance)
             .field("faults", &self.faults)
+            .field("submissions_path", &self.submissions_path)
             .finish()
     }
 }
@@ -175,6 +179,7 @@ impl Default for SimulatorConfig {
             result_delay: Duration::from_millis(200),
             customer_opening_balance: Decimal::from(1_000_000),
             faults: Faults::default(),
+            submissions_path: None,
         }
     }
 }
@@ -191,6 +196,9 @@ pub enum SimulatorError {
     /// The standalone server failed.
     #[error("M-Pesa OpenAPI simulator server failed: {0}")]
     Serve(#[source] std::io::Error),
+    /// The submissions file could not be read or opened.
+    #[error("cannot use the M-Pesa OpenAPI simulator's submissions file: {0}")]
+    Submissions(#[source] std::io::Error),
 }
 
 /// A session issued by `getSession/`.
@@ -217,6 +225,8 @@ pub(crate) struct SimState {
     faults: faults::FaultInjector,
     /// How many times each transaction was submitted, by `input_ThirdPartyConversationID`.
     submissions: Mutex<HashMap<String, u32>>,
+    /// Where each submission is appended, when the counts are kept on disk.
+    submissions_log: Option<Mutex<std::fs::File>>,
 }
 
 impl SimState {
@@ -272,7 +282,17 @@ impl SimState {
             accepted: AtomicU64::new(0),
             http,
             faults: faults::FaultInjector::new(config.faults.clone()),
-            submissions: Mutex::new(HashMap::new()),
+            submissions: Mutex::new(read_submissions(config.submissions_path.as_deref())?),
+            submissions_log: match &config.submissions_path {
+                Some(path) => Some(Mutex::new(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .map_err(SimulatorError::Submissions)?,
+                )),
+                None => None,
+            },
         })
     }
 
@@ -282,6 +302,18 @@ impl SimState {
         *counts
             .entry(third_party_conversation_id.to_owned())
             .or_insert(0) += 1;
+        if let Some(log) = &self.submissions_log {
+            use std::io::Write;
+            let mut file = log.lock().unwrap_or_else(|e| e.into_inner());
+            // One key a line: the id is validated before it is counted, so it holds no line break.
+            let line = format!(
+                "{}\n",
+                third_party_conversation_id.replace(['\n', '\r'], " ")
+            );
+            if let Err(e) = file.write_all(line.as_bytes()) {
+                tracing::warn!(error = %e, "OpenAPI simulator: cannot record a submission");
+            }
+        }
     }
 
     fn submission_counts(&self) -> HashMap<String, u32> {
@@ -383,6 +415,25 @@ impl OpenApiSimulator {
     pub fn request_count(&self) -> u64 {
         self.state.accepted.load(Ordering::Relaxed)
     }
+}
+
+/// The counts kept in a submissions file (none when it does not exist yet).
+fn read_submissions(
+    path: Option<&std::path::Path>,
+) -> Result<HashMap<String, u32>, SimulatorError> {
+    let mut counts = HashMap::new();
+    let Some(path) = path else {
+        return Ok(counts);
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(counts),
+        Err(e) => return Err(SimulatorError::Submissions(e)),
+    };
+    for key in text.lines().filter(|l| !l.is_empty()) {
+        *counts.entry(key.to_owned()).or_insert(0) += 1;
+    }
+    Ok(counts)
 }
 
 /// `"12"` → `"12.00"`, `"12.5"` → `"12.50"`.
