@@ -8,6 +8,9 @@ use super::conn::{Param, WriteConn};
 use super::records::*;
 use super::{Backend, StoreError, WriterStats};
 
+/// A commit slower than this is logged: every caller in it waited that long.
+const SLOW_COMMIT: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// The most changes one commit carries.
 const MAX_BATCH: usize = 1024;
 
@@ -157,7 +160,13 @@ pub(super) async fn run<C: WriteConn>(
             // deadlock. Changes to one transaction keep their order (the sort is stable).
             batch.sort_by(|a, b| a.lock_order().cmp(&b.lock_order()));
         }
-        match commit_batch(backend, &mut conn, &batch).await {
+        let started = std::time::Instant::now();
+        let committed = commit_batch(backend, &mut conn, &batch).await;
+        let took = started.elapsed();
+        if took >= SLOW_COMMIT {
+            tracing::warn!(size = n, took_ms = took.as_millis() as u64, "slow group commit");
+        }
+        match committed {
             Ok(replies) => {
                 stats.commits.fetch_add(1, Ordering::Relaxed);
                 stats.operations.fetch_add(n, Ordering::Relaxed);
