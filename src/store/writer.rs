@@ -9,7 +9,7 @@ use super::records::*;
 use super::{Backend, StoreError, WriterStats};
 
 /// A commit slower than this is logged: every caller in it waited that long.
-const SLOW_COMMIT: std::time::Duration = std::time::Duration::from_millis(50);
+const SLOW_COMMIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The most changes one commit carries.
 const MAX_BATCH: usize = 1024;
