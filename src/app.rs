@@ -101,7 +101,9 @@ impl Gateway {
         // Operator calls under way finish (a call cut short would leave its transaction in doubt); no new ones
         // start, and what is still queued is sent at the next start.
         if !self.engine.quiesce(DISPATCH_GRACE).await {
-            tracing::warn!("operator calls still under way at the stop are settled at the next start");
+            tracing::warn!(
+                "operator calls still under way at the stop are settled at the next start"
+            );
         }
         if let Err(e) = self.engine.store().flush().await {
             tracing::warn!(error = %e, "could not drain the store writer");

@@ -164,7 +164,11 @@ pub(super) async fn run<C: WriteConn>(
         let committed = commit_batch(backend, &mut conn, &batch).await;
         let took = started.elapsed();
         if took >= SLOW_COMMIT {
-            tracing::warn!(size = n, took_ms = took.as_millis() as u64, "slow group commit");
+            tracing::warn!(
+                size = n,
+                took_ms = took.as_millis() as u64,
+                "slow group commit"
+            );
         }
         match committed {
             Ok(replies) => {
