@@ -7,6 +7,7 @@
 pub mod api;
 pub mod app;
 pub mod breaker;
+pub mod callbacks;
 pub mod config;
 pub mod engine;
 pub mod notify;

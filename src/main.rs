@@ -73,6 +73,11 @@ enum Command {
         #[command(subcommand)]
         action: ReviewAction,
     },
+    /// The client-callback delivery log, and redelivery.
+    Callbacks {
+        #[command(subcommand)]
+        action: CallbacksAction,
+    },
 }
 
 /// Where the store is: the same options as `serve`.
@@ -106,6 +111,56 @@ enum ReviewAction {
         #[command(flatten)]
         store: StoreArgs,
     },
+}
+
+#[derive(Subcommand)]
+enum CallbacksAction {
+    /// List client callbacks with their delivery log, newest first (JSON, one per line).
+    List {
+        /// Only those in this state.
+        #[arg(long, value_enum)]
+        state: Option<CallbackState>,
+        /// At most this many.
+        #[arg(
+            long,
+            default_value_t = mmapi_gateway::callbacks::DEFAULT_LIST_LIMIT,
+            value_parser = clap::value_parser!(i64).range(1..)
+        )]
+        limit: i64,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Deliver callbacks again: a running gateway sends them at once.
+    Redeliver {
+        /// Outbox ids (the `id` of `callbacks list`).
+        #[arg(
+            required_unless_present = "all_abandoned",
+            conflicts_with = "all_abandoned"
+        )]
+        ids: Vec<i64>,
+        /// Every callback given up on.
+        #[arg(long)]
+        all_abandoned: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CallbackState {
+    Pending,
+    Delivered,
+    Abandoned,
+}
+
+impl CallbackState {
+    fn as_str(self) -> &'static str {
+        match self {
+            CallbackState::Pending => "pending",
+            CallbackState::Delivered => "delivered",
+            CallbackState::Abandoned => "abandoned",
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -250,6 +305,7 @@ async fn main() -> ExitCode {
         }
         Command::Simulate { operator } => simulate(operator).await,
         Command::Review { action } => review(action).await,
+        Command::Callbacks { action } => callbacks(action).await,
     }
 }
 
@@ -335,45 +391,57 @@ async fn simulate(operator: Simulator) -> ExitCode {
     }
 }
 
-/// `mmapi-gateway review list|resolve`.
-async fn review(action: ReviewAction) -> ExitCode {
-    let store_args = match &action {
-        ReviewAction::List { store } | ReviewAction::Resolve { store, .. } => store,
-    };
+/// The configuration the store options name.
+fn store_config(store_args: &StoreArgs) -> Result<Config, ExitCode> {
     let overrides = Overrides {
         data_dir: store_args.data_dir.clone(),
         database_url: store_args.database_url.clone(),
         ..Overrides::default()
     };
-    let config = match Config::load(store_args.config.as_deref(), overrides) {
-        Ok(c) => c,
-        Err(e) => {
+    Config::load(store_args.config.as_deref(), overrides).map_err(|e| {
+        eprintln!("mmapi-gateway: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// Opens the store of `config`.
+async fn open_store(config: &Config) -> Result<mmapi_gateway::store::Store, ExitCode> {
+    mmapi_gateway::store::Store::open(config.database_url.as_deref(), &config.data_dir)
+        .await
+        .map_err(|e| {
             eprintln!("mmapi-gateway: {e}");
-            return ExitCode::from(2);
+            ExitCode::FAILURE
+        })
+}
+
+/// Prints `items` as JSON, one per line.
+fn print_lines<T: serde::Serialize>(items: &[T]) {
+    for item in items {
+        match serde_json::to_string(item) {
+            Ok(line) => println!("{line}"),
+            Err(e) => eprintln!("mmapi-gateway: {e}"),
         }
+    }
+}
+
+/// `mmapi-gateway review list|resolve`.
+async fn review(action: ReviewAction) -> ExitCode {
+    let store_args = match &action {
+        ReviewAction::List { store } | ReviewAction::Resolve { store, .. } => store,
+    };
+    let config = match store_config(store_args) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     match action {
         ReviewAction::List { .. } => {
-            let store = match mmapi_gateway::store::Store::open(
-                config.database_url.as_deref(),
-                &config.data_dir,
-            )
-            .await
-            {
+            let store = match open_store(&config).await {
                 Ok(s) => s,
-                Err(e) => {
-                    eprintln!("mmapi-gateway: {e}");
-                    return ExitCode::FAILURE;
-                }
+                Err(code) => return code,
             };
             match mmapi_gateway::review::list(&store).await {
                 Ok(items) => {
-                    for item in items {
-                        match serde_json::to_string(&item) {
-                            Ok(line) => println!("{line}"),
-                            Err(e) => eprintln!("mmapi-gateway: {e}"),
-                        }
-                    }
+                    print_lines(&items);
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -405,6 +473,56 @@ async fn review(action: ReviewAction) -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// `mmapi-gateway callbacks list|redeliver`.
+async fn callbacks(action: CallbacksAction) -> ExitCode {
+    let store_args = match &action {
+        CallbacksAction::List { store, .. } | CallbacksAction::Redeliver { store, .. } => store,
+    };
+    let config = match store_config(store_args) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let store = match open_store(&config).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let done = match action {
+        CallbacksAction::List { state, limit, .. } => {
+            mmapi_gateway::callbacks::list(&store, state.map(CallbackState::as_str), limit)
+                .await
+                .map(|items| print_lines(&items))
+                .map_err(|e| e.to_string())
+        }
+        CallbacksAction::Redeliver {
+            ids, all_abandoned, ..
+        } => {
+            let redelivered = if all_abandoned {
+                mmapi_gateway::callbacks::redeliver_abandoned(&store).await
+            } else {
+                mmapi_gateway::callbacks::redeliver(&store, &ids)
+                    .await
+                    .map(|()| ids)
+            };
+            redelivered
+                .map(|ids| {
+                    for id in ids {
+                        println!("{id} queued for redelivery");
+                    }
+                })
+                .map_err(|e| e.to_string())
+        }
+    };
+    // Let the writer commit before the process ends.
+    let flushed = store.flush().await.map_err(|e| e.to_string());
+    match done.and(flushed) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mmapi-gateway: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -2,8 +2,12 @@
 //! results and answering some calls with a 5xx or not in time, is killed with SIGKILL and restarted on the same
 //! data directory several times while payments (KES through Daraja, TZS through the M-Pesa OpenAPI) and
 //! disbursements (KES through Daraja B2C) pour in. At the end every accepted transaction is final or waiting
-//! for manual review, no transaction was submitted twice to a simulator, and every final transaction's client
-//! callback arrived at least once.
+//! for manual review, no transaction was submitted twice to a simulator, every final transaction's client
+//! callback arrived at least once, and the money the Daraja simulator moved adds up with what the gateway
+//! reports: completed KES payments credited the till and debited the payer, completed disbursements debited the
+//! paying organisation and credited the payer, failed ones moved nothing, and those still pending (in manual
+//! review) moved their amount or nothing. The OpenAPI simulator keeps no ledger across restarts, so TZS
+//! balances are not checked.
 //!
 //! `MMAPI_CHAOS_TRANSACTIONS` (default 200) and `MMAPI_CHAOS_KILLS` (default 3) set its size; see the README's
 //! "Reliability" section for the long form. Loopback only; bounded in count and time.
@@ -143,6 +147,129 @@ async fn submissions(
     (count, duplicates)
 }
 
+/// The shortcode whose Utility account B2C disbursements are paid from.
+const DISBURSER: &str = "600000";
+
+/// `"1234.56"` (or `"17"`) as cents.
+fn cents(amount: &str) -> i64 {
+    let (whole, fraction) = amount.split_once('.').unwrap_or((amount, ""));
+    let fraction = format!("{fraction:0<2}");
+    let whole: i64 = whole.parse().expect("an amount");
+    let fraction: i64 = fraction[..2].parse().expect("an amount");
+    whole * 100 + if whole < 0 { -fraction } else { fraction }
+}
+
+/// The Daraja simulator's balances, in cents, by account (`254708374149`, `174379:utility`, …).
+async fn daraja_balances(http: &reqwest::Client, gateway: &str) -> HashMap<String, i64> {
+    let (status, body) = get_json(
+        http,
+        &format!("{gateway}/sandbox/daraja/__simulator/ledger"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "Daraja ledger: {body}");
+    let mut balances: HashMap<String, i64> = body["balances"]
+        .as_object()
+        .expect("balances")
+        .iter()
+        .map(|(k, v)| (k.clone(), cents(v.as_str().expect("an amount"))))
+        .collect();
+    // A customer not seen yet holds the opening balance.
+    let payer = PAYER.trim_start_matches('+').to_owned();
+    let opening = cents(body["customerOpening"].as_str().expect("an amount"));
+    balances.entry(payer).or_insert(opening);
+    balances
+}
+
+/// What the gateway reports about an account's KES transactions of one type: the cents of those completed,
+/// failed, failed as "never taken" although submitted to the simulator (see [`UNCONFIRMED`]) and still
+/// pending, and how many of each.
+#[derive(Debug, Default)]
+struct Reported {
+    completed: i64,
+    failed: i64,
+    unconfirmed: i64,
+    pending: i64,
+    counts: [usize; 4],
+}
+
+/// The error of a transaction failed because its sending was in doubt, the operator never acknowledged it and
+/// no result came by `stk_unacknowledged_expiry_secs` (README "Durability" 4). The gateway assumes nothing was
+/// paid, but a request the simulator took whose result callback was dropped did move money: these are counted
+/// apart, like those pending.
+const UNCONFIRMED: &str = "could not be confirmed by the operator";
+
+/// Reads every page of `GET /accounts/{kind}/{id}/transactions` and sums the KES transactions of `tx_type`.
+async fn reported(
+    http: &reqwest::Client,
+    base: &str,
+    kind: &str,
+    id: &str,
+    tx_type: &str,
+    server_ids: &HashMap<String, String>,
+    submitted: &[String],
+) -> Reported {
+    let mut out = Reported::default();
+    let mut offset = 0;
+    loop {
+        let (status, page) = get_json(
+            http,
+            &format!("{base}/accounts/{kind}/{id}/transactions?limit=1000&offset={offset}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{kind} {id} transactions: {page}");
+        let page = page.as_array().cloned().unwrap_or_default();
+        if page.is_empty() {
+            return out;
+        }
+        offset += page.len();
+        for t in page
+            .iter()
+            .filter(|t| t["type"] == tx_type && t["currency"] == "KES")
+        {
+            let amount = cents(t["amount"].as_str().expect("an amount"));
+            let (sum, i) = match t["transactionStatus"].as_str() {
+                Some("completed") => (&mut out.completed, 0),
+                Some("failed") => {
+                    let reference = t["transactionReference"].as_str().unwrap_or_default();
+                    // Never submitted to the simulator: it certainly moved nothing.
+                    let was_submitted = submitted.iter().any(|k| k.contains(reference));
+                    if was_submitted && failed_unconfirmed(http, base, reference, server_ids).await
+                    {
+                        (&mut out.unconfirmed, 2)
+                    } else {
+                        (&mut out.failed, 1)
+                    }
+                }
+                Some("pending") => (&mut out.pending, 3),
+                other => panic!("unexpected status {other:?}: {t}"),
+            };
+            *sum += amount;
+            out.counts[i] += 1;
+        }
+    }
+}
+
+/// Whether the failed transaction `reference` failed as never taken ([`UNCONFIRMED`]), by its request state's
+/// error. One whose 202 a kill swallowed has no request state id here, and counts as such.
+async fn failed_unconfirmed(
+    http: &reqwest::Client,
+    base: &str,
+    reference: &str,
+    server_ids: &HashMap<String, String>,
+) -> bool {
+    let Some(id) = server_ids.get(reference) else {
+        return true;
+    };
+    let (status, state) = get_json(http, &format!("{base}/requeststates/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "request state {id}: {state}");
+    state.to_string().contains(UNCONFIRMED)
+}
+
+/// Shillings with two decimals.
+fn kes(cents: i64) -> String {
+    format!("{}.{:02}", cents / 100, (cents % 100).abs())
+}
+
 #[tokio::test]
 async fn chaos_nothing_lost_nothing_sent_twice() {
     let transactions = env_number("MMAPI_CHAOS_TRANSACTIONS", 200).max(1);
@@ -174,6 +301,7 @@ async fn chaos_nothing_lost_nothing_sent_twice() {
 
     let mut gateway = spawn_gateway(&config, port, &data_dir, database_url.as_deref());
     wait_up(&http, &base).await;
+    let opening = daraja_balances(&http, &root).await;
 
     let accepted: Arc<Mutex<Vec<Accepted>>> = Arc::default();
     let refused = Arc::new(AtomicUsize::new(0));
@@ -305,6 +433,53 @@ async fn chaos_nothing_lost_nothing_sent_twice() {
     let (daraja_keys, daraja_duplicates) = submissions(&http, &root, "daraja").await;
     let (openapi_keys, openapi_duplicates) = submissions(&http, &root, "mpesa-openapi").await;
 
+    // The money moved. The gateway's account lists cover every accepted transaction, also those whose 202 a
+    // kill swallowed. Read before the ledger: whatever the gateway calls completed has moved by then, and what
+    // completes meanwhile is still pending here, which the bounds below allow for.
+    let payer = PAYER.trim_start_matches('+');
+    let server_ids: HashMap<String, String> = accepted
+        .iter()
+        .map(|a| (a.reference.clone(), a.server_correlation_id.clone()))
+        .collect();
+    let (status, body) = get_json(
+        &http,
+        &format!("{root}/sandbox/daraja/__simulator/submissions"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "Daraja submissions: {body}");
+    let submitted: Vec<String> = body["submissions"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let payments = reported(
+        &http,
+        &base,
+        "storeid",
+        TILL,
+        "merchantpay",
+        &server_ids,
+        &submitted,
+    )
+    .await;
+    let disbursements = reported(
+        &http,
+        &base,
+        "organisationid",
+        DISBURSER,
+        "disbursement",
+        &server_ids,
+        &submitted,
+    )
+    .await;
+    let closing = daraja_balances(&http, &root).await;
+    let moved = |account: &str| {
+        closing.get(account).copied().unwrap_or_default()
+            - opening.get(account).copied().unwrap_or_default()
+    };
+    let till_in = moved(&format!("{TILL}:utility"));
+    let disbursed = -moved(&format!("{DISBURSER}:utility"));
+    let payer_moved = moved(payer);
+
     let count = |status: &str| finals.values().filter(|s| s.as_str() == status).count();
     let by_kind = |kind: &str| accepted.iter().filter(|a| a.kind == kind).count();
     println!("chaos run (seed {seed}):");
@@ -335,6 +510,31 @@ async fn chaos_nothing_lost_nothing_sent_twice() {
         finals.len()
     );
     println!(
+        "  Daraja money: KES payments completed {} ({}), failed {} ({}), failed as never taken {} ({}), pending {} ({}); till credited {}",
+        kes(payments.completed),
+        payments.counts[0],
+        kes(payments.failed),
+        payments.counts[1],
+        kes(payments.unconfirmed),
+        payments.counts[2],
+        kes(payments.pending),
+        payments.counts[3],
+        kes(till_in)
+    );
+    println!(
+        "  Daraja money: disbursements completed {} ({}), failed {} ({}), failed as never taken {} ({}), pending {} ({}); {DISBURSER} debited {}; payer moved {}",
+        kes(disbursements.completed),
+        disbursements.counts[0],
+        kes(disbursements.failed),
+        disbursements.counts[1],
+        kes(disbursements.unconfirmed),
+        disbursements.counts[2],
+        kes(disbursements.pending),
+        disbursements.counts[3],
+        kes(disbursed),
+        kes(payer_moved)
+    );
+    println!(
         "  sending took {sending_done:?}; all settled after {settled_after:?}; total {:?}",
         run_started.elapsed()
     );
@@ -348,5 +548,37 @@ async fn chaos_nothing_lost_nothing_sent_twice() {
         "sent twice to the OpenAPI: {openapi_duplicates:?}"
     );
     assert_eq!(finals.len() + in_review.len(), accepted.len());
+
+    // Completed ones moved their amount, failed ones nothing; pending ones (in review) and those failed as never
+    // taken moved theirs or nothing.
+    let uncertain = |r: &Reported| r.pending + r.unconfirmed;
+    assert!(
+        payments.completed <= till_in && till_in <= payments.completed + uncertain(&payments),
+        "the till was credited {} for payments completed {} (pending or failed as never taken {})",
+        kes(till_in),
+        kes(payments.completed),
+        kes(uncertain(&payments))
+    );
+    assert!(
+        disbursements.completed <= disbursed
+            && disbursed <= disbursements.completed + uncertain(&disbursements),
+        "{DISBURSER} was debited {} for disbursements completed {} (pending or failed as never taken {})",
+        kes(disbursed),
+        kes(disbursements.completed),
+        kes(uncertain(&disbursements))
+    );
+    // The payer paid exactly what the till received and received exactly what was disbursed.
+    assert_eq!(
+        payer_moved,
+        disbursed - till_in,
+        "the payer's balance moved {} for {} paid and {} received",
+        kes(payer_moved),
+        kes(till_in),
+        kes(disbursed)
+    );
+    if uncertain(&payments) == 0 && uncertain(&disbursements) == 0 {
+        assert_eq!(till_in, payments.completed);
+        assert_eq!(disbursed, disbursements.completed);
+    }
     gateway.kill();
 }

@@ -53,6 +53,25 @@ pub struct OutboxRow {
     pub attempts: i64,
 }
 
+/// A client callback's delivery log, as the outbox keeps it (without its body).
+#[derive(Clone, Debug, FromRow)]
+pub struct OutboxLogRow {
+    pub id: i64,
+    pub server_correlation_id: String,
+    pub url: String,
+    /// `pending`, `delivered` or `abandoned`.
+    pub state: String,
+    pub attempts: i64,
+    /// The HTTP status of the latest attempt, if it got an answer.
+    pub last_status: Option<i64>,
+    /// Why the latest attempt failed.
+    pub last_error: Option<String>,
+    /// ms since the epoch.
+    pub created_at: i64,
+    /// ms since the epoch.
+    pub delivered_at: Option<i64>,
+}
+
 /// A new request state.
 #[derive(Clone, Debug)]
 pub struct NewRequestState {
@@ -216,6 +235,9 @@ pub enum Change {
         next_attempt_at: i64,
         give_up: bool,
     },
+    /// Deliver a client callback again (CLI `callbacks redeliver`): back to `pending`, due at `now_ms`, with a
+    /// fresh attempt budget. The latest status and error stay until the next attempt.
+    Redeliver { id: i64, now_ms: i64 },
     /// Start-up recovery (see [`Store::recover_after_restart`](super::Store::recover_after_restart)).
     RecoverAfterRestart {
         now_ms: i64,

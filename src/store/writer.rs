@@ -90,9 +90,9 @@ impl WriteOp {
                     transaction_reference,
                     ..
                 } => (0, transaction_reference, 0),
-                Change::CallbackDelivered { id, .. } | Change::CallbackFailed { id, .. } => {
-                    (1, "", *id)
-                }
+                Change::CallbackDelivered { id, .. }
+                | Change::CallbackFailed { id, .. }
+                | Change::Redeliver { id, .. } => (1, "", *id),
                 _ => (2, "", 0),
             },
             WriteOp::Claim { .. } => (2, "", 0),
@@ -454,6 +454,14 @@ async fn apply<C: WriteConn>(conn: &mut C, change: &Change) -> Result<u64, Store
                     error.into(),
                     (*next_attempt_at).into(),
                 ],
+            )
+            .await
+        }
+        Change::Redeliver { id, now_ms } => {
+            conn.execute(
+                "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $2, delivered_at = NULL \
+                 WHERE id = $1",
+                &[(*id).into(), (*now_ms).into()],
             )
             .await
         }

@@ -233,6 +233,33 @@ impl Ledger {
 }
 
 impl Accounts {
+    /// Every account that holds money here (customers seen so far, and each organisation's Utility and
+    /// Working accounts) with its balance.
+    pub(crate) fn balances(&self) -> Vec<(Party, Cents)> {
+        let customers = self
+            .customers
+            .iter()
+            .map(|(msisdn, b)| (Party::Customer(*msisdn), *b));
+        let orgs = self.orgs.iter().flat_map(|(sc, o)| {
+            [
+                (Party::Org(sc.clone(), OrgAccount::Utility), o.utility),
+                (Party::Org(sc.clone(), OrgAccount::Working), o.working),
+            ]
+        });
+        customers.chain(orgs).collect()
+    }
+
+    /// The balance a customer not seen yet holds.
+    pub(crate) fn customer_opening(&self) -> Cents {
+        self.openings.customer
+    }
+
+    /// How many transactions were recorded, and how many of them completed (moved money).
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        let completed = self.txns.iter().filter(|t| t.record.completed).count();
+        (self.txns.len(), completed)
+    }
+
     /// Whether `shortcode` is a simulated organisation.
     pub(crate) fn is_org(&self, shortcode: &str) -> bool {
         self.orgs.contains_key(shortcode)
@@ -433,5 +460,22 @@ mod tests {
         a.apply(reversal);
         assert_eq!(a.balance(&org), Some(1000));
         assert!(a.by_receipt("AAAAAAAAA1").is_some_and(|t| t.reversed));
+        // What `GET /__simulator/ledger` shows: every account seen, and the transactions recorded and completed.
+        let mut balances: Vec<(String, Cents)> = a
+            .balances()
+            .into_iter()
+            .map(|(party, cents)| (party.to_string(), cents))
+            .collect();
+        balances.sort();
+        assert_eq!(
+            balances,
+            [
+                ("254708374149".to_owned(), 100),
+                ("600000:utility".to_owned(), 1000),
+                ("600000:working".to_owned(), 0),
+            ]
+        );
+        assert_eq!(a.customer_opening(), 100);
+        assert_eq!(a.counts(), (3, 2));
     }
 }

@@ -516,6 +516,7 @@ impl DarajaSimulator {
             .merge(reversal::routes())
             .merge(c2b::routes())
             .route("/__simulator/submissions", axum::routing::get(submissions))
+            .route("/__simulator/ledger", axum::routing::get(ledger_view))
             .fallback(wire::not_found)
             .layer(axum::middleware::from_fn_with_state(
                 self.shared.clone(),
@@ -602,6 +603,28 @@ async fn submissions(
         .collect();
     duplicates.sort();
     axum::Json(serde_json::json!({ "submissions": counts, "duplicates": duplicates }))
+}
+
+/// `GET /__simulator/ledger` (not part of Daraja, read-only): every simulated balance in KES with two decimals,
+/// keyed as in the journal (`254708374149`, `174379:utility`, `174379:working`), and how many transactions were
+/// recorded and completed; `customerOpening` is the balance of a customer not listed yet. Balances are rebuilt
+/// from the journal at start, so they survive a restart.
+async fn ledger_view(
+    axum::extract::State(sim): axum::extract::State<Shared>,
+) -> axum::Json<serde_json::Value> {
+    let accounts = sim.ledger.lock();
+    let balances: serde_json::Map<String, serde_json::Value> = accounts
+        .balances()
+        .into_iter()
+        .map(|(party, cents)| (party.to_string(), ledger::kes(cents).into()))
+        .collect();
+    let (transactions, completed) = accounts.counts();
+    axum::Json(serde_json::json!({
+        "balances": balances,
+        "customerOpening": ledger::kes(accounts.customer_opening()),
+        "transactions": transactions,
+        "completed": completed,
+    }))
 }
 
 /// Runs a standalone simulator on `listener` until the server fails.
