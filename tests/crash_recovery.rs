@@ -55,10 +55,16 @@ async fn sigkill_after_202_loses_nothing() {
 
     let mut second = spawn_gateway(&config, port, &data_dir, database_url.as_deref());
     wait_up(&http, &base).await;
+    // A payment whose STK Push was under way at the kill, with no acknowledgement, cannot be queried: if no
+    // result comes it is left for manual review, never failed on a guess. Every other one becomes final.
+    let mut settled = Vec::new();
     for state in &accepted {
         let id = state["serverCorrelationId"].as_str().unwrap();
         // On PostgreSQL an interrupted dispatch is in doubt only once its 60 s claim expires.
-        let done = wait_final(&http, &base, id, Duration::from_secs(90)).await;
+        let Some(done) = wait_final_or_review(&http, &base, id, Duration::from_secs(90)).await
+        else {
+            continue;
+        };
         assert_ne!(done["status"], "pending");
         let (status, tx) = get_json(
             &http,
@@ -71,11 +77,12 @@ async fn sigkill_after_202_loses_nothing() {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(tx["amount"], "100");
         assert_eq!(tx["transactionStatus"], done["status"]);
+        settled.push(state);
     }
     let got = receiver
-        .wait_for(accepted.len(), Duration::from_secs(20))
+        .wait_for(settled.len(), Duration::from_secs(20))
         .await;
-    for state in &accepted {
+    for state in &settled {
         assert!(
             got.iter().any(
                 |r| r.body["transactionReference"] == state["objectReference"]

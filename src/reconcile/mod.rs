@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use mmapi_core::model::Transaction;
 use mmapi_core::provider::{Outcome, ProviderRefs};
-use mmapi_core::GsmaError;
 
-use crate::engine::dispatch::{dispatch, failed, finish, mark_in_doubt, millis, transaction_of};
+use crate::engine::dispatch::{dispatch, finish, mark_in_doubt, millis, transaction_of};
 use crate::engine::{now_ms, Engine};
 use crate::store::{Change, TransactionRow};
 
@@ -77,8 +76,10 @@ async fn check_status(engine: &Engine, row: &TransactionRow) {
             return;
         }
         Err(e) => {
-            if let Some(outcome) = expired_unacknowledged(provider.as_ref(), row, &transaction) {
-                finish(engine, row, &outcome, None).await;
+            if unacknowledged_expired(provider.as_ref(), row, &transaction) {
+                // The operator may have taken it and its result been lost: only a person can tell.
+                tracing::warn!(reference = %row.transaction_reference, provider = %row.provider, "no acknowledgement and no operator result by the expiry, and no way to ask; marked for manual review");
+                mark_for_review(engine, row).await;
                 return;
             }
             tracing::info!(reference = %row.transaction_reference, error = %e, "status query gave no answer; will ask again");
@@ -87,17 +88,7 @@ async fn check_status(engine: &Engine, row: &TransactionRow) {
     let now = now_ms();
     if review_due(engine, row, &transaction, now) {
         tracing::warn!(reference = %row.transaction_reference, provider = %row.provider, "no operator result by the give-up time; marked for manual review");
-        let change = Change::Review {
-            transaction_reference: row.transaction_reference.clone(),
-            now_ms: now,
-        };
-        match engine.store().apply(change).await {
-            // No longer awaited in memory; a late operator result is found in the store.
-            Ok(_) => engine.awaiting.remove(&row.transaction_reference),
-            Err(e) => {
-                tracing::error!(reference = %row.transaction_reference, error = %e, "could not mark a transaction for review")
-            }
-        }
+        mark_for_review(engine, row).await;
         return;
     }
     let change = Change::CheckLater {
@@ -107,6 +98,21 @@ async fn check_status(engine: &Engine, row: &TransactionRow) {
     };
     if let Err(e) = engine.store().apply(change).await {
         tracing::error!(reference = %row.transaction_reference, error = %e, "could not schedule a status check");
+    }
+}
+
+/// Leaves an unsettled transaction to a person: it stays pending, and is no longer queried.
+async fn mark_for_review(engine: &Engine, row: &TransactionRow) {
+    let change = Change::Review {
+        transaction_reference: row.transaction_reference.clone(),
+        now_ms: now_ms(),
+    };
+    match engine.store().apply(change).await {
+        // No longer awaited in memory; a late operator result is found in the store.
+        Ok(_) => engine.awaiting.remove(&row.transaction_reference),
+        Err(e) => {
+            tracing::error!(reference = %row.transaction_reference, error = %e, "could not mark a transaction for review")
+        }
     }
 }
 
@@ -122,23 +128,22 @@ fn review_due(engine: &Engine, row: &TransactionRow, transaction: &Transaction, 
     now >= since.saturating_add(millis(engine.settings.review_after(&row.provider)))
 }
 
-/// An in-doubt transaction with no operator reference, whose provider's expiry has passed with no result: the
-/// operator never took it, so it fails (nothing was paid).
-fn expired_unacknowledged(
+/// Whether an in-doubt transaction with no operator reference (so no status query can find it) has passed its
+/// provider's expiry with no result. The operator most likely never took it, but its result may also have been
+/// lost (a customer who paid): it is not failed on that guess but left for review.
+fn unacknowledged_expired(
     provider: &dyn mmapi_core::provider::Provider,
     row: &TransactionRow,
     transaction: &Transaction,
-) -> Option<Outcome> {
+) -> bool {
     if row.provider_reference.is_some() || row.dispatch_state != "in_doubt" {
-        return None;
+        return false;
     }
-    let expiry = provider.unacknowledged_expiry(transaction.transaction_type)?;
-    let since = row.in_doubt_since?;
-    if now_ms() < since + millis(expiry) {
-        return None;
-    }
-    tracing::warn!(reference = %row.transaction_reference, "no operator result for an unacknowledged request; it was never taken");
-    Some(failed(GsmaError::unavailable(
-        "The request could not be confirmed by the operator and no payment was taken; please try again",
-    )))
+    let Some(expiry) = provider.unacknowledged_expiry(transaction.transaction_type) else {
+        return false;
+    };
+    let Some(since) = row.in_doubt_since else {
+        return false;
+    };
+    now_ms() >= since + millis(expiry)
 }

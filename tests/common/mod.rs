@@ -153,6 +153,36 @@ pub async fn wait_final(http: &reqwest::Client, base: &str, id: &str, within: Du
     }
 }
 
+/// Waits until the request state `id` is final (`Some(state)`) or its transaction is in manual review (`None`,
+/// read from `GET /internal/review` beside the GSMA mount `base`).
+pub async fn wait_final_or_review(
+    http: &reqwest::Client,
+    base: &str,
+    id: &str,
+    within: Duration,
+) -> Option<Value> {
+    let root = base.trim_end_matches("/v1.2/mm");
+    let started = Instant::now();
+    loop {
+        let (status, state) = get_json(http, &format!("{base}/requeststates/{id}")).await;
+        if status == StatusCode::OK && state["status"] != "pending" {
+            return Some(state);
+        }
+        let (_, review) = get_json(http, &format!("{root}/internal/review")).await;
+        let in_review = review
+            .as_array()
+            .is_some_and(|items| items.iter().any(|item| item["serverCorrelationId"] == id));
+        if in_review {
+            return None;
+        }
+        assert!(
+            started.elapsed() < within,
+            "request {id} neither final nor in review: {status} {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// One callback as received.
 #[derive(Clone, Debug)]
 pub struct Received {

@@ -246,8 +246,9 @@ pub trait Provider: Send + Sync {
     fn result_deadline(&self, transaction_type: TransactionType) -> Duration;
 
     /// For a request that may have been sent but was never acknowledged (the gateway stopped mid-call, so no
-    /// operator reference exists to query): how long after which, with no result having arrived, it is certain the
-    /// operator never took it. `None`: never assume that (the transaction waits for an operator of the gateway).
+    /// operator reference exists to query): how long after which, with no result having arrived, no result will
+    /// come. The gateway then leaves it for manual review (the operator most likely never took it, but its result
+    /// may have been lost). `None`: wait for the general give-up time.
     fn unacknowledged_expiry(&self, transaction_type: TransactionType) -> Option<Duration>;
 
     /// The routes where the operator posts asynchronous results, mounted by the gateway under
