@@ -196,8 +196,9 @@ pub struct SandboxOpenApi {
 }
 
 /// Starts the M-Pesa OpenAPI simulator with all five markets, keeping its 4096-bit key in
-/// `<data_dir>/sandbox/openapi-key.pem` (it is slow to generate) and its submission counts in
-/// `<data_dir>/sandbox/openapi.submissions` (so a restart of the gateway keeps them).
+/// `<data_dir>/sandbox/openapi-key.pem` (it is slow to generate) and its journal in
+/// `<data_dir>/sandbox/openapi.journal`, so that after a restart of the gateway it still knows its
+/// transactions, balances and submission counts.
 pub async fn start_openapi(
     data_dir: &Path,
     settings: &SandboxSettings,
@@ -211,7 +212,7 @@ pub async fn start_openapi(
         rsa_private_key_pem: saved_key.clone(),
         result_delay: Duration::from_millis(settings.callback_delay_ms),
         faults: settings.faults.clone(),
-        submissions_path: Some(dir.join("openapi.submissions")),
+        journal_path: Some(dir.join("openapi.journal")),
         ..openapi_sim::SimulatorConfig::default()
     })
     .await

@@ -3,11 +3,12 @@
 //! data directory several times while payments (KES through Daraja, TZS through the M-Pesa OpenAPI) and
 //! disbursements (KES through Daraja B2C) pour in. At the end every accepted transaction is final or waiting
 //! for manual review, no transaction was submitted twice to a simulator, every final transaction's client
-//! callback arrived at least once, and the money the Daraja simulator moved adds up with what the gateway
-//! reports: completed KES payments credited the till and debited the payer, completed disbursements debited the
-//! paying organisation and credited the payer, failed ones moved nothing, and those still pending (in manual
-//! review) moved their amount or nothing. The OpenAPI simulator keeps no ledger across restarts, so TZS
-//! balances are not checked.
+//! callback arrived at least once, and the money both simulators moved adds up with what the gateway reports:
+//! completed KES payments credited the till and debited the payer, completed disbursements debited the paying
+//! organisation and credited the payer, completed TZS payments credited the OpenAPI service provider and debited
+//! its customer, failed ones moved nothing, and those still pending (in manual review) moved their amount or
+//! nothing. Both simulators journal their transactions in the sandbox data directory, so their balances survive
+//! the kills.
 //!
 //! `MMAPI_CHAOS_TRANSACTIONS` (default 200) and `MMAPI_CHAOS_KILLS` (default 3) set its size; see the README's
 //! "Reliability" section for the long form. Loopback only; bounded in count and time.
@@ -180,7 +181,38 @@ async fn daraja_balances(http: &reqwest::Client, gateway: &str) -> HashMap<Strin
     balances
 }
 
-/// What the gateway reports about an account's KES transactions of one type: the cents of those completed,
+/// The OpenAPI service provider (shortcode) TZS payments are made to, and the paying test customer.
+const TZS_MERCHANT: &str = "000000";
+const TZS_PAYER: &str = "000000000001";
+
+/// The OpenAPI simulator's Vodacom Tanzania balances, in cents, of [`TZS_MERCHANT`] and [`TZS_PAYER`] (keyed
+/// by them), opening balances for accounts not touched yet.
+async fn openapi_balances(http: &reqwest::Client, gateway: &str) -> HashMap<String, i64> {
+    let (status, body) = get_json(
+        http,
+        &format!("{gateway}/sandbox/mpesa-openapi/__simulator/ledger"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "OpenAPI ledger: {body}");
+    let balance = |account: &str, opening: &str| {
+        let listed = &body["balances"][format!("vodacomTZN:{account}")];
+        cents(
+            listed
+                .as_str()
+                .or(body[opening].as_str())
+                .expect("an amount"),
+        )
+    };
+    HashMap::from([
+        (
+            TZS_MERCHANT.to_owned(),
+            balance(TZS_MERCHANT, "organizationOpening"),
+        ),
+        (TZS_PAYER.to_owned(), balance(TZS_PAYER, "customerOpening")),
+    ])
+}
+
+/// What the gateway reports about an account's transactions of one type and currency: the cents of those completed,
 /// failed, failed as "never taken" although submitted to the simulator (see [`UNCONFIRMED`]) and still
 /// pending, and how many of each.
 #[derive(Debug, Default)]
@@ -198,13 +230,16 @@ struct Reported {
 /// apart, like those pending.
 const UNCONFIRMED: &str = "could not be confirmed by the operator";
 
-/// Reads every page of `GET /accounts/{kind}/{id}/transactions` and sums the KES transactions of `tx_type`.
+/// Reads every page of `GET /accounts/{kind}/{id}/transactions` and sums the transactions of `tx_type` in
+/// `currency`.
+#[allow(clippy::too_many_arguments)]
 async fn reported(
     http: &reqwest::Client,
     base: &str,
     kind: &str,
     id: &str,
     tx_type: &str,
+    currency: &str,
     server_ids: &HashMap<String, String>,
     submitted: &[String],
 ) -> Reported {
@@ -224,7 +259,7 @@ async fn reported(
         offset += page.len();
         for t in page
             .iter()
-            .filter(|t| t["type"] == tx_type && t["currency"] == "KES")
+            .filter(|t| t["type"] == tx_type && t["currency"] == currency)
         {
             let amount = cents(t["amount"].as_str().expect("an amount"));
             let (sum, i) = match t["transactionStatus"].as_str() {
@@ -302,6 +337,7 @@ async fn chaos_nothing_lost_nothing_sent_twice() {
     let mut gateway = spawn_gateway(&config, port, &data_dir, database_url.as_deref());
     wait_up(&http, &base).await;
     let opening = daraja_balances(&http, &root).await;
+    let tzs_opening = openapi_balances(&http, &root).await;
 
     let accepted: Arc<Mutex<Vec<Accepted>>> = Arc::default();
     let refused = Arc::new(AtomicUsize::new(0));
@@ -457,6 +493,7 @@ async fn chaos_nothing_lost_nothing_sent_twice() {
         "storeid",
         TILL,
         "merchantpay",
+        "KES",
         &server_ids,
         &submitted,
     )
@@ -467,11 +504,36 @@ async fn chaos_nothing_lost_nothing_sent_twice() {
         "organisationid",
         DISBURSER,
         "disbursement",
+        "KES",
         &server_ids,
         &submitted,
     )
     .await;
+    let (status, body) = get_json(
+        &http,
+        &format!("{root}/sandbox/mpesa-openapi/__simulator/submissions"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "OpenAPI submissions: {body}");
+    let openapi_submitted: Vec<String> = body["submissions"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let tzs_payments = reported(
+        &http,
+        &base,
+        "businessshortcode",
+        TZS_MERCHANT,
+        "merchantpay",
+        "TZS",
+        &server_ids,
+        &openapi_submitted,
+    )
+    .await;
     let closing = daraja_balances(&http, &root).await;
+    let tzs_closing = openapi_balances(&http, &root).await;
+    let tzs_in = tzs_closing[TZS_MERCHANT] - tzs_opening[TZS_MERCHANT];
+    let tzs_payer_moved = tzs_closing[TZS_PAYER] - tzs_opening[TZS_PAYER];
     let moved = |account: &str| {
         closing.get(account).copied().unwrap_or_default()
             - opening.get(account).copied().unwrap_or_default()
@@ -535,6 +597,19 @@ async fn chaos_nothing_lost_nothing_sent_twice() {
         kes(payer_moved)
     );
     println!(
+        "  OpenAPI money: TZS payments completed {} ({}), failed {} ({}), failed as never taken {} ({}), pending {} ({}); {TZS_MERCHANT} credited {}; payer moved {}",
+        kes(tzs_payments.completed),
+        tzs_payments.counts[0],
+        kes(tzs_payments.failed),
+        tzs_payments.counts[1],
+        kes(tzs_payments.unconfirmed),
+        tzs_payments.counts[2],
+        kes(tzs_payments.pending),
+        tzs_payments.counts[3],
+        kes(tzs_in),
+        kes(tzs_payer_moved)
+    );
+    println!(
         "  sending took {sending_done:?}; all settled after {settled_after:?}; total {:?}",
         run_started.elapsed()
     );
@@ -580,5 +655,22 @@ async fn chaos_nothing_lost_nothing_sent_twice() {
         assert_eq!(till_in, payments.completed);
         assert_eq!(disbursed, disbursements.completed);
     }
+    // The same for the TZS payments through the OpenAPI simulator: its service provider received at least the
+    // completed ones and at most those plus the uncertain ones, and exactly what the customer paid.
+    assert!(
+        tzs_payments.completed <= tzs_in
+            && tzs_in <= tzs_payments.completed + uncertain(&tzs_payments),
+        "{TZS_MERCHANT} was credited {} for TZS payments completed {} (pending or failed as never taken {})",
+        kes(tzs_in),
+        kes(tzs_payments.completed),
+        kes(uncertain(&tzs_payments))
+    );
+    assert_eq!(
+        tzs_payer_moved,
+        -tzs_in,
+        "the TZS payer's balance moved {} for {} received",
+        kes(tzs_payer_moved),
+        kes(tzs_in)
+    );
     gateway.kill();
 }

@@ -908,3 +908,136 @@ async fn standalone_serve_answers() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["output_ResponseCode"], "INS-0");
 }
+
+#[tokio::test]
+async fn a_restarted_simulator_replays_its_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("sandbox").join("openapi.journal");
+    let config = || SimulatorConfig {
+        journal_path: Some(journal.clone()),
+        ..SimulatorConfig::default()
+    };
+    let status_of = |sim: &Sim, bearer: String, reference: String| {
+        let (http, url) = (
+            sim.http.clone(),
+            sim.url("vodacomTZN", "queryTransactionStatus/"),
+        );
+        async move {
+            let response = http
+                .get(url)
+                .bearer_auth(bearer)
+                .query(&[
+                    ("input_QueryReference", reference.as_str()),
+                    ("input_ServiceProviderCode", "000000"),
+                    ("input_ThirdPartyConversationID", &tpcid()),
+                    ("input_Country", "TZN"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+
+    let (paid, refused) = (tpcid(), tpcid());
+    let transaction_id = {
+        let sim = start(config()).await;
+        let bearer = sim.session().await;
+        let (status, body) = sim
+            .post(
+                &bearer,
+                "vodacomTZN",
+                "c2bPayment/singleStage/",
+                &c2b("255744553222", "100", &paid),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let (status, _) = sim
+            .post(
+                &bearer,
+                "vodacomTZN",
+                "c2bPayment/singleStage/",
+                &c2b("255744553222", "100", &paid),
+            )
+            .await;
+        assert_eq!(status, 409);
+        let (status, body) = sim
+            .post(
+                &bearer,
+                "vodacomTZN",
+                "c2bPayment/singleStage/",
+                &c2b("000000000004", "7", &refused),
+            )
+            .await;
+        assert_eq!(status, 401, "{body}");
+        let (_, body) = status_of(&sim, bearer, paid.clone()).await;
+        body["output_OriginalTransactionID"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // A kill mid-write leaves a torn last line.
+    {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&journal)
+            .unwrap();
+        file.write_all(br#"{"event":"transaction","kind":"c2"#)
+            .unwrap();
+    }
+
+    let sim = start(config()).await;
+    let bearer = sim.session().await;
+    let (status, body) = status_of(&sim, bearer.clone(), paid.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["output_ResponseTransactionStatus"], "Completed");
+    assert_eq!(
+        body["output_OriginalTransactionID"],
+        transaction_id.as_str()
+    );
+    let (status, body) = status_of(&sim, bearer.clone(), refused.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["output_ResponseTransactionStatus"], "Cancelled");
+    // Balances, duplicates and submission counts survive.
+    assert_eq!(
+        sim.sim.balance_of("vodacomTZN", "255744553222").as_deref(),
+        Some("999900.00")
+    );
+    assert_eq!(
+        sim.sim.balance_of("vodacomTZN", "000000").as_deref(),
+        Some("1000000100.00")
+    );
+    let (status, _) = sim
+        .post(
+            &bearer,
+            "vodacomTZN",
+            "c2bPayment/singleStage/",
+            &c2b("255744553222", "100", &paid),
+        )
+        .await;
+    assert_eq!(status, 409);
+    let counts = sim.sim.submissions();
+    assert_eq!(counts.get(&paid), Some(&3));
+    assert_eq!(counts.get(&refused), Some(&1));
+    let ledger: Value = sim
+        .http
+        .get(format!("{}/__simulator/ledger", sim.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ledger["balances"]["vodacomTZN:000000"], "1000000100.00");
+    assert_eq!(ledger["balances"]["vodacomTZN:255744553222"], "999900.00");
+    assert_eq!(ledger["customerOpening"], "1000000.00");
+    assert_eq!(
+        (
+            ledger["transactions"].as_u64(),
+            ledger["completed"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+}

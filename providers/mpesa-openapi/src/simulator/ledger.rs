@@ -9,7 +9,10 @@ use std::collections::{HashMap, HashSet};
 
 use rust_decimal::Decimal;
 
-use super::markets::{scenario, Market, Scenario};
+use super::{
+    journal::{Event, Settlement, TxnRecord},
+    markets::{scenario, Market, Scenario},
+};
 
 /// Opening balance of every organisation (shortcode) account.
 pub(crate) const ORGANIZATION_OPENING_BALANCE: i64 = 1_000_000_000;
@@ -58,6 +61,8 @@ pub(crate) struct Txn {
     pub(crate) state: TxnState,
     /// Total reversed so far.
     pub(crate) reversed: Decimal,
+    /// The MSISDN token of a direct debit payment (its asynchronous result carries it).
+    pub(crate) msisdn_token: Option<String>,
 }
 
 /// A direct debit mandate.
@@ -214,26 +219,180 @@ impl Ledger {
             };
         }
         let code = self.decide(&txn);
-        let txn = &mut self.txns[index];
         if code == "INS-0" {
-            txn.state = TxnState::Completed;
-            txn.transaction_id = Some(transaction_id);
-            let (market, amount, debit, credit) = (
-                txn.market,
-                txn.amount,
-                txn.debit.clone(),
-                txn.credit.clone(),
-            );
-            let kind = txn.kind.clone();
-            self.add(market, &debit, -amount);
-            self.add(market, &credit, amount);
-            if let TxnKind::Reversal(original) = kind {
-                self.txns[original].reversed += amount;
-            }
+            self.complete(index, transaction_id);
         } else {
-            txn.state = TxnState::Failed(code);
+            self.txns[index].state = TxnState::Failed(code);
         }
         code
+    }
+
+    /// Marks the transaction at `index` completed and moves its money.
+    fn complete(&mut self, index: usize, transaction_id: String) {
+        let txn = &mut self.txns[index];
+        txn.state = TxnState::Completed;
+        txn.transaction_id = Some(transaction_id);
+        let (market, amount, debit, credit) = (
+            txn.market,
+            txn.amount,
+            txn.debit.clone(),
+            txn.credit.clone(),
+        );
+        let kind = txn.kind.clone();
+        self.add(market, &debit, -amount);
+        self.add(market, &credit, amount);
+        if let TxnKind::Reversal(original) = kind {
+            self.txns[original].reversed += amount;
+        }
+    }
+
+    /// The journal line of the transaction at `index`, as it stands now.
+    pub(crate) fn journal_record(&self, index: usize) -> Event {
+        let txn = &self.txns[index];
+        let (kind, reverses) = match txn.kind {
+            TxnKind::C2b => ("c2b", None),
+            TxnKind::B2c => ("b2c", None),
+            TxnKind::B2b => ("b2b", None),
+            TxnKind::Reversal(original) => ("reversal", self.txns[original].transaction_id.clone()),
+        };
+        Event::Transaction(Box::new(TxnRecord {
+            kind: kind.to_owned(),
+            reverses,
+            market: txn.market.context.to_owned(),
+            service_provider: txn.service_provider.clone(),
+            amount: txn.amount.to_string(),
+            debit: txn.debit.clone(),
+            credit: txn.credit.clone(),
+            customer: txn.customer.clone(),
+            transaction_id: txn.transaction_id.clone(),
+            conversation_id: txn.conversation_id.clone(),
+            third_party_conversation_id: txn.third_party_conversation_id.clone(),
+            state: state_name(&txn.state).to_owned(),
+            msisdn_token: txn.msisdn_token.clone(),
+        }))
+    }
+
+    /// The journal line of the settlement of the transaction at `index`.
+    pub(crate) fn journal_settlement(&self, index: usize) -> Event {
+        let txn = &self.txns[index];
+        Event::Settled(Settlement {
+            third_party_conversation_id: txn.third_party_conversation_id.clone(),
+            state: state_name(&txn.state).to_owned(),
+            transaction_id: txn.transaction_id.clone(),
+        })
+    }
+
+    /// Applies a journal event read back at start, with its recorded outcome (nothing is decided again). An
+    /// event that does not fit (an unknown market, a settlement of an unknown transaction) is skipped with a
+    /// warning.
+    pub(crate) fn replay(&mut self, event: &Event) {
+        match event {
+            Event::Transaction(record) => {
+                if let Err(why) = self.replay_transaction(record) {
+                    tracing::warn!(
+                        tpcid = %record.third_party_conversation_id,
+                        why,
+                        "OpenAPI simulator: skipped a journal transaction"
+                    );
+                }
+            }
+            Event::Settled(s) => {
+                let index = self.txns.iter().rposition(|t| {
+                    t.third_party_conversation_id == s.third_party_conversation_id
+                        && t.state == TxnState::Pending
+                });
+                match (index, parse_state(&s.state)) {
+                    (Some(index), Some(TxnState::Completed)) => {
+                        let id = s.transaction_id.clone().unwrap_or_default();
+                        self.complete(index, id);
+                    }
+                    (Some(index), Some(state)) => self.txns[index].state = state,
+                    _ => tracing::warn!(
+                        tpcid = %s.third_party_conversation_id,
+                        "OpenAPI simulator: skipped a journal settlement"
+                    ),
+                }
+            }
+            Event::Repeat { .. } => {}
+        }
+    }
+
+    fn replay_transaction(&mut self, r: &TxnRecord) -> Result<(), &'static str> {
+        let market = Market::by_context(&r.market).ok_or("unknown market")?;
+        let kind = match (r.kind.as_str(), &r.reverses) {
+            ("c2b", _) => TxnKind::C2b,
+            ("b2c", _) => TxnKind::B2c,
+            ("b2b", _) => TxnKind::B2b,
+            ("reversal", Some(original)) => TxnKind::Reversal(
+                self.by_transaction_id(original)
+                    .ok_or("the reversed transaction is unknown")?,
+            ),
+            _ => return Err("unknown kind"),
+        };
+        let state = parse_state(&r.state).ok_or("unknown state")?;
+        let amount: Decimal = r.amount.parse().map_err(|_| "unreadable amount")?;
+        self.claim_tpcid(&r.third_party_conversation_id);
+        let index = self.record(Txn {
+            kind,
+            market,
+            service_provider: r.service_provider.clone(),
+            amount,
+            debit: r.debit.clone(),
+            credit: r.credit.clone(),
+            customer: r.customer.clone(),
+            transaction_id: None,
+            conversation_id: r.conversation_id.clone(),
+            third_party_conversation_id: r.third_party_conversation_id.clone(),
+            state: TxnState::Pending,
+            reversed: Decimal::ZERO,
+            msisdn_token: r.msisdn_token.clone(),
+        });
+        match state {
+            TxnState::Completed => {
+                self.complete(index, r.transaction_id.clone().unwrap_or_default())
+            }
+            other => {
+                self.txns[index].state = other;
+                self.txns[index].transaction_id = r.transaction_id.clone();
+            }
+        }
+        Ok(())
+    }
+
+    /// The transactions still pending (asynchronous markets), by index.
+    pub(crate) fn pending_indexes(&self) -> Vec<usize> {
+        self.txns
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.state == TxnState::Pending)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Every account touched so far, keyed `<market context>:<MSISDN or shortcode>`, with its balance.
+    pub(crate) fn balances(&self) -> Vec<(String, Decimal)> {
+        let mut all: Vec<(String, Decimal)> = self
+            .balances
+            .iter()
+            .map(|((market, account), balance)| (format!("{market}:{account}"), *balance))
+            .collect();
+        all.sort();
+        all
+    }
+
+    /// The opening balance of a customer account not seen yet.
+    pub(crate) fn customer_opening(&self) -> Decimal {
+        self.customer_opening
+    }
+
+    /// How many transactions were recorded, and how many of them completed.
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        let completed = self
+            .txns
+            .iter()
+            .filter(|t| t.state == TxnState::Completed)
+            .count();
+        (self.txns.len(), completed)
     }
 
     fn decide(&self, txn: &Txn) -> &'static str {
@@ -256,5 +415,120 @@ impl Ledger {
             return "INS-2006";
         }
         "INS-0"
+    }
+}
+
+/// `pending`, `completed` or the INS code.
+fn state_name(state: &TxnState) -> &'static str {
+    match state {
+        TxnState::Pending => "pending",
+        TxnState::Completed => "completed",
+        TxnState::Failed(code) => code,
+    }
+}
+
+/// The INS codes a transaction can fail with (a journal's strings mapped back to them).
+const FAILURE_CODES: [&str; 8] = [
+    "INS-1", "INS-5", "INS-6", "INS-9", "INS-15", "INS-16", "INS-18", "INS-2006",
+];
+
+fn parse_state(s: &str) -> Option<TxnState> {
+    match s {
+        "pending" => Some(TxnState::Pending),
+        "completed" => Some(TxnState::Completed),
+        code if code.starts_with("INS-") => Some(TxnState::Failed(
+            FAILURE_CODES
+                .iter()
+                .copied()
+                .find(|c| *c == code)
+                .unwrap_or("INS-1"),
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tz() -> &'static Market {
+        Market::by_context("vodacomTZN").unwrap_or_else(|| panic!("vodacomTZN"))
+    }
+
+    fn txn(tpcid: &str, customer: &str, amount: i64) -> Txn {
+        Txn {
+            kind: TxnKind::C2b,
+            market: tz(),
+            service_provider: "000000".into(),
+            amount: Decimal::from(amount),
+            debit: customer.into(),
+            credit: "000000".into(),
+            customer: Some(customer.into()),
+            transaction_id: None,
+            conversation_id: format!("conv-{tpcid}"),
+            third_party_conversation_id: tpcid.into(),
+            state: TxnState::Pending,
+            reversed: Decimal::ZERO,
+            msisdn_token: None,
+        }
+    }
+
+    #[test]
+    fn replaying_the_journal_rebuilds_transactions_and_balances() {
+        let opening = Decimal::from(1_000);
+        let mut live = Ledger::new(opening);
+        let mut journal = Vec::new();
+        // A completed payment, a failed one, a partial reversal and a pending one settled later.
+        for (tpcid, customer, amount) in [
+            ("paid", "255744553111", 300),
+            ("declined", "000000000004", 50),
+        ] {
+            live.claim_tpcid(tpcid);
+            let i = live.record(txn(tpcid, customer, amount));
+            live.settle(i, format!("ID{tpcid}"));
+            journal.push(live.journal_record(i));
+        }
+        let original = live.by_transaction_id("IDpaid").unwrap_or(0);
+        let i = live.record(Txn {
+            kind: TxnKind::Reversal(original),
+            amount: Decimal::from(100),
+            debit: "000000".into(),
+            credit: "255744553111".into(),
+            ..txn("rev", "255744553111", 0)
+        });
+        live.settle(i, "IDrev".into());
+        journal.push(live.journal_record(i));
+        let i = live.record(txn("later", "255744553111", 20));
+        journal.push(live.journal_record(i));
+        live.settle(i, "IDlater".into());
+        journal.push(live.journal_settlement(i));
+
+        let mut replayed = Ledger::new(opening);
+        for event in &journal {
+            replayed.replay(event);
+        }
+        let customer = "255744553111";
+        assert_eq!(replayed.balance(tz(), customer), Decimal::from(780));
+        assert_eq!(
+            replayed.balance(tz(), "000000"),
+            live.balance(tz(), "000000")
+        );
+        assert_eq!(replayed.balances(), live.balances());
+        assert_eq!(replayed.counts(), (4, 3));
+        let paid = replayed.find("paid").cloned();
+        assert_eq!(
+            paid.map(|t| (t.state, t.reversed)),
+            Some((TxnState::Completed, Decimal::from(100)))
+        );
+        assert_eq!(
+            replayed.find("declined").map(|t| t.state.clone()),
+            Some(TxnState::Failed("INS-6"))
+        );
+        assert_eq!(
+            replayed.find("IDlater").map(|t| t.state.clone()),
+            Some(TxnState::Completed)
+        );
+        assert!(!replayed.claim_tpcid("paid"), "a used id stays used");
+        assert!(replayed.pending_indexes().is_empty());
     }
 }

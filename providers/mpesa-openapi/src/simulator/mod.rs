@@ -79,7 +79,12 @@
 //! `queryDirectDebit/` posts `input_ResponseCode`/`input_ResponseDesc` instead, as documented;
 //! `directDebitCancel/` always answers synchronously.
 //!
-//! The state is in memory only.
+//! **Durability** ([`SimulatorConfig::journal_path`]): every money-moving request is appended to a
+//! journal of JSON lines (and written to the OS) before it is answered; a simulator started on the
+//! same journal replays it, so it answers `queryTransactionStatus/` for those transactions, has the
+//! same balances and submission counts, and settles (and posts the results of) asynchronous ones
+//! still pending. A torn last line (a kill mid-write) is ignored. Sessions and direct debit mandates
+//! stay in memory.
 
 use std::{
     collections::HashMap,
@@ -97,6 +102,7 @@ mod callback;
 mod crypto;
 mod dd;
 mod faults;
+mod journal;
 mod ledger;
 mod markets;
 mod payments;
@@ -105,6 +111,7 @@ mod session;
 mod wire;
 
 pub use faults::{Faults, InvalidFaults};
+pub use journal::JournalError;
 
 /// The API key of the simulator's default (sandbox) application: 32 characters, as the
 /// portal's.
@@ -138,9 +145,10 @@ pub struct SimulatorConfig {
     pub customer_opening_balance: Decimal,
     /// Faults to inject. Default none.
     pub faults: Faults,
-    /// Keep the submission counts ([`OpenApiSimulator::submissions`]) in this file, one
-    /// `input_ThirdPartyConversationID` a line, so that they survive a restart. Default none (in memory).
-    pub submissions_path: Option<std::path::PathBuf>,
+    /// Journal every money-moving request to this file (JSON lines) and replay it at start, so
+    /// that transactions, balances and submission counts ([`OpenApiSimulator::submissions`])
+    /// survive a restart. Default none (in memory).
+    pub journal_path: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for SimulatorConfig {
@@ -159,7 +167,7 @@ impl std::fmt::Debug for SimulatorConfig {
             .field("result_delay", &self.result_delay)
             .field("customer_opening_balance", &self.customer_opening_balance)
             .field("faults", &self.faults)
-            .field("submissions_path", &self.submissions_path)
+            .field("journal_path", &self.journal_path)
             .finish()
     }
 }
@@ -179,7 +187,7 @@ impl Default for SimulatorConfig {
             result_delay: Duration::from_millis(200),
             customer_opening_balance: Decimal::from(1_000_000),
             faults: Faults::default(),
-            submissions_path: None,
+            journal_path: None,
         }
     }
 }
@@ -196,9 +204,9 @@ pub enum SimulatorError {
     /// The standalone server failed.
     #[error("M-Pesa OpenAPI simulator server failed: {0}")]
     Serve(#[source] std::io::Error),
-    /// The submissions file could not be read or opened.
-    #[error("cannot use the M-Pesa OpenAPI simulator's submissions file: {0}")]
-    Submissions(#[source] std::io::Error),
+    /// The journal could not be opened, read or repaired.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
 }
 
 /// A session issued by `getSession/`.
@@ -225,8 +233,8 @@ pub(crate) struct SimState {
     faults: faults::FaultInjector,
     /// How many times each transaction was submitted, by `input_ThirdPartyConversationID`.
     submissions: Mutex<HashMap<String, u32>>,
-    /// Where each submission is appended, when the counts are kept on disk.
-    submissions_log: Option<Mutex<std::fs::File>>,
+    /// Where accepted and repeated submissions are recorded.
+    journal: journal::Journal,
 }
 
 impl SimState {
@@ -282,38 +290,32 @@ impl SimState {
             accepted: AtomicU64::new(0),
             http,
             faults: faults::FaultInjector::new(config.faults.clone()),
-            submissions: Mutex::new(read_submissions(config.submissions_path.as_deref())?),
-            submissions_log: match &config.submissions_path {
-                Some(path) => Some(Mutex::new(
-                    std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(path)
-                        .map_err(SimulatorError::Submissions)?,
-                )),
-                None => None,
-            },
+            submissions: Mutex::new(HashMap::new()),
+            journal: journal::Journal::disabled(),
         })
     }
 
-    /// Counts one submission of the transaction with this `input_ThirdPartyConversationID`.
+    /// Counts one submission of the transaction with this `input_ThirdPartyConversationID` (the
+    /// caller journals it).
     fn count_submission(&self, third_party_conversation_id: &str) {
         let mut counts = self.submissions.lock().unwrap_or_else(|e| e.into_inner());
         *counts
             .entry(third_party_conversation_id.to_owned())
             .or_insert(0) += 1;
-        if let Some(log) = &self.submissions_log {
-            use std::io::Write;
-            let mut file = log.lock().unwrap_or_else(|e| e.into_inner());
-            // One key a line: the id is validated before it is counted, so it holds no line break.
-            let line = format!(
-                "{}\n",
-                third_party_conversation_id.replace(['\n', '\r'], " ")
-            );
-            if let Err(e) = file.write_all(line.as_bytes()) {
-                tracing::warn!(error = %e, "OpenAPI simulator: cannot record a submission");
+    }
+
+    /// Applies one journal event read back at start.
+    fn replay(&self, event: &journal::Event) {
+        match event {
+            journal::Event::Transaction(record) => {
+                self.count_submission(&record.third_party_conversation_id)
             }
+            journal::Event::Repeat {
+                third_party_conversation_id,
+            } => self.count_submission(third_party_conversation_id),
+            journal::Event::Settled(_) => {}
         }
+        self.ledger().replay(event);
     }
 
     fn submission_counts(&self) -> HashMap<String, u32> {
@@ -324,7 +326,7 @@ impl SimState {
     }
 
     fn ledger(&self) -> std::sync::MutexGuard<'_, ledger::Ledger> {
-        self.ledger.lock().expect("ledger lock")
+        self.ledger.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn is_async(&self, market: &markets::Market) -> bool {
@@ -354,10 +356,38 @@ impl std::fmt::Debug for OpenApiSimulator {
 }
 
 impl OpenApiSimulator {
-    /// Starts a simulator after validating `config`. The key, if none was configured, is
-    /// generated when first needed.
+    /// Starts a simulator after validating `config` and replaying its journal, if any, then
+    /// schedules the settlement of asynchronous transactions still pending in it. The key, if
+    /// none was configured, is generated when first needed.
     pub async fn start(config: SimulatorConfig) -> Result<Self, SimulatorError> {
-        let state = Arc::new(SimState::new(&config)?);
+        let mut state = SimState::new(&config)?;
+        if let Some(path) = config.journal_path.clone() {
+            let opened = tokio::task::spawn_blocking({
+                let path = path.clone();
+                move || journal::Journal::open(&path)
+            })
+            .await
+            .map_err(|e| JournalError::Io {
+                path,
+                source: std::io::Error::other(e),
+            })?;
+            let (journal, events) = opened?;
+            for event in &events {
+                state.replay(event);
+            }
+            state.journal = journal;
+            if !events.is_empty() {
+                tracing::info!(
+                    events = events.len(),
+                    "M-Pesa OpenAPI simulator restored its journal"
+                );
+            }
+        }
+        let state = Arc::new(state);
+        let pending = state.ledger().pending_indexes();
+        for index in pending {
+            payments::settle_later(&state, index);
+        }
         Ok(Self { state })
     }
 
@@ -370,6 +400,7 @@ impl OpenApiSimulator {
             .merge(queries::routes())
             .merge(dd::routes())
             .route("/__simulator/submissions", axum::routing::get(submissions))
+            .route("/__simulator/ledger", axum::routing::get(ledger_view))
             .fallback(|| async { StatusCode::NOT_FOUND })
             .layer(axum::middleware::from_fn_with_state(
                 Arc::clone(&self.state),
@@ -417,25 +448,6 @@ impl OpenApiSimulator {
     }
 }
 
-/// The counts kept in a submissions file (none when it does not exist yet).
-fn read_submissions(
-    path: Option<&std::path::Path>,
-) -> Result<HashMap<String, u32>, SimulatorError> {
-    let mut counts = HashMap::new();
-    let Some(path) = path else {
-        return Ok(counts);
-    };
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(counts),
-        Err(e) => return Err(SimulatorError::Submissions(e)),
-    };
-    for key in text.lines().filter(|l| !l.is_empty()) {
-        *counts.entry(key.to_owned()).or_insert(0) += 1;
-    }
-    Ok(counts)
-}
-
 /// `"12"` → `"12.00"`, `"12.5"` → `"12.50"`.
 fn two_decimals(s: &str) -> String {
     match s.split_once('.') {
@@ -457,6 +469,31 @@ async fn submissions(
         .collect();
     duplicates.sort();
     axum::Json(serde_json::json!({ "submissions": counts, "duplicates": duplicates }))
+}
+
+/// `GET /__simulator/ledger` (not part of the OpenAPI, read-only): every balance touched so far
+/// with two decimals, keyed `<market context>:<MSISDN or shortcode>` (`vodacomTZN:000000`), and
+/// how many transactions were recorded and completed. `customerOpening` and
+/// `organizationOpening` are the balances of accounts not listed yet. Balances are rebuilt from
+/// the journal at start, so they survive a restart.
+async fn ledger_view(
+    axum::extract::State(state): axum::extract::State<Shared>,
+) -> axum::Json<serde_json::Value> {
+    let amount = |d: Decimal| two_decimals(&d.round_dp(2).to_string());
+    let ledger = state.ledger();
+    let balances: serde_json::Map<String, serde_json::Value> = ledger
+        .balances()
+        .into_iter()
+        .map(|(account, balance)| (account, amount(balance).into()))
+        .collect();
+    let (transactions, completed) = ledger.counts();
+    axum::Json(serde_json::json!({
+        "balances": balances,
+        "customerOpening": amount(ledger.customer_opening()),
+        "organizationOpening": amount(Decimal::from(ledger::ORGANIZATION_OPENING_BALANCE)),
+        "transactions": transactions,
+        "completed": completed,
+    }))
 }
 
 /// Runs a standalone simulator on `listener` until the server fails.

@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 
 use super::{
     callback,
+    journal::Event,
     ledger::{Txn, TxnKind, TxnState},
     markets::Market,
     session::{authenticate, new_hex_id, new_transaction_id, resolve, Refusal},
@@ -62,44 +63,36 @@ pub(crate) fn amount(s: &str) -> Decimal {
 }
 
 /// Accepts a validated transaction: INS-10 for a used ThirdPartyConversationID, else records
-/// it and settles it now (synchronous market) or after the result delay (asynchronous).
-pub(crate) fn submit(state: &Shared, txn: Txn, msisdn_token: Option<String>) -> Response {
+/// it and settles it now (synchronous market) or after the result delay (asynchronous). The
+/// submission is journaled before the answer.
+pub(crate) fn submit(state: &Shared, mut txn: Txn, msisdn_token: Option<String>) -> Response {
     let tpcid = txn.third_party_conversation_id.clone();
-    state.count_submission(&tpcid);
     let conversation_id = txn.conversation_id.clone();
     let is_async = state.is_async(txn.market);
-    let index = {
+    txn.msisdn_token = msisdn_token.clone();
+    let (index, code, transaction_id) = {
+        // The journal is written under the ledger lock, so its order is the ledger's.
         let mut ledger = state.ledger();
+        state.count_submission(&tpcid);
         if !ledger.claim_tpcid(&tpcid) {
+            state.journal.append(&Event::Repeat {
+                third_party_conversation_id: tpcid.clone(),
+            });
             drop(ledger);
             return refuse("INS-10", Some(tpcid));
         }
         state.accepted.fetch_add(1, Ordering::Relaxed);
-        ledger.record(txn)
+        let index = ledger.record(txn);
+        let code = if is_async {
+            "INS-0"
+        } else {
+            ledger.settle(index, new_transaction_id())
+        };
+        state.journal.append(&ledger.journal_record(index));
+        (index, code, ledger.get(index).transaction_id.clone())
     };
     if is_async {
-        let token = msisdn_token.clone();
-        callback::schedule(
-            state,
-            conversation_id.clone(),
-            tpcid.clone(),
-            move |state| {
-                let mut ledger = state.ledger();
-                let code = ledger.settle(index, new_transaction_id());
-                let transaction_id = match code {
-                    "INS-0" => ledger.get(index).transaction_id.clone(),
-                    _ => None,
-                };
-                callback::Result {
-                    code,
-                    transaction_id: transaction_id.unwrap_or_else(|| "N/A".into()),
-                    response_style: false,
-                    extras: token
-                        .map(|t| vec![("input_MsisdnToken", t)])
-                        .unwrap_or_default(),
-                }
-            },
-        );
+        settle_later(state, index);
         return Reply {
             conversation_id: Some(conversation_id),
             third_party_conversation_id: Some(tpcid),
@@ -108,11 +101,6 @@ pub(crate) fn submit(state: &Shared, txn: Txn, msisdn_token: Option<String>) -> 
         }
         .into_response_for(Kind::Create);
     }
-    let (code, transaction_id) = {
-        let mut ledger = state.ledger();
-        let code = ledger.settle(index, new_transaction_id());
-        (code, ledger.get(index).transaction_id.clone())
-    };
     Reply {
         transaction_id: Some(transaction_id.unwrap_or_else(|| "N/A".into())),
         conversation_id: Some(conversation_id),
@@ -121,6 +109,40 @@ pub(crate) fn submit(state: &Shared, txn: Txn, msisdn_token: Option<String>) -> 
         ..Reply::new(code)
     }
     .into_response_for(Kind::Create)
+}
+
+/// Settles the pending transaction at `index` after the result delay, journals the settlement
+/// and posts the result (also for one read back from the journal at start).
+pub(crate) fn settle_later(state: &Shared, index: usize) {
+    let (conversation_id, tpcid, token) = {
+        let ledger = state.ledger();
+        let txn = ledger.get(index);
+        (
+            txn.conversation_id.clone(),
+            txn.third_party_conversation_id.clone(),
+            txn.msisdn_token.clone(),
+        )
+    };
+    callback::schedule(state, conversation_id, tpcid, move |state| {
+        let mut ledger = state.ledger();
+        let was_pending = ledger.get(index).state == TxnState::Pending;
+        let code = ledger.settle(index, new_transaction_id());
+        if was_pending {
+            state.journal.append(&ledger.journal_settlement(index));
+        }
+        let transaction_id = match code {
+            "INS-0" => ledger.get(index).transaction_id.clone(),
+            _ => None,
+        };
+        callback::Result {
+            code,
+            transaction_id: transaction_id.unwrap_or_else(|| "N/A".into()),
+            response_style: false,
+            extras: token
+                .map(|t| vec![("input_MsisdnToken", t)])
+                .unwrap_or_default(),
+        }
+    });
 }
 
 pub(crate) fn pending(market: &'static Market, service_provider: &str, tpcid: &str) -> Txn {
@@ -137,6 +159,7 @@ pub(crate) fn pending(market: &'static Market, service_provider: &str, tpcid: &s
         third_party_conversation_id: tpcid.to_owned(),
         state: TxnState::Pending,
         reversed: Decimal::ZERO,
+        msisdn_token: None,
     }
 }
 
