@@ -77,7 +77,8 @@ pub struct SandboxSettings {
     pub callback_delay_ms: u64,
     /// How long to wait for an STK result before asking STK Query, in seconds.
     pub stk_result_deadline_secs: u64,
-    /// How long an STK Push interrupted before its acknowledgement waits for a result before it fails, in seconds.
+    /// How long an STK Push interrupted before its acknowledgement waits for a result before it goes to manual
+    /// review, in seconds.
     pub stk_unacknowledged_expiry_secs: u64,
     /// Where the sandbox shortcodes' incoming (C2B) payments are pushed.
     pub c2b_notification_url: Option<String>,

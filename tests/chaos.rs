@@ -213,26 +213,17 @@ async fn openapi_balances(http: &reqwest::Client, gateway: &str) -> HashMap<Stri
 }
 
 /// What the gateway reports about an account's transactions of one type and currency: the cents of those completed,
-/// failed, failed as "never taken" although submitted to the simulator (see [`UNCONFIRMED`]) and still
-/// pending, and how many of each.
+/// failed and still pending (in review), and how many of each.
 #[derive(Debug, Default)]
 struct Reported {
     completed: i64,
     failed: i64,
-    unconfirmed: i64,
     pending: i64,
-    counts: [usize; 4],
+    counts: [usize; 3],
 }
-
-/// The error of a transaction failed because its sending was in doubt, the operator never acknowledged it and
-/// no result came by `stk_unacknowledged_expiry_secs` (README "Durability" 4). The gateway assumes nothing was
-/// paid, but a request the simulator took whose result callback was dropped did move money: these are counted
-/// apart, like those pending.
-const UNCONFIRMED: &str = "could not be confirmed by the operator";
 
 /// Reads every page of `GET /accounts/{kind}/{id}/transactions` and sums the transactions of `tx_type` in
 /// `currency`.
-#[allow(clippy::too_many_arguments)]
 async fn reported(
     http: &reqwest::Client,
     base: &str,
@@ -240,8 +231,6 @@ async fn reported(
     id: &str,
     tx_type: &str,
     currency: &str,
-    server_ids: &HashMap<String, String>,
-    submitted: &[String],
 ) -> Reported {
     let mut out = Reported::default();
     let mut offset = 0;
@@ -264,40 +253,14 @@ async fn reported(
             let amount = cents(t["amount"].as_str().expect("an amount"));
             let (sum, i) = match t["transactionStatus"].as_str() {
                 Some("completed") => (&mut out.completed, 0),
-                Some("failed") => {
-                    let reference = t["transactionReference"].as_str().unwrap_or_default();
-                    // Never submitted to the simulator: it certainly moved nothing.
-                    let was_submitted = submitted.iter().any(|k| k.contains(reference));
-                    if was_submitted && failed_unconfirmed(http, base, reference, server_ids).await
-                    {
-                        (&mut out.unconfirmed, 2)
-                    } else {
-                        (&mut out.failed, 1)
-                    }
-                }
-                Some("pending") => (&mut out.pending, 3),
+                Some("failed") => (&mut out.failed, 1),
+                Some("pending") => (&mut out.pending, 2),
                 other => panic!("unexpected status {other:?}: {t}"),
             };
             *sum += amount;
             out.counts[i] += 1;
         }
     }
-}
-
-/// Whether the failed transaction `reference` failed as never taken ([`UNCONFIRMED`]), by its request state's
-/// error. One whose 202 a kill swallowed has no request state id here, and counts as such.
-async fn failed_unconfirmed(
-    http: &reqwest::Client,
-    base: &str,
-    reference: &str,
-    server_ids: &HashMap<String, String>,
-) -> bool {
-    let Some(id) = server_ids.get(reference) else {
-        return true;
-    };
-    let (status, state) = get_json(http, &format!("{base}/requeststates/{id}")).await;
-    assert_eq!(status, StatusCode::OK, "request state {id}: {state}");
-    state.to_string().contains(UNCONFIRMED)
 }
 
 /// Shillings with two decimals.
@@ -473,31 +436,7 @@ async fn chaos_nothing_lost_nothing_sent_twice() {
     // kill swallowed. Read before the ledger: whatever the gateway calls completed has moved by then, and what
     // completes meanwhile is still pending here, which the bounds below allow for.
     let payer = PAYER.trim_start_matches('+');
-    let server_ids: HashMap<String, String> = accepted
-        .iter()
-        .map(|a| (a.reference.clone(), a.server_correlation_id.clone()))
-        .collect();
-    let (status, body) = get_json(
-        &http,
-        &format!("{root}/sandbox/daraja/__simulator/submissions"),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "Daraja submissions: {body}");
-    let submitted: Vec<String> = body["submissions"]
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
-    let payments = reported(
-        &http,
-        &base,
-        "storeid",
-        TILL,
-        "merchantpay",
-        "KES",
-        &server_ids,
-        &submitted,
-    )
-    .await;
+    let payments = reported(&http, &base, "storeid", TILL, "merchantpay", "KES").await;
     let disbursements = reported(
         &http,
         &base,
@@ -505,20 +444,8 @@ async fn chaos_nothing_lost_nothing_sent_twice() {
         DISBURSER,
         "disbursement",
         "KES",
-        &server_ids,
-        &submitted,
     )
     .await;
-    let (status, body) = get_json(
-        &http,
-        &format!("{root}/sandbox/mpesa-openapi/__simulator/submissions"),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "OpenAPI submissions: {body}");
-    let openapi_submitted: Vec<String> = body["submissions"]
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
     let tzs_payments = reported(
         &http,
         &base,
@@ -526,8 +453,6 @@ async fn chaos_nothing_lost_nothing_sent_twice() {
         TZS_MERCHANT,
         "merchantpay",
         "TZS",
-        &server_ids,
-        &openapi_submitted,
     )
     .await;
     let closing = daraja_balances(&http, &root).await;
@@ -572,40 +497,34 @@ async fn chaos_nothing_lost_nothing_sent_twice() {
         finals.len()
     );
     println!(
-        "  Daraja money: KES payments completed {} ({}), failed {} ({}), failed as never taken {} ({}), pending {} ({}); till credited {}",
+        "  Daraja money: KES payments completed {} ({}), failed {} ({}), in review {} ({}); till credited {}",
         kes(payments.completed),
         payments.counts[0],
         kes(payments.failed),
         payments.counts[1],
-        kes(payments.unconfirmed),
-        payments.counts[2],
         kes(payments.pending),
-        payments.counts[3],
+        payments.counts[2],
         kes(till_in)
     );
     println!(
-        "  Daraja money: disbursements completed {} ({}), failed {} ({}), failed as never taken {} ({}), pending {} ({}); {DISBURSER} debited {}; payer moved {}",
+        "  Daraja money: disbursements completed {} ({}), failed {} ({}), in review {} ({}); {DISBURSER} debited {}; payer moved {}",
         kes(disbursements.completed),
         disbursements.counts[0],
         kes(disbursements.failed),
         disbursements.counts[1],
-        kes(disbursements.unconfirmed),
-        disbursements.counts[2],
         kes(disbursements.pending),
-        disbursements.counts[3],
+        disbursements.counts[2],
         kes(disbursed),
         kes(payer_moved)
     );
     println!(
-        "  OpenAPI money: TZS payments completed {} ({}), failed {} ({}), failed as never taken {} ({}), pending {} ({}); {TZS_MERCHANT} credited {}; payer moved {}",
+        "  OpenAPI money: TZS payments completed {} ({}), failed {} ({}), in review {} ({}); {TZS_MERCHANT} credited {}; payer moved {}",
         kes(tzs_payments.completed),
         tzs_payments.counts[0],
         kes(tzs_payments.failed),
         tzs_payments.counts[1],
-        kes(tzs_payments.unconfirmed),
-        tzs_payments.counts[2],
         kes(tzs_payments.pending),
-        tzs_payments.counts[3],
+        tzs_payments.counts[2],
         kes(tzs_in),
         kes(tzs_payer_moved)
     );
@@ -624,12 +543,12 @@ async fn chaos_nothing_lost_nothing_sent_twice() {
     );
     assert_eq!(finals.len() + in_review.len(), accepted.len());
 
-    // Completed ones moved their amount, failed ones nothing; pending ones (in review) and those failed as never
-    // taken moved theirs or nothing.
-    let uncertain = |r: &Reported| r.pending + r.unconfirmed;
+    // Completed ones moved their amount, failed ones nothing (a failure is never a guess: one the gateway cannot
+    // settle goes to review); pending ones (in review) moved theirs or nothing.
+    let uncertain = |r: &Reported| r.pending;
     assert!(
         payments.completed <= till_in && till_in <= payments.completed + uncertain(&payments),
-        "the till was credited {} for payments completed {} (pending or failed as never taken {})",
+        "the till was credited {} for payments completed {} (in review {})",
         kes(till_in),
         kes(payments.completed),
         kes(uncertain(&payments))
@@ -637,7 +556,7 @@ async fn chaos_nothing_lost_nothing_sent_twice() {
     assert!(
         disbursements.completed <= disbursed
             && disbursed <= disbursements.completed + uncertain(&disbursements),
-        "{DISBURSER} was debited {} for disbursements completed {} (pending or failed as never taken {})",
+        "{DISBURSER} was debited {} for disbursements completed {} (in review {})",
         kes(disbursed),
         kes(disbursements.completed),
         kes(uncertain(&disbursements))
@@ -660,7 +579,7 @@ async fn chaos_nothing_lost_nothing_sent_twice() {
     assert!(
         tzs_payments.completed <= tzs_in
             && tzs_in <= tzs_payments.completed + uncertain(&tzs_payments),
-        "{TZS_MERCHANT} was credited {} for TZS payments completed {} (pending or failed as never taken {})",
+        "{TZS_MERCHANT} was credited {} for TZS payments completed {} (in review {})",
         kes(tzs_in),
         kes(tzs_payments.completed),
         kes(uncertain(&tzs_payments))

@@ -124,6 +124,22 @@ async fn unsettled_stk_push_goes_to_review_not_failed() {
         assert!(stdout.contains(reference.as_str()), "{stdout}");
     }
 
+    // A malformed decision is a GSMA validation error, and settles nothing.
+    let bad = t
+        .http
+        .post(format!(
+            "http://{}/internal/review/{}",
+            t.gateway.address, references[0]
+        ))
+        .json(&json!({"status": "paid"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(bad.status(), 400);
+    let error: Value = bad.json().await.expect("a JSON error");
+    assert_eq!(error["errorCategory"], "validation", "{error}");
+    assert_eq!(error["errorCode"], "formatError", "{error}");
+
     // One settled over HTTP as failed.
     let response = t
         .http

@@ -61,8 +61,15 @@ pub struct ReviewDecision {
 async fn review_resolve(
     State(engine): State<Arc<Engine>>,
     Path(reference): Path<String>,
-    Json(decision): Json<ReviewDecision>,
+    body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    // Parsed here, not by axum's `Json`, so that a malformed body gets a GSMA error object.
+    let decision: ReviewDecision = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(GsmaError::format(
+            "status",
+            format!("The body must be {{\"status\": \"completed\"|\"failed\"}}: {e}"),
+        ))
+    })?;
     match crate::review::resolve(&engine, &reference, decision.status).await {
         Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
         Err(ReviewError::NotFound(_)) => Err(ApiError::new(GsmaError::not_found(

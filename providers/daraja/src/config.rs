@@ -26,7 +26,8 @@ pub struct DarajaConfig {
     pub stk_result_deadline_secs: u64,
     /// An STK prompt lives about a minute; Daraja posts a result (success, cancelled, timed out) for every push it
     /// took. A push whose acknowledgement was lost (the gateway stopped mid-call) and whose result has not come
-    /// this many seconds later was never taken by Daraja, and fails.
+    /// this many seconds later cannot be settled by STK Query: it goes to manual review (Daraja most likely never
+    /// took it, but its result may have been lost).
     #[serde(default = "default_stk_unacknowledged_expiry_secs")]
     pub stk_unacknowledged_expiry_secs: u64,
     /// The API operator (initiator) of B2C, B2B, reversals, status and balance enquiries.
