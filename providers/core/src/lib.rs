@@ -6,6 +6,7 @@
 pub mod amount;
 pub mod currency;
 pub mod error;
+pub mod mandate;
 pub mod model;
 pub mod parse;
 pub mod provider;

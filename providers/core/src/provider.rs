@@ -178,6 +178,8 @@ pub struct CheckRequest<'a> {
 pub struct DispatchContext {
     /// The transaction a reversal or refund refers to, with the operator's references for it.
     pub original: Option<(Transaction, ProviderRefs)>,
+    /// The debit mandate a payment is taken under (its `debitParty` is `mandatereference`).
+    pub mandate: Option<crate::mandate::MandateContext>,
 }
 
 /// An operator account, named by GSMA identifiers (e.g. `organisationid` = `600000`).
@@ -221,6 +223,42 @@ pub trait Provider: Send + Sync {
         let _ = account;
         Err(ProviderError::Unsupported(
             "this operator offers no account-name lookup".into(),
+        ))
+    }
+
+    /// Checks a debit mandate against the operator's rules before the gateway accepts it. The default: this
+    /// operator offers no debit mandates (400 businessRule/transactionTypeError).
+    fn check_mandate(
+        &self,
+        payer: &[crate::model::Party],
+        request: &crate::mandate::DebitMandateRequest,
+    ) -> Result<(), GsmaError> {
+        let _ = (payer, request);
+        Err(GsmaError::transaction_type(
+            "The operator for this currency offers no debit mandates through this gateway",
+        ))
+    }
+
+    /// Creates a debit mandate at the operator; the answer is the operator's references of the active mandate
+    /// (a refusal is [`ProviderError::Rejected`]).
+    async fn create_mandate(
+        &self,
+        order: &crate::mandate::MandateOrder<'_>,
+    ) -> Result<ProviderRefs, ProviderError> {
+        let _ = order;
+        Err(ProviderError::Unsupported(
+            "this operator offers no debit mandates".into(),
+        ))
+    }
+
+    /// Asks the operator whether a mandate it created is still active.
+    async fn query_mandate(
+        &self,
+        mandate: &crate::mandate::MandateContext,
+    ) -> Result<crate::mandate::MandateState, ProviderError> {
+        let _ = mandate;
+        Err(ProviderError::Unsupported(
+            "this operator offers no debit mandates".into(),
         ))
     }
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serializer};
 
 /// A secret string (consumer secret, passkey, password, token). `Debug` and `Display` print `[redacted]`;
 /// the value is reachable only through [`Secret::expose`].
@@ -44,6 +44,12 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// Writes the value of a secret where a wire format needs it: `#[serde(serialize_with = "serialize_exposed")]`.
+/// `Secret` itself has no `Serialize`, so that it cannot end up in a JSON answer or a log by accident.
+pub fn serialize_exposed<S: Serializer>(secret: &Secret, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(secret.expose())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +59,19 @@ mod tests {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s:?} {s}"), "[redacted] [redacted]");
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn serialises_only_where_asked() {
+        #[derive(serde::Serialize)]
+        struct Wire {
+            #[serde(serialize_with = "serialize_exposed")]
+            password: Secret,
+        }
+        let json = serde_json::to_string(&Wire {
+            password: Secret::new("hunter2"),
+        })
+        .unwrap();
+        assert_eq!(json, r#"{"password":"hunter2"}"#);
     }
 }

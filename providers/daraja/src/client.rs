@@ -93,7 +93,13 @@ impl DarajaClient {
                     )))
                 });
             }
-            let envelope: wire::ErrorEnvelope = serde_json::from_slice(&bytes).unwrap_or_default();
+            let mut envelope: wire::ErrorEnvelope =
+                serde_json::from_slice(&bytes).unwrap_or_default();
+            // Daraja echoes a refused bearer token in its message (`401.002.01 … Invalid Access Token - <token>`);
+            // the message travels on into logs and error parameters, the token must not.
+            if let Some(message) = envelope.error_message.as_mut() {
+                *message = redact(message, &token);
+            }
             let token_error = envelope
                 .error_code
                 .as_deref()
@@ -175,9 +181,18 @@ impl DarajaClient {
         let lifetime = token.expires_in.as_str().parse::<u64>().unwrap_or(3599);
         let lifetime = Duration::from_secs(lifetime).saturating_sub(TOKEN_MARGIN);
         Ok(CachedToken {
-            value: Secret::new(token.access_token),
+            value: token.access_token,
             refresh_at: Instant::now() + lifetime.max(Duration::from_secs(1)),
         })
+    }
+}
+
+/// `text` with every occurrence of `secret` replaced by `[redacted]`.
+fn redact(text: &str, secret: &Secret) -> String {
+    if secret.is_empty() {
+        text.to_owned()
+    } else {
+        text.replace(secret.expose(), "[redacted]")
     }
 }
 
@@ -197,4 +212,22 @@ fn without_url(e: &reqwest::Error) -> String {
         text = text.replace(url.as_str(), "<daraja>");
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_echoed_token_is_redacted() {
+        let token = Secret::new("c9SQxWWhmdVRlyh0zh8gZDTkubVF");
+        assert_eq!(
+            redact(
+                "Error Occurred - Invalid Access Token - c9SQxWWhmdVRlyh0zh8gZDTkubVF",
+                &token
+            ),
+            "Error Occurred - Invalid Access Token - [redacted]"
+        );
+        assert_eq!(redact("no token here", &Secret::new("")), "no token here");
+    }
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod credential;
 pub mod simulator;
 pub mod transform;
+pub mod url_tag;
 pub mod wire;
 
 use std::collections::HashMap;
@@ -62,6 +63,8 @@ pub struct DarajaProvider {
     /// The initiator password encrypted with Daraja's certificate, when an initiator is configured.
     security_credential: Option<Secret>,
     balances: BalanceWaiters,
+    /// Tags the transaction references in our callback URLs.
+    tagger: url_tag::UrlTagger,
 }
 
 /// What the callback routes share.
@@ -70,6 +73,7 @@ struct CallbackState {
     sink: Arc<dyn EventSink>,
     balances: BalanceWaiters,
     c2b: Arc<Vec<config::C2bConfig>>,
+    tagger: url_tag::UrlTagger,
 }
 
 impl DarajaProvider {
@@ -112,7 +116,9 @@ impl DarajaProvider {
             }
         };
         let client = DarajaClient::new(&config)?;
+        let tagger = url_tag::UrlTagger::new(config.consumer_secret.expose());
         Ok(Self {
+            tagger,
             config,
             client,
             callback_base_url: callback_base_url.into().trim_end_matches('/').to_owned(),
@@ -138,6 +144,7 @@ impl DarajaProvider {
     }
 
     fn result_urls(&self, api: &str, key: &str) -> (String, String) {
+        let key = self.tagger.tagged(key);
         (
             format!("{}/result/{api}/{key}", self.callback_base_url),
             format!("{}/timeout/{api}/{key}", self.callback_base_url),
@@ -187,7 +194,8 @@ impl DarajaProvider {
         let timestamp = transform::daraja_timestamp(chrono::Utc::now());
         let callback_url = format!(
             "{}/stk/{}",
-            self.callback_base_url, tx.transaction_reference
+            self.callback_base_url,
+            self.tagger.tagged(&tx.transaction_reference)
         );
         let body = transform::stk_push_request(&self.config, tx, &timestamp, callback_url)
             .map_err(Self::rejected)?;
@@ -294,7 +302,7 @@ impl DarajaProvider {
         let (result_url, timeout_url) = self.result_urls("status", &key);
         let body = wire::TransactionStatusRequest {
             initiator: self.config.initiator_name.clone().unwrap_or_default(),
-            security_credential: self.credential()?.to_owned(),
+            security_credential: Secret::new(self.credential()?),
             command_id: "TransactionStatusQuery",
             transaction_id: tx.transaction_receipt.clone(),
             original_conversation_id: Some(original_conversation_id),
@@ -485,7 +493,7 @@ impl Provider for DarajaProvider {
         let (result_url, timeout_url) = self.result_urls("balance", &token);
         let body = wire::AccountBalanceRequest {
             initiator: self.config.initiator_name.clone().unwrap_or_default(),
-            security_credential: self.credential()?.to_owned(),
+            security_credential: Secret::new(self.credential()?),
             command_id: "AccountBalance",
             party_a: shortcode,
             identifier_type: "4",
@@ -541,6 +549,7 @@ impl Provider for DarajaProvider {
             sink,
             balances: self.balances.clone(),
             c2b: Arc::new(self.config.c2b.clone()),
+            tagger: self.tagger.clone(),
         };
         Some(
             Router::new()
@@ -582,6 +591,15 @@ fn accepted() -> Answer {
     )
 }
 
+/// A payload that parses but names no operator reference: refused, as it can match nothing we issued.
+fn unreferenced(what: &str) -> Answer {
+    tracing::warn!("ignored a Daraja {what} without its operator reference");
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"ResultCode": 1, "ResultDesc": "Rejected: no reference"})),
+    )
+}
+
 fn unreadable(what: &str, e: &serde_json::Error) -> Answer {
     tracing::warn!(error = %e, "ignored an unreadable Daraja {what}");
     (
@@ -610,10 +628,24 @@ async fn deliver(sink: &Arc<dyn EventSink>, event: ProviderEvent) -> Answer {
 
 async fn stk_callback_for(
     State(state): State<CallbackState>,
-    Path(transaction_reference): Path<String>,
+    Path(tagged_reference): Path<String>,
     body: Bytes,
 ) -> Answer {
-    receive_stk_callback(&state.sink, Some(transaction_reference), &body).await
+    let hint = hint(&state, &tagged_reference);
+    receive_stk_callback(&state.sink, hint, &body).await
+}
+
+/// The transaction a callback URL names, if the gateway issued that URL (see [`url_tag`]); a URL it did not
+/// issue names none, so its result must match an operator reference we recorded.
+fn hint(state: &CallbackState, tagged: &str) -> Option<String> {
+    let key = state.tagger.untagged(tagged);
+    if key.is_none() {
+        tracing::warn!(
+            url_key = ?tagged,
+            "a Daraja callback came to a URL the gateway did not issue; it names no transaction"
+        );
+    }
+    key.map(str::to_owned)
 }
 
 async fn stk_callback(State(state): State<CallbackState>, body: Bytes) -> Answer {
@@ -630,6 +662,15 @@ async fn receive_stk_callback(
         Ok(e) => e,
         Err(e) => return unreadable("STK callback", &e),
     };
+    if envelope
+        .body
+        .stk_callback
+        .checkout_request_id
+        .trim()
+        .is_empty()
+    {
+        return unreferenced("STK callback");
+    }
     let (reference, outcome) = transform::stk_callback_outcome(&envelope.body.stk_callback);
     deliver(
         sink,
@@ -654,7 +695,7 @@ fn result_api(api: &str) -> Option<ResultApi> {
 /// A B2C, B2B or reversal `Result`.
 async fn org_result(
     State(state): State<CallbackState>,
-    Path((api, transaction_reference)): Path<(String, String)>,
+    Path((api, tagged_reference)): Path<(String, String)>,
     body: Bytes,
 ) -> Answer {
     let Some(api) = result_api(&api) else {
@@ -668,9 +709,12 @@ async fn org_result(
         Err(e) => return unreadable("result", &e),
     };
     let (conversation_id, outcome) = org::result_outcome(api, &envelope.result);
+    let Some(conversation_id) = conversation_id.filter(|c| !c.trim().is_empty()) else {
+        return unreferenced("result");
+    };
     let event = ProviderEvent {
-        reference: conversation_id.unwrap_or_default(),
-        transaction_hint: Some(transaction_reference),
+        reference: conversation_id,
+        transaction_hint: hint(&state, &tagged_reference),
         outcome,
     };
     deliver(&state.sink, event).await
@@ -679,7 +723,7 @@ async fn org_result(
 /// Daraja gave up on a request in its queue: it was not processed.
 async fn org_timeout(
     State(state): State<CallbackState>,
-    Path((api, transaction_reference)): Path<(String, String)>,
+    Path((api, tagged_reference)): Path<(String, String)>,
     body: Bytes,
 ) -> Answer {
     if result_api(&api).is_none() {
@@ -692,11 +736,22 @@ async fn org_timeout(
         Ok(e) => e,
         Err(e) => return unreadable("queue timeout", &e),
     };
+    let Some(conversation_id) = envelope
+        .result
+        .conversation_id
+        .clone()
+        .filter(|c| !c.trim().is_empty())
+    else {
+        // Daraja documents no sample of this payload: acknowledge it, but without a reference it can settle
+        // nothing (the transaction is settled by a status query).
+        tracing::warn!("ignored a Daraja queue timeout without its ConversationID");
+        return accepted();
+    };
     let code = envelope.result.result_code.to_string();
     let desc = envelope.result.result_desc.clone().unwrap_or_default();
     let event = ProviderEvent {
-        reference: envelope.result.conversation_id.clone().unwrap_or_default(),
-        transaction_hint: Some(transaction_reference),
+        reference: conversation_id,
+        transaction_hint: hint(&state, &tagged_reference),
         outcome: Outcome::Failed(Failure {
             error: GsmaError::unavailable(
                 "M-Pesa timed out before processing the request; nothing was moved",
@@ -712,24 +767,33 @@ async fn org_timeout(
 
 async fn status_result(
     State(state): State<CallbackState>,
-    Path(transaction_reference): Path<String>,
+    Path(tagged_reference): Path<String>,
     body: Bytes,
 ) -> Answer {
-    receive_status(&state.sink, transaction_reference, None, &body).await
+    let hint = hint(&state, &tagged_reference);
+    receive_status(&state.sink, hint, None, &body).await
 }
 
 async fn status_result_for(
     State(state): State<CallbackState>,
-    Path((transaction_reference, reference)): Path<(String, String)>,
+    Path((transaction_reference, tagged_reference)): Path<(String, String)>,
     body: Bytes,
 ) -> Answer {
-    receive_status(&state.sink, transaction_reference, Some(reference), &body).await
+    let key = hint(
+        &state,
+        &format!("{transaction_reference}/{tagged_reference}"),
+    );
+    let (hint, reference) = match key.as_deref().and_then(|k| k.split_once('/')) {
+        Some((hint, reference)) => (Some(hint.to_owned()), Some(reference.to_owned())),
+        None => (None, None),
+    };
+    receive_status(&state.sink, hint, reference, &body).await
 }
 
 /// A Transaction Status result: it settles the original transaction when it says how that ended.
 async fn receive_status(
     sink: &Arc<dyn EventSink>,
-    transaction_reference: String,
+    transaction_hint: Option<String>,
     reference: Option<String>,
     body: &[u8],
 ) -> Answer {
@@ -741,7 +805,7 @@ async fn receive_status(
         Some((original, outcome)) => {
             let event = ProviderEvent {
                 reference: reference.or(original).unwrap_or_default(),
-                transaction_hint: Some(transaction_reference),
+                transaction_hint,
                 outcome,
             };
             deliver(sink, event).await
@@ -795,13 +859,13 @@ async fn balance_result(
             }
         }
     };
-    answer_balance(&state.balances, &token, answer);
+    answer_balance(&state, &token, answer);
     accepted()
 }
 
 async fn balance_timeout(State(state): State<CallbackState>, Path(token): Path<String>) -> Answer {
     answer_balance(
-        &state.balances,
+        &state,
         &token,
         Err(ProviderError::Unavailable(
             "M-Pesa timed out the balance enquiry".into(),
@@ -810,8 +874,19 @@ async fn balance_timeout(State(state): State<CallbackState>, Path(token): Path<S
     accepted()
 }
 
-fn answer_balance(waiters: &BalanceWaiters, token: &str, answer: Result<Balance, ProviderError>) {
-    let waiter = waiters.lock().ok().and_then(|mut w| w.remove(token));
+/// Hands a balance result to the enquiry waiting under the (tagged) token of its URL.
+fn answer_balance(
+    state: &CallbackState,
+    tagged_token: &str,
+    answer: Result<Balance, ProviderError>,
+) {
+    let waiter = hint(state, tagged_token).and_then(|token| {
+        state
+            .balances
+            .lock()
+            .ok()
+            .and_then(|mut w| w.remove(&token))
+    });
     match waiter {
         Some(tx) => {
             let _ = tx.send(answer);

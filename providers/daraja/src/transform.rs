@@ -5,7 +5,7 @@ use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
 use mmapi_core::error::{ErrorCategory, ErrorCode};
 use mmapi_core::model::{party_value, Transaction, TransactionRequest, TransactionType};
 use mmapi_core::provider::{Completion, Failure, Outcome, ProviderError};
-use mmapi_core::{GsmaError, Timestamp};
+use mmapi_core::{GsmaError, Secret, Timestamp};
 
 use crate::config::DarajaConfig;
 use crate::wire;
@@ -52,8 +52,11 @@ pub fn parse_daraja_timestamp(text: &str) -> Option<Timestamp> {
 }
 
 /// STK `Password` = base64(BusinessShortCode + Passkey + Timestamp).
-pub fn stk_password(short_code: &str, passkey: &str, timestamp: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(format!("{short_code}{passkey}{timestamp}"))
+pub fn stk_password(short_code: &str, passkey: &str, timestamp: &str) -> Secret {
+    Secret::new(
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{short_code}{passkey}{timestamp}")),
+    )
 }
 
 /// Normalises a Kenyan MSISDN (`+2547…`, `2547…`, `07…`, `7…`, also `01…`) to Daraja's `2547xxxxxxxx` form.

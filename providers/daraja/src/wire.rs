@@ -3,12 +3,14 @@
 
 use std::fmt;
 
+use mmapi_core::secret::serialize_exposed;
+use mmapi_core::Secret;
 use serde::{de, Deserialize, Deserializer, Serialize};
 
 /// `GET /oauth/v1/generate` answer. `expires_in` is a string on the wire (`"3599"`), a number in the docs.
 #[derive(Debug, Deserialize)]
 pub struct TokenResponse {
-    pub access_token: String,
+    pub access_token: Secret,
     pub expires_in: Code,
 }
 
@@ -31,7 +33,8 @@ pub struct ErrorEnvelope {
 #[serde(rename_all = "PascalCase")]
 pub struct StkPushRequest {
     pub business_short_code: String,
-    pub password: String,
+    #[serde(serialize_with = "serialize_exposed")]
+    pub password: Secret,
     pub timestamp: String,
     pub transaction_type: &'static str,
     pub amount: String,
@@ -65,7 +68,8 @@ pub struct StkPushResponse {
 #[serde(rename_all = "PascalCase")]
 pub struct StkQueryRequest {
     pub business_short_code: String,
-    pub password: String,
+    #[serde(serialize_with = "serialize_exposed")]
+    pub password: Secret,
     pub timestamp: String,
     #[serde(rename = "CheckoutRequestID")]
     pub checkout_request_id: String,
@@ -215,7 +219,8 @@ pub struct B2cRequest {
     #[serde(rename = "OriginatorConversationID")]
     pub originator_conversation_id: String,
     pub initiator_name: String,
-    pub security_credential: String,
+    #[serde(serialize_with = "serialize_exposed")]
+    pub security_credential: Secret,
     #[serde(rename = "CommandID")]
     pub command_id: &'static str,
     pub amount: String,
@@ -235,7 +240,8 @@ pub struct B2cRequest {
 #[serde(rename_all = "PascalCase")]
 pub struct B2bRequest {
     pub initiator: String,
-    pub security_credential: String,
+    #[serde(serialize_with = "serialize_exposed")]
+    pub security_credential: Secret,
     #[serde(rename = "CommandID")]
     pub command_id: &'static str,
     pub sender_identifier_type: &'static str,
@@ -257,7 +263,8 @@ pub struct B2bRequest {
 #[serde(rename_all = "PascalCase")]
 pub struct ReversalRequest {
     pub initiator: String,
-    pub security_credential: String,
+    #[serde(serialize_with = "serialize_exposed")]
+    pub security_credential: Secret,
     #[serde(rename = "CommandID")]
     pub command_id: &'static str,
     #[serde(rename = "TransactionID")]
@@ -278,7 +285,8 @@ pub struct ReversalRequest {
 #[serde(rename_all = "PascalCase")]
 pub struct TransactionStatusRequest {
     pub initiator: String,
-    pub security_credential: String,
+    #[serde(serialize_with = "serialize_exposed")]
+    pub security_credential: Secret,
     #[serde(rename = "CommandID")]
     pub command_id: &'static str,
     #[serde(rename = "TransactionID", skip_serializing_if = "Option::is_none")]
@@ -303,7 +311,8 @@ pub struct TransactionStatusRequest {
 #[serde(rename_all = "PascalCase")]
 pub struct AccountBalanceRequest {
     pub initiator: String,
-    pub security_credential: String,
+    #[serde(serialize_with = "serialize_exposed")]
+    pub security_credential: Secret,
     #[serde(rename = "CommandID")]
     pub command_id: &'static str,
     pub party_a: String,

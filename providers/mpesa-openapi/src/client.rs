@@ -200,7 +200,7 @@ impl MarketClient {
                     "M-Pesa getSession answered {code} without a session"
                 ))
             })?;
-        let bearer = credential::bearer(&self.public_key, &Secret::new(session_id))
+        let bearer = credential::bearer(&self.public_key, &session_id)
             .map_err(|e| ProviderError::Configuration(e.to_string()))?;
         if !self.activation_delay.is_zero() {
             tokio::time::sleep(self.activation_delay).await;

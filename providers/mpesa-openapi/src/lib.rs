@@ -269,6 +269,94 @@ impl Provider for OpenApiProvider {
         transform::check_request(&self.config, c.transaction_type, c.request, c.original)
     }
 
+    fn check_mandate(
+        &self,
+        payer: &[mmapi_core::model::Party],
+        request: &mmapi_core::mandate::DebitMandateRequest,
+    ) -> Result<(), GsmaError> {
+        transform::mandate::check(&self.config, payer, request).map(|_| ())
+    }
+
+    async fn create_mandate(
+        &self,
+        order: &mmapi_core::mandate::MandateOrder<'_>,
+    ) -> Result<ProviderRefs, ProviderError> {
+        let (body, market) =
+            transform::mandate::creation_request(&self.config, order).map_err(Self::rejected)?;
+        let entry = self
+            .markets
+            .iter()
+            .find(|e| e.market.context == market.context)
+            .ok_or_else(|| {
+                ProviderError::Unsupported(format!("{} is not configured", market.context))
+            })?;
+        let why = match entry
+            .client
+            .call(Method::Post, "directDebitCreation/", &body, false)
+            .await
+        {
+            Ok(answer) => {
+                return transform::mandate::creation_answer(
+                    answer.status,
+                    &answer.body,
+                    &body,
+                    &market,
+                )
+            }
+            Err(ProviderError::InDoubt(why)) => why,
+            Err(e) => return Err(e),
+        };
+        // The creation may or may not have been taken: ask M-Pesa for the mandate before answering.
+        let refs = transform::mandate::sent_refs(&body, &market);
+        let context = mmapi_core::mandate::MandateContext {
+            reference: order.reference.to_owned(),
+            payer: order.payer.to_vec(),
+            refs: refs.clone(),
+        };
+        for attempt in 1..=3u64 {
+            match Provider::query_mandate(self, &context).await {
+                Ok(mmapi_core::mandate::MandateState::Active) => return Ok(refs),
+                Ok(mmapi_core::mandate::MandateState::Inactive) => {
+                    return Err(ProviderError::Unavailable(format!(
+                        "M-Pesa did not create the mandate ({why})"
+                    )))
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, attempt, "M-Pesa mandate query unanswered");
+                    tokio::time::sleep(Duration::from_secs(attempt)).await;
+                }
+            }
+        }
+        Err(ProviderError::InDoubt(why))
+    }
+
+    async fn query_mandate(
+        &self,
+        mandate: &mmapi_core::mandate::MandateContext,
+    ) -> Result<mmapi_core::mandate::MandateState, ProviderError> {
+        let market = transform::mandate::mandate_market(mandate).ok_or_else(|| {
+            ProviderError::Unsupported("the mandate names no M-Pesa OpenAPI market".into())
+        })?;
+        let entry = self
+            .markets
+            .iter()
+            .find(|e| e.market.context == market.context)
+            .ok_or_else(|| {
+                ProviderError::Unsupported(format!("{} is not configured", market.context))
+            })?;
+        let query = transform::mandate::query(
+            &entry.config,
+            &entry.market,
+            mandate,
+            uuid::Uuid::new_v4().simple().to_string(),
+        );
+        let answer = entry
+            .client
+            .call(Method::Get, "queryDirectDebit/", &query, true)
+            .await?;
+        transform::mandate::query_answer(answer.status, &answer.body)
+    }
+
     async fn submit(
         &self,
         tx: &Transaction,
@@ -278,6 +366,31 @@ impl Provider for OpenApiProvider {
         let (cfg, market) = (&entry.config, &entry.market);
         let third_party_id = transform::third_party_id(&tx.transaction_reference);
         match tx.transaction_type {
+            TransactionType::Merchantpay
+                if mmapi_core::model::party_value(
+                    &tx.debit_party,
+                    mmapi_core::mandate::MANDATE_REFERENCE_KEY,
+                )
+                .is_some() =>
+            {
+                let mandate = context.mandate.as_ref().ok_or_else(|| {
+                    Self::rejected(GsmaError::new(
+                        mmapi_core::ErrorCategory::BusinessRule,
+                        mmapi_core::ErrorCode::NoMandateAuthority,
+                        "The payment names no debit mandate the gateway knows",
+                    ))
+                })?;
+                let body = transform::mandate::payment_request(cfg, market, tx, mandate)
+                    .map_err(Self::rejected)?;
+                Self::send(
+                    entry,
+                    Method::Post,
+                    "directDebitPayment/",
+                    &body,
+                    &third_party_id,
+                )
+                .await
+            }
             TransactionType::Merchantpay | TransactionType::Billpay => {
                 let body = transform::c2b_request(cfg, market, tx).map_err(Self::rejected)?;
                 Self::send(
@@ -378,6 +491,21 @@ async fn async_result(State(sink): State<Arc<dyn EventSink>>, body: Bytes) -> Re
             );
         }
     };
+    let referenced = result
+        .original_conversation_id
+        .as_deref()
+        .is_some_and(|c| !c.trim().is_empty());
+    if !referenced || result.result_code.is_none() {
+        tracing::warn!(
+            "ignored an M-Pesa OpenAPI result without its ConversationID or result code"
+        );
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(
+                json!({"output_ResponseCode": "INS-21", "output_ResponseDesc": "Missing OriginalConversationID or ResultCode"}),
+            ),
+        );
+    }
     let ack = Json(serde_json::to_value(transform::async_ack(&result)).unwrap_or_default());
     if result.original_transaction_id.is_some() {
         // The result of a status query: it names no transaction of ours; the next query settles it.

@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use crate::config::{Market, MarketConfig, OpenApiConfig};
 use crate::wire;
 
+pub mod mandate;
 #[cfg(test)]
 mod tests;
 
@@ -740,7 +741,12 @@ pub fn check_request(
     }
     match transaction_type {
         TransactionType::Merchantpay | TransactionType::Billpay => {
-            party_msisdn(entry, &market, debit, "debitParty")?;
+            // A payment under a debit mandate names the mandate, not the payer (the gateway checked it).
+            let under_mandate = transaction_type == TransactionType::Merchantpay
+                && party_value(debit, mmapi_core::mandate::MANDATE_REFERENCE_KEY).is_some();
+            if !under_mandate {
+                party_msisdn(entry, &market, debit, "debitParty")?;
+            }
             party_shortcode(credit, "creditParty")?;
         }
         TransactionType::Disbursement => {

@@ -112,6 +112,105 @@ pub struct BeneficiaryQuery {
     pub kyc_query_type: String,
 }
 
+/// POST `directDebitCreation/`: a mandate the customer approves on the phone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DirectDebitCreation {
+    /// Always `1`.
+    #[serde(rename = "input_AgreedTC")]
+    pub agreed_tc: String,
+    #[serde(rename = "input_Country")]
+    pub country: String,
+    #[serde(rename = "input_CustomerMSISDN")]
+    pub customer_msisdn: String,
+    #[serde(
+        rename = "input_EndRangeOfDays",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub end_range_of_days: Option<String>,
+    /// `yyyyMMdd`.
+    #[serde(rename = "input_ExpiryDate", skip_serializing_if = "Option::is_none")]
+    pub expiry_date: Option<String>,
+    /// `yyyyMMdd`.
+    #[serde(
+        rename = "input_FirstPaymentDate",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub first_payment_date: Option<String>,
+    /// `01` once off … `08` on demand.
+    #[serde(rename = "input_Frequency", skip_serializing_if = "Option::is_none")]
+    pub frequency: Option<String>,
+    #[serde(rename = "input_ServiceProviderCode")]
+    pub service_provider_code: String,
+    #[serde(
+        rename = "input_StartRangeOfDays",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub start_range_of_days: Option<String>,
+    #[serde(rename = "input_ThirdPartyConversationID")]
+    pub third_party_conversation_id: String,
+    /// The integrator's mandate reference.
+    #[serde(rename = "input_ThirdPartyReference")]
+    pub third_party_reference: String,
+}
+
+/// POST `directDebitPayment/`: a payment under a mandate (no PIN prompt).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DirectDebitPayment {
+    #[serde(rename = "input_Amount")]
+    pub amount: String,
+    #[serde(rename = "input_Country")]
+    pub country: String,
+    #[serde(rename = "input_Currency")]
+    pub currency: String,
+    #[serde(
+        rename = "input_CustomerMSISDN",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub customer_msisdn: Option<String>,
+    #[serde(rename = "input_MandateID", skip_serializing_if = "Option::is_none")]
+    pub mandate_id: Option<String>,
+    #[serde(rename = "input_MsisdnToken", skip_serializing_if = "Option::is_none")]
+    pub msisdn_token: Option<String>,
+    #[serde(rename = "input_ServiceProviderCode")]
+    pub service_provider_code: String,
+    #[serde(rename = "input_ThirdPartyConversationID")]
+    pub third_party_conversation_id: String,
+    #[serde(rename = "input_ThirdPartyReference")]
+    pub third_party_reference: String,
+}
+
+/// GET `queryDirectDebit/`, sent as a query string.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DirectDebitQuery {
+    /// `True` / `False`.
+    #[serde(rename = "input_QueryBalanceAmount")]
+    pub query_balance_amount: String,
+    #[serde(
+        rename = "input_BalanceAmount",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub balance_amount: Option<String>,
+    #[serde(rename = "input_Country")]
+    pub country: String,
+    #[serde(
+        rename = "input_CustomerMSISDN",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub customer_msisdn: Option<String>,
+    #[serde(rename = "input_MsisdnToken", skip_serializing_if = "Option::is_none")]
+    pub msisdn_token: Option<String>,
+    #[serde(rename = "input_ServiceProviderCode")]
+    pub service_provider_code: String,
+    #[serde(rename = "input_ThirdPartyConversationID")]
+    pub third_party_conversation_id: String,
+    #[serde(rename = "input_ThirdPartyReference")]
+    pub third_party_reference: String,
+    #[serde(rename = "input_MandateID", skip_serializing_if = "Option::is_none")]
+    pub mandate_id: Option<String>,
+    #[serde(rename = "input_Currency")]
+    pub currency: String,
+}
+
 /// Any OpenAPI answer (success or error: both keep this shape). Unknown fields are ignored.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct Response {
@@ -119,8 +218,9 @@ pub struct Response {
     pub response_code: Option<String>,
     #[serde(rename = "output_ResponseDesc", default)]
     pub response_desc: Option<String>,
+    /// `getSession/` only; never shown (`Debug` prints `[redacted]`).
     #[serde(rename = "output_SessionID", default)]
-    pub session_id: Option<String>,
+    pub session_id: Option<mmapi_core::Secret>,
     #[serde(rename = "output_TransactionID", default)]
     pub transaction_id: Option<String>,
     #[serde(rename = "output_ConversationID", default)]
@@ -144,6 +244,18 @@ pub struct Response {
     pub customer_first_name: Option<String>,
     #[serde(rename = "output_CustomerLastName", default)]
     pub customer_last_name: Option<String>,
+    /// Direct debits: the mandate's numeric ID.
+    #[serde(rename = "output_MandateID", default)]
+    pub mandate_id: Option<String>,
+    /// Direct debits: the token that stands for the customer's MSISDN.
+    #[serde(rename = "output_MsisdnToken", default)]
+    pub msisdn_token: Option<String>,
+    /// Direct debit creation and cancel: the operator's reference (`N/A` on errors).
+    #[serde(rename = "output_TransactionReference", default)]
+    pub transaction_reference: Option<String>,
+    /// Query direct debit: `Active`.
+    #[serde(rename = "output_MandateStatus", default)]
+    pub mandate_status: Option<String>,
 }
 
 /// The result the OpenAPI posts to the asynchronous response URL (§B.5).

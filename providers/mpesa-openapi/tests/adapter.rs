@@ -190,6 +190,7 @@ async fn disbursement_transfer_and_reversal_complete() {
     );
     let context = DispatchContext {
         original: Some((original, s.refs)),
+        ..Default::default()
     };
     completed(&p.submit(&reversal, &context).await.unwrap());
 }
@@ -576,4 +577,108 @@ async fn the_wire_carries_encrypted_bearers_and_sessions_are_renewed_before_they
         .await,
         Err(ProviderError::InDoubt(_))
     ));
+}
+
+/// The first seed whose fault decisions time out the first API call and serve the next ten normally.
+fn seed_losing_the_first_answer(faults: &mmapi_core::simulator_faults::Faults) -> u64 {
+    use mmapi_core::simulator_faults::{CallFault, FaultInjector};
+    (0..100_000u64)
+        .find(|&seed| {
+            let injector = FaultInjector::new(mmapi_core::simulator_faults::Faults {
+                seed,
+                ..faults.clone()
+            });
+            injector.on_call() == CallFault::Timeout
+                && (0..10).all(|_| injector.on_call() == CallFault::None)
+        })
+        .expect("a seed")
+}
+
+#[tokio::test]
+async fn a_mandate_is_created_queried_and_paid_under_even_when_its_answer_is_lost() {
+    use mmapi_core::mandate::{debit_mandate_request, MandateContext, MandateOrder, MandateState};
+    let faults = mmapi_core::simulator_faults::Faults {
+        timeouts: 0.1,
+        timeout_ms: 3_000,
+        ..Default::default()
+    };
+    let (sim, base) = simulator(SimulatorConfig {
+        faults: mmapi_core::simulator_faults::Faults {
+            seed: seed_losing_the_first_answer(&faults),
+            ..faults
+        },
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let mut config = market(&base, sim.public_key_base64());
+    config.request_timeout_ms = 1_000;
+    let p = provider(config);
+    let request = debit_mandate_request(
+        br#"{"currency":"TZS","startDate":"2026-12-01","frequencyType":"yearly","amountLimit":"9000",
+             "payee":[{"key":"businessshortcode","value":"000000"}]}"#,
+    )
+    .unwrap();
+    let payer = vec![mmapi_core::model::Party::new("msisdn", "+255744553444")];
+    let reference = uuid::Uuid::new_v4().simple().to_string();
+    p.check_mandate(&payer, &request).unwrap();
+    // The creation's answer is lost (the simulator holds it past the timeout): the adapter finds the mandate by
+    // queryDirectDebit instead.
+    let refs = p
+        .create_mandate(&MandateOrder {
+            reference: &reference,
+            payer: &payer,
+            request: &request,
+        })
+        .await
+        .unwrap();
+    assert_eq!(refs.extra["CustomerMSISDN"], "255744553444");
+    assert_eq!(refs.extra["market"], "vodacomTZN");
+    let context = MandateContext {
+        reference: reference.clone(),
+        payer: payer.clone(),
+        refs,
+    };
+    assert_eq!(
+        p.query_mandate(&context).await.unwrap(),
+        MandateState::Active
+    );
+    let payment = tx(
+        TransactionType::Merchantpay,
+        json!({"amount": "4000", "currency": "TZS",
+               "debitParty": [{"key": "mandatereference", "value": reference}],
+               "creditParty": [{"key": "businessshortcode", "value": "000000"}]}),
+    );
+    let submitted = p
+        .submit(
+            &payment,
+            &DispatchContext {
+                mandate: Some(context),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    completed(&submitted);
+    assert_eq!(
+        sim.balance_of("vodacomTZN", "255744553444").as_deref(),
+        Some("996000.00")
+    );
+    // Without its mandate the payment is refused, not sent.
+    match p.submit(&payment, &DispatchContext::default()).await {
+        Err(ProviderError::Rejected(f)) => {
+            assert_eq!(f.error.error_code, ErrorCode::NoMandateAuthority)
+        }
+        other => panic!("{other:?}"),
+    }
+    // A schedule M-Pesa lacks is refused before anything is sent.
+    let fortnightly = debit_mandate_request(
+        br#"{"currency":"TZS","startDate":"2026-12-01","frequencyType":"fortnight"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        p.check_mandate(&payer, &fortnightly)
+            .unwrap_err()
+            .error_code,
+        ErrorCode::FormatError
+    );
 }

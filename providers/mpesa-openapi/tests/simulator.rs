@@ -1041,3 +1041,143 @@ async fn a_restarted_simulator_replays_its_journal() {
         (Some(2), Some(1))
     );
 }
+
+#[tokio::test]
+async fn mandates_survive_a_restart_of_the_simulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("openapi.journal");
+    let config = || SimulatorConfig {
+        journal_path: Some(journal.clone()),
+        ..SimulatorConfig::default()
+    };
+    let market = "vodacomTZN";
+    let creation = |tpcid: &str, reference: &str| {
+        json!({
+            "input_AgreedTC": "1", "input_Country": "TZN", "input_CustomerMSISDN": "255744553333",
+            "input_FirstPaymentDate": "20261201", "input_Frequency": "08",
+            "input_ServiceProviderCode": "000000", "input_ThirdPartyConversationID": tpcid,
+            "input_ThirdPartyReference": reference
+        })
+    };
+    let first_tpcid = tpcid();
+    let (token, mandate_id, cancelled_id) = {
+        let sim = start(config()).await;
+        let bearer = sim.session().await;
+        let (status, first) = sim
+            .post(
+                &bearer,
+                market,
+                "directDebitCreation/",
+                &creation(&first_tpcid, "mandate42"),
+            )
+            .await;
+        assert_eq!(status, 201, "{first}");
+        // A second mandate, cancelled before the restart.
+        let (status, second) = sim
+            .post(
+                &bearer,
+                market,
+                "directDebitCreation/",
+                &creation(&tpcid(), "mandate43"),
+            )
+            .await;
+        assert_eq!(status, 201, "{second}");
+        let cancel = json!({
+            "input_Country": "TZN", "input_CustomerMSISDN": "255744553333",
+            "input_ServiceProviderCode": "000000", "input_ThirdPartyConversationID": tpcid(),
+            "input_ThirdPartyReference": "mandate43", "input_MandateID": second["output_MandateID"]
+        });
+        let (status, body) = sim
+            .send(
+                reqwest::Method::PUT,
+                &bearer,
+                market,
+                "directDebitCancel/",
+                &cancel,
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let text = |v: &Value, k: &str| v[k].as_str().unwrap().to_owned();
+        (
+            text(&first, "output_MsisdnToken"),
+            text(&first, "output_MandateID"),
+            text(&second, "output_MandateID"),
+        )
+    };
+
+    let sim = start(config()).await;
+    let bearer = sim.session().await;
+    // The creation's ThirdPartyConversationID stays used.
+    let (status, body) = sim
+        .post(
+            &bearer,
+            market,
+            "directDebitCreation/",
+            &creation(&first_tpcid, "mandate44"),
+        )
+        .await;
+    assert_eq!(
+        (status, body["output_ResponseCode"].as_str()),
+        (409, Some("INS-10"))
+    );
+    // The mandate, its ID and its token are known: a payment by token goes through.
+    let pay = json!({
+        "input_Amount": "1500", "input_Country": "TZN", "input_Currency": "TZS",
+        "input_MsisdnToken": token, "input_ServiceProviderCode": "000000",
+        "input_ThirdPartyConversationID": tpcid(), "input_ThirdPartyReference": "mandate42",
+        "input_MandateID": mandate_id
+    });
+    let (status, body) = sim.post(&bearer, market, "directDebitPayment/", &pay).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = sim
+        .query(
+            &bearer,
+            market,
+            "queryDirectDebit/",
+            &[
+                ("input_QueryBalanceAmount", "False"),
+                ("input_Country", "TZN"),
+                ("input_CustomerMSISDN", "255744553333"),
+                ("input_ServiceProviderCode", "000000"),
+                ("input_ThirdPartyConversationID", &tpcid()),
+                ("input_ThirdPartyReference", "mandate42"),
+                ("input_Currency", "TZS"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["output_MandateID"], mandate_id.as_str());
+    // The cancelled one stays cancelled, and new mandates get new IDs.
+    let (status, body) = sim
+        .query(
+            &bearer,
+            market,
+            "queryDirectDebit/",
+            &[
+                ("input_QueryBalanceAmount", "False"),
+                ("input_Country", "TZN"),
+                ("input_CustomerMSISDN", "255744553333"),
+                ("input_ServiceProviderCode", "000000"),
+                ("input_ThirdPartyConversationID", &tpcid()),
+                ("input_ThirdPartyReference", "mandate43"),
+                ("input_Currency", "TZS"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, body["output_ResponseCode"].as_str()),
+        (400, Some("INS-58")),
+        "{body}"
+    );
+    let (status, body) = sim
+        .post(
+            &bearer,
+            market,
+            "directDebitCreation/",
+            &creation(&tpcid(), "mandate45"),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let new_id: u64 = body["output_MandateID"].as_str().unwrap().parse().unwrap();
+    assert!(new_id > cancelled_id.parse::<u64>().unwrap(), "{new_id}");
+}

@@ -550,6 +550,12 @@ impl DarajaSimulator {
         self.shared.results.accepted()
     }
 
+    /// The access tokens this instance has issued (expired ones may be missing): for tests that check that the
+    /// tokens appear in no log or answer. Not served over HTTP unless the embedding program chooses to.
+    pub fn issued_access_tokens(&self) -> Vec<String> {
+        self.shared.tokens.issued()
+    }
+
     /// The X.509 certificate (PEM) whose public key encrypts `SecurityCredential`: what the
     /// gateway's operator configures as the Daraja certificate. Generates the key first if
     /// none was configured (blocking, up to a second or so).

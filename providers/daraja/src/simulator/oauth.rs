@@ -77,6 +77,12 @@ impl TokenStore {
             .is_some_and(|exp| *exp > Instant::now())
     }
 
+    /// Every token issued and not pruned yet (for tests that check the tokens leak nowhere).
+    pub(crate) fn issued(&self) -> Vec<String> {
+        let tokens = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        tokens.expiry.keys().cloned().collect()
+    }
+
     /// `expires_in` as Daraja sends it: a string of the lifetime in seconds minus one.
     fn expires_in(&self) -> String {
         self.ttl.as_secs().saturating_sub(1).to_string()

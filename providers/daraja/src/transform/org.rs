@@ -4,7 +4,7 @@
 use mmapi_core::error::{ErrorCategory, ErrorCode};
 use mmapi_core::model::{party_value, Balance, Party, Transaction, TransactionRequest};
 use mmapi_core::provider::{Completion, Failure, Outcome};
-use mmapi_core::{Amount, Currency, GsmaError};
+use mmapi_core::{Amount, Currency, GsmaError, Secret};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
@@ -141,7 +141,7 @@ pub fn b2c_request(
     Ok(wire::B2cRequest {
         originator_conversation_id: tx.transaction_reference.clone(),
         initiator_name: config.initiator_name.clone().unwrap_or_default(),
-        security_credential: credential.to_owned(),
+        security_credential: Secret::new(credential),
         command_id: b2c_command(tx.sub_type.as_deref())?,
         amount: whole_amount(&tx.amount, B2C_MIN_AMOUNT, B2C_MAX_AMOUNT)?.to_string(),
         party_a: paying_shortcode(config, &tx.debit_party)?,
@@ -214,7 +214,7 @@ pub fn b2b_request(
         .collect();
     Ok(wire::B2bRequest {
         initiator: config.initiator_name.clone().unwrap_or_default(),
-        security_credential: credential.to_owned(),
+        security_credential: Secret::new(credential),
         command_id,
         sender_identifier_type: "4",
         reciever_identifier_type: "4",
@@ -257,7 +257,7 @@ pub fn reversal_request(
         })?;
     Ok(wire::ReversalRequest {
         initiator: config.initiator_name.clone().unwrap_or_default(),
-        security_credential: credential.to_owned(),
+        security_credential: Secret::new(credential),
         command_id: "TransactionReversal",
         transaction_id: receipt,
         amount: whole_amount(amount, 1, i64::MAX / 2)?.to_string(),

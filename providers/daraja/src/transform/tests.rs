@@ -40,7 +40,7 @@ fn config() -> DarajaConfig {
 #[test]
 fn stk_password_matches_the_documented_vector() {
     assert_eq!(
-        stk_password("174379", SANDBOX_PASSKEY, "20210628092408"),
+        stk_password("174379", SANDBOX_PASSKEY, "20210628092408").expose(),
         "MTc0Mzc5YmZiMjc5ZjlhYTliZGJjZjE1OGU5N2RkNzFhNDY3Y2QyZTBjODkzMDU5YjEwZjc4ZTZiNzJhZGExZWQyYzkxOTIwMjEwNjI4MDkyNDA4"
     );
 }

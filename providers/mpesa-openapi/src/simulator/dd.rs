@@ -19,7 +19,7 @@ use rand::Rng;
 
 use super::{
     callback,
-    ledger::{Mandate, Txn, TxnKind},
+    ledger::{Ledger, Mandate, Txn, TxnKind},
     markets::{scenario, Market, Scenario},
     payments::{amount, pending, refuse as refuse_payment, submit},
     session::{authenticate, new_hex_id, resolve},
@@ -197,7 +197,9 @@ async fn create(
         _ => "INS-0",
     };
     let mandate = (code == "INS-0").then(|| {
-        state.ledger().add_mandate(Mandate {
+        // The journal is written under the ledger lock, so its order is the ledger's.
+        let mut ledger = state.ledger();
+        let mandate = ledger.add_mandate(Mandate {
             market,
             service_provider: sp.clone(),
             msisdn: msisdn.clone(),
@@ -215,7 +217,11 @@ async fn create(
             expiry_date: present(&r.expiry_date).unwrap_or_default().to_owned(),
             transaction_reference: new_reference(),
             active: true,
-        })
+        });
+        state
+            .journal
+            .append(&Ledger::journal_mandate(&mandate, &tpcid));
+        mandate
     });
     let conversation_id = new_hex_id();
     if state.is_async(market) {
@@ -537,13 +543,23 @@ async fn cancel(
             drop(ledger);
             return refuse("INS-10", Some(tpcid));
         }
-        match ledger.find_mandate(market, sp, &msisdn, reference, present(&r.mandate_id)) {
-            Ok(Some(m)) => {
-                m.active = false;
-                Ok(m.token.clone())
-            }
-            Ok(None) | Err(_) => Err(()),
+        let found =
+            match ledger.find_mandate(market, sp, &msisdn, reference, present(&r.mandate_id)) {
+                Ok(Some(m)) => {
+                    m.active = false;
+                    Ok((m.token.clone(), m.mandate_id.clone()))
+                }
+                Ok(None) | Err(_) => Err(()),
+            };
+        if let Ok((_, mandate_id)) = &found {
+            state
+                .journal
+                .append(&super::journal::Event::MandateCancelled {
+                    mandate_id: mandate_id.clone(),
+                    third_party_conversation_id: tpcid.clone(),
+                });
         }
+        found.map(|(token, _)| token)
     };
     let Ok(token) = cancelled else {
         // Here INS-6 means "Mandate does not exist" (§B.4).

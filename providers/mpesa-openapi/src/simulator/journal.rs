@@ -54,6 +54,35 @@ pub(crate) enum Event {
         /// The repeated `input_ThirdPartyConversationID`.
         third_party_conversation_id: String,
     },
+    /// A direct debit mandate was created (its creation's ThirdPartyConversationID is used from then on).
+    Mandate(Box<MandateRecord>),
+    /// A mandate was cancelled (`directDebitCancel/`).
+    MandateCancelled {
+        /// The mandate's `output_MandateID`.
+        mandate_id: String,
+        /// The cancellation's `input_ThirdPartyConversationID` (used from then on).
+        third_party_conversation_id: String,
+    },
+}
+
+/// A direct debit mandate as the journal keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct MandateRecord {
+    /// The market's URL context (`vodacomTZN`).
+    pub(crate) market: String,
+    pub(crate) service_provider: String,
+    pub(crate) msisdn: String,
+    pub(crate) token: String,
+    pub(crate) third_party_reference: String,
+    pub(crate) mandate_id: String,
+    pub(crate) frequency: String,
+    pub(crate) first_payment_date: String,
+    pub(crate) start_range: String,
+    pub(crate) end_range: String,
+    pub(crate) expiry_date: String,
+    pub(crate) transaction_reference: String,
+    /// The creation's `input_ThirdPartyConversationID`.
+    pub(crate) third_party_conversation_id: String,
 }
 
 /// A transaction as the journal keeps it.

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use rust_decimal::Decimal;
 
 use super::{
-    journal::{Event, Settlement, TxnRecord},
+    journal::{Event, MandateRecord, Settlement, TxnRecord},
     markets::{scenario, Market, Scenario},
 };
 
@@ -171,6 +171,50 @@ impl Ledger {
         mandate
     }
 
+    /// The journal line of a mandate just created with the ThirdPartyConversationID `tpcid`.
+    pub(crate) fn journal_mandate(mandate: &Mandate, tpcid: &str) -> Event {
+        Event::Mandate(Box::new(MandateRecord {
+            market: mandate.market.context.to_owned(),
+            service_provider: mandate.service_provider.clone(),
+            msisdn: mandate.msisdn.clone(),
+            token: mandate.token.clone(),
+            third_party_reference: mandate.third_party_reference.clone(),
+            mandate_id: mandate.mandate_id.clone(),
+            frequency: mandate.frequency.clone(),
+            first_payment_date: mandate.first_payment_date.clone(),
+            start_range: mandate.start_range.clone(),
+            end_range: mandate.end_range.clone(),
+            expiry_date: mandate.expiry_date.clone(),
+            transaction_reference: mandate.transaction_reference.clone(),
+            third_party_conversation_id: tpcid.to_owned(),
+        }))
+    }
+
+    /// Restores a mandate read back from the journal, with its recorded ID (later IDs follow it).
+    fn replay_mandate(&mut self, r: &MandateRecord) -> Result<(), &'static str> {
+        let market = Market::by_context(&r.market).ok_or("unknown market")?;
+        self.claim_tpcid(&r.third_party_conversation_id);
+        if let Ok(id) = r.mandate_id.parse::<u64>() {
+            self.next_mandate_id = self.next_mandate_id.max(id + 1);
+        }
+        self.mandates.push(Mandate {
+            market,
+            service_provider: r.service_provider.clone(),
+            msisdn: r.msisdn.clone(),
+            token: r.token.clone(),
+            third_party_reference: r.third_party_reference.clone(),
+            mandate_id: r.mandate_id.clone(),
+            frequency: r.frequency.clone(),
+            first_payment_date: r.first_payment_date.clone(),
+            start_range: r.start_range.clone(),
+            end_range: r.end_range.clone(),
+            expiry_date: r.expiry_date.clone(),
+            transaction_reference: r.transaction_reference.clone(),
+            active: true,
+        });
+        Ok(())
+    }
+
     /// The MSISDN a token stands for.
     pub(crate) fn token_owner(&self, token: &str) -> Option<String> {
         self.mandates
@@ -314,6 +358,32 @@ impl Ledger {
                 }
             }
             Event::Repeat { .. } => {}
+            Event::Mandate(record) => {
+                if let Err(why) = self.replay_mandate(record) {
+                    tracing::warn!(
+                        mandate = %record.mandate_id,
+                        why,
+                        "OpenAPI simulator: skipped a journal mandate"
+                    );
+                }
+            }
+            Event::MandateCancelled {
+                mandate_id,
+                third_party_conversation_id,
+            } => {
+                self.claim_tpcid(third_party_conversation_id);
+                match self
+                    .mandates
+                    .iter_mut()
+                    .find(|m| &m.mandate_id == mandate_id)
+                {
+                    Some(m) => m.active = false,
+                    None => tracing::warn!(
+                        mandate = %mandate_id,
+                        "OpenAPI simulator: skipped the cancellation of an unknown mandate"
+                    ),
+                }
+            }
         }
     }
 

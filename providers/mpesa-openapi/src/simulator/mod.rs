@@ -83,8 +83,9 @@
 //! journal of JSON lines (and written to the OS) before it is answered; a simulator started on the
 //! same journal replays it, so it answers `queryTransactionStatus/` for those transactions, has the
 //! same balances and submission counts, and settles (and posts the results of) asynchronous ones
-//! still pending. A torn last line (a kill mid-write) is ignored. Sessions and direct debit mandates
-//! stay in memory.
+//! still pending. Direct debit mandates (creations and cancellations) are journaled too, so a
+//! restarted simulator still knows them, their tokens and their IDs. A torn last line (a kill
+//! mid-write) is ignored. Sessions stay in memory.
 
 use std::{
     collections::HashMap,
@@ -313,7 +314,9 @@ impl SimState {
             journal::Event::Repeat {
                 third_party_conversation_id,
             } => self.count_submission(third_party_conversation_id),
-            journal::Event::Settled(_) => {}
+            journal::Event::Settled(_)
+            | journal::Event::Mandate(_)
+            | journal::Event::MandateCancelled { .. } => {}
         }
         self.ledger().replay(event);
     }
@@ -415,6 +418,17 @@ impl OpenApiSimulator {
     /// processed). A count above 1 means the transaction was sent more than once.
     pub fn submissions(&self) -> HashMap<String, u32> {
         self.state.submission_counts()
+    }
+
+    /// The session ids this instance has issued and not yet pruned: for tests that check that the ids appear in
+    /// no log or answer. Not served over HTTP unless the embedding program chooses to.
+    pub fn issued_session_ids(&self) -> Vec<String> {
+        let sessions = self
+            .state
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        sessions.keys().cloned().collect()
     }
 
     /// The public key as the portal gives it: base64 of the X.509 SubjectPublicKeyInfo DER.
