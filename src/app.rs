@@ -13,6 +13,8 @@ use tokio::sync::mpsc;
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::api;
+use crate::auth::credentials::IssuedCredentials;
+use crate::auth::ClientRegistry;
 use crate::config::Config;
 use crate::engine::{spawn_dispatcher, Engine};
 use crate::notify;
@@ -20,7 +22,7 @@ use crate::routing;
 use crate::sandbox;
 use crate::store::{Store, StoreError};
 
-/// The largest request body accepted.
+/// The largest request body accepted by default (`[limits] max_body_bytes`).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Why the gateway could not start.
@@ -36,6 +38,10 @@ pub enum AppError {
     Http(#[from] reqwest::Error),
     #[error("sandbox: {0}")]
     Sandbox(String),
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("client registry: {0}")]
+    Auth(#[from] crate::auth::AuthError),
 }
 
 /// A started gateway.
@@ -56,6 +62,10 @@ pub struct Gateway {
     pub daraja_listener: Option<sandbox::SimulatorListener>,
     /// The sandbox M-Pesa OpenAPI simulator's own listener.
     pub openapi_listener: Option<sandbox::SimulatorListener>,
+    /// The client registry.
+    pub clients: Arc<ClientRegistry>,
+    /// The sandbox's demo client (an operator granted the sandbox accounts), in sandbox mode.
+    pub sandbox_client: Option<IssuedCredentials>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     stop: tokio::sync::watch::Sender<bool>,
 }
@@ -116,12 +126,18 @@ impl Gateway {
 /// Starts the gateway: binds the listener, opens the store, recovers interrupted work, starts the providers
 /// (the simulators in sandbox mode), the dispatcher, the reconciler and the callback deliverer, then serves.
 pub async fn start(config: Config) -> Result<Gateway, AppError> {
+    // Read the certificate and key before anything starts, so that a bad `[tls]` stops the start at once.
+    let tls = match &config.tls {
+        Some(settings) => Some((settings.server_config()?, settings.handshake_timeout())),
+        None => None,
+    };
     let listener = TcpListener::bind(config.listen).await?;
     let address = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let public_url = config
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{address}"))
+        .unwrap_or_else(|| format!("{scheme}://{address}"))
         .trim_end_matches('/')
         .to_owned();
     let store = Store::open(config.database_url.as_deref(), &config.data_dir).await?;
@@ -175,7 +191,13 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
     }
 
     let lease_ms = i64::try_from(config.dispatch.claim_lease_ms).unwrap_or(60_000);
-    let notifier = notify::spawn(store.clone(), config.callbacks.clone(), lease_ms)?;
+    let callback_policy = Arc::new(config.callback_policy());
+    let notifier = notify::spawn(
+        store.clone(),
+        config.callbacks.clone(),
+        callback_policy.clone(),
+        lease_ms,
+    )?;
     let (dispatch_tx, dispatch_rx) = mpsc::channel(65_536);
     let engine = Arc::new(Engine::new(
         store.clone(),
@@ -209,34 +231,89 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
         }
     }
 
-    let mut app = Router::new();
+    let clients = Arc::new(ClientRegistry::new(store.clone(), config.auth.clone()));
+    let sandbox_client = if config.is_sandbox() {
+        Some(crate::auth::demo::ensure_sandbox_client(&clients, &config.data_dir).await?)
+    } else {
+        None
+    };
+
+    let mut app = Router::new().route(
+        crate::auth::token::TOKEN_PATH,
+        axum::routing::post(crate::auth::token::issue).with_state(clients.clone()),
+    );
     for mount in api::MOUNTS {
-        app = app.nest(mount, api::gsma_routes(engine.clone()));
+        app = app.nest(mount, api::gsma_routes(engine.clone(), clients.clone()));
     }
     let sink: Arc<dyn EventSink> = engine.clone();
     let providers: Vec<Arc<dyn Provider>> = engine.router().providers().cloned().collect();
     for provider in providers {
         if let Some(routes) = provider.callback_router(sink.clone()) {
+            let routes =
+                crate::callback_sources::guard(routes, provider.name(), &config.callback_sources);
             app = app.nest(&format!("/callbacks/{}", provider.name()), routes);
         }
     }
     let app = app
         .route("/openapi.json", get(openapi_json))
-        .nest("/internal", api::internal::routes(engine.clone()))
+        .nest(
+            "/internal",
+            api::internal::routes(engine.clone()).route_layer(
+                axum::middleware::from_fn_with_state(
+                    clients.clone(),
+                    crate::auth::middleware::require_operator,
+                ),
+            ),
+        )
+        .route(
+            "/metrics",
+            get(crate::metrics::serve)
+                .with_state(engine.clone())
+                .route_layer(axum::middleware::from_fn_with_state(
+                    clients.clone(),
+                    crate::auth::middleware::require_operator,
+                )),
+        )
         .merge(sandbox_routes)
         .fallback(api::error::no_route)
         .layer(axum::middleware::map_response(api::headers::add_x_date))
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES * 4));
+        .layer(axum::extract::DefaultBodyLimit::max(
+            config.limits.max_body_bytes,
+        ))
+        .layer(RequestBodyLimitLayer::new(config.limits.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            config.limits.max_body_bytes,
+            api::limits::refuse_large_bodies,
+        ))
+        .layer(axum::Extension(api::limits::RequestGuards::new(
+            &config,
+            callback_policy,
+        )))
+        .layer(axum::middleware::from_fn(crate::observe::layer));
 
-    tracing::info!(%address, sandbox = config.is_sandbox(), data_dir = %config.data_dir.display(), "mmapi-gateway listening");
+    tracing::info!(%address, tls = tls.is_some(), sandbox = config.is_sandbox(), data_dir = %config.data_dir.display(), "mmapi-gateway listening");
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    // The peer address reaches handlers and middleware as `ConnectInfo<SocketAddr>` (callback source checks).
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            })
-            .await
+        let shutdown = async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        match tls {
+            Some((tls, handshake_timeout)) => {
+                use axum::serve::ListenerExt as _;
+                let listener =
+                    crate::tls::TlsListener::new(listener, tls, handshake_timeout)?.tap_io(|_| {});
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            None => {
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+        }
     });
     Ok(Gateway {
         address,
@@ -247,6 +324,8 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
         openapi_simulator,
         daraja_listener,
         openapi_listener,
+        clients,
+        sandbox_client,
         server,
         stop,
     })

@@ -300,6 +300,36 @@ impl Provider for GuardedProvider {
         self.inner.check(request)
     }
 
+    fn check_mandate(
+        &self,
+        payer: &[mmapi_core::model::Party],
+        request: &mmapi_core::mandate::DebitMandateRequest,
+    ) -> Result<(), GsmaError> {
+        self.inner.check_mandate(payer, request)
+    }
+
+    async fn create_mandate(
+        &self,
+        order: &mmapi_core::mandate::MandateOrder<'_>,
+    ) -> Result<ProviderRefs, ProviderError> {
+        let result = self.inner.create_mandate(order).await;
+        match order.request.currency {
+            Some(currency) => self.record_for(currency.code(), &result),
+            None => self.record_uncurrencied(&result),
+        }
+        result
+    }
+
+    async fn query_mandate(
+        &self,
+        mandate: &mmapi_core::mandate::MandateContext,
+    ) -> Result<mmapi_core::mandate::MandateState, ProviderError> {
+        self.admit_uncurrencied()?;
+        let result = self.inner.query_mandate(mandate).await;
+        self.record_uncurrencied(&result);
+        result
+    }
+
     async fn submit(
         &self,
         transaction: &Transaction,

@@ -16,7 +16,7 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("invalid configuration file {path}: {source}")]
+    #[error("invalid configuration file {path}: {}", without_quoted_line(source))]
     Parse {
         path: PathBuf,
         source: toml::de::Error,
@@ -45,7 +45,15 @@ pub struct Config {
     pub callbacks: CallbackSettings,
     /// The circuit breaker in front of each provider.
     pub breaker: crate::breaker::BreakerSettings,
+    /// Client authentication (`[auth]`).
+    pub auth: crate::auth::AuthSettings,
     pub providers: ProvidersConfig,
+    /// Serve HTTPS from a certificate and key (`[tls]`); plain HTTP without it.
+    pub tls: Option<crate::tls::TlsSettings>,
+    /// Allowed source networks of the operators' callback routes, per provider (`[callback_sources]`).
+    pub callback_sources: crate::callback_sources::CallbackSources,
+    /// Request size and rate limits (`[limits]`).
+    pub limits: LimitSettings,
 }
 
 /// Operator backends.
@@ -143,6 +151,36 @@ pub struct CallbackSettings {
     pub timeout_ms: u64,
     /// Deliveries in flight at once.
     pub concurrency: usize,
+    /// Hosts and networks that callbacks may reach although they are private, loopback or link-local: CIDR
+    /// networks (`10.1.2.0/24`), addresses, host names (`hooks.internal`, which may then resolve to any
+    /// address) or `*.domain`. Each client may add its own (`callback_hosts`).
+    pub allowed_private_hosts: Vec<String>,
+    /// Whether callbacks may go to loopback addresses (and over plain http to a loopback host). Default: in
+    /// sandbox mode only.
+    pub allow_loopback: Option<bool>,
+}
+
+/// Limits on what clients send (`[limits]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// The largest request body accepted, in bytes; larger ones are answered 413 with a GSMA error.
+    pub max_body_bytes: usize,
+    /// Requests a second a client may make on the GSMA routes when its registration sets no rate; 0: no limit.
+    /// The default is above what one instance serves, so that only registered rates limit in practice.
+    pub default_rate_limit_per_sec: u32,
+    /// How many requests a client may make at once beyond its steady rate; default one second's worth.
+    pub rate_limit_burst: Option<u32>,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: crate::app::MAX_BODY_BYTES,
+            default_rate_limit_per_sec: 50_000,
+            rate_limit_burst: None,
+        }
+    }
 }
 
 impl Default for Config {
@@ -157,7 +195,11 @@ impl Default for Config {
             dispatch: DispatchSettings::default(),
             callbacks: CallbackSettings::default(),
             breaker: crate::breaker::BreakerSettings::default(),
+            auth: crate::auth::AuthSettings::default(),
             providers: ProvidersConfig::default(),
+            tls: None,
+            callback_sources: crate::callback_sources::CallbackSources::default(),
+            limits: LimitSettings::default(),
         }
     }
 }
@@ -200,6 +242,8 @@ impl Default for CallbackSettings {
             max_backoff_ms: 600_000,
             timeout_ms: 10_000,
             concurrency: 256,
+            allowed_private_hosts: Vec::new(),
+            allow_loopback: None,
         }
     }
 }
@@ -351,6 +395,13 @@ impl Config {
                 )));
             }
         }
+        crate::notify::policy::CallbackPolicy::new(&self.callbacks, self.is_sandbox())
+            .map_err(ConfigError::Invalid)?;
+        if self.limits.max_body_bytes == 0 || self.limits.rate_limit_burst == Some(0) {
+            return Err(ConfigError::Invalid(
+                "limits.max_body_bytes and limits.rate_limit_burst must be at least 1".into(),
+            ));
+        }
         if self.callbacks.max_attempts == 0
             || self.callbacks.client_error_max_attempts == 0
             || self.dispatch.max_attempts == 0
@@ -360,6 +411,19 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The rules for callback destinations (`[callbacks]`; loopback allowed in sandbox mode by default). An
+    /// allowlist entry that does not parse, which [`Config::load`] refuses, is left out.
+    pub fn callback_policy(&self) -> crate::notify::policy::CallbackPolicy {
+        crate::notify::policy::CallbackPolicy::new(&self.callbacks, self.is_sandbox())
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "ignoring the callback allowlist");
+                let mut strict = self.callbacks.clone();
+                strict.allowed_private_hosts.clear();
+                crate::notify::policy::CallbackPolicy::new(&strict, self.is_sandbox())
+                    .unwrap_or_default()
+            })
     }
 
     /// Whether the in-process simulators serve as the operators.
@@ -394,6 +458,14 @@ impl FaultsFromEnv for SimulatorFaults {
         read("timeouts", &mut self.timeouts)?;
         read("timeout_ms", &mut self.timeout_ms)?;
         Ok(())
+    }
+}
+
+/// A TOML error without the line of the file it quotes, which may hold a secret.
+fn without_quoted_line(e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => format!("{} (at byte {})", e.message().trim_end(), span.start),
+        None => e.message().trim_end().to_owned(),
     }
 }
 
@@ -484,6 +556,49 @@ shortcodes = [{ shortcode = "174379", passkey = "pk" }]
         let c = Config::load(Some(&path), Overrides::default()).unwrap();
         assert_eq!(c.breaker.failure_threshold, 3);
         assert_eq!(c.breaker.cool_down_ms, 2_000);
+    }
+
+    #[test]
+    fn limits_and_callback_allowlist_sections() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gw.toml");
+        std::fs::write(
+            &path,
+            "[limits]\nmax_body_bytes = 1024\ndefault_rate_limit_per_sec = 7\n\
+             [callbacks]\nallowed_private_hosts = [\"10.1.2.0/24\", \"hooks.internal\"]\nallow_loopback = false\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path), Overrides::default()).unwrap();
+        assert_eq!(c.limits.max_body_bytes, 1024);
+        assert_eq!(c.limits.default_rate_limit_per_sec, 7);
+        assert_eq!(c.callbacks.allowed_private_hosts.len(), 2);
+        assert_eq!(c.callbacks.allow_loopback, Some(false));
+        let defaults = Config::default();
+        assert_eq!(defaults.limits.max_body_bytes, crate::app::MAX_BODY_BYTES);
+
+        std::fs::write(
+            &path,
+            "[callbacks]\nallowed_private_hosts = [\"not a host\"]\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            Config::load(Some(&path), Overrides::default()),
+            Err(ConfigError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn a_parse_error_does_not_quote_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gw.toml");
+        std::fs::write(
+            &path,
+            "[providers.daraja]\nconsumer_secret = \"s3cr3t-value\" oops\n",
+        )
+        .unwrap();
+        let e = Config::load(Some(&path), Overrides::default()).unwrap_err();
+        assert!(matches!(e, ConfigError::Parse { .. }));
+        assert!(!e.to_string().contains("s3cr3t-value"), "{e}");
     }
 
     #[test]

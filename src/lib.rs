@@ -6,13 +6,19 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod breaker;
+pub mod callback_sources;
 pub mod callbacks;
 pub mod config;
 pub mod engine;
+pub mod metrics;
 pub mod notify;
+pub mod observe;
 pub mod reconcile;
 pub mod review;
 pub mod routing;
 pub mod sandbox;
+pub mod simulate;
 pub mod store;
+pub mod tls;

@@ -78,6 +78,13 @@ enum Command {
         #[command(subcommand)]
         action: CallbacksAction,
     },
+    /// The API clients: add, list, rotate, disable, enable.
+    Clients {
+        #[command(subcommand)]
+        action: mmapi_gateway::auth::cli::ClientsAction,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 /// Where the store is: the same options as `serve`.
@@ -236,14 +243,19 @@ enum Simulator {
         journal: Option<PathBuf>,
         #[command(flatten)]
         faults: FaultArgs,
+        #[command(flatten)]
+        credentials: mmapi_gateway::simulate::DarajaArgs,
     },
-    /// The Vodafone/Vodacom M-Pesa OpenAPI simulator (sandbox API key and service provider code).
+    /// The Vodafone/Vodacom M-Pesa OpenAPI simulator (the sandbox API key and service provider code unless
+    /// others are given).
     MpesaOpenapi {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8082")]
         listen: SocketAddr,
         #[command(flatten)]
         faults: FaultArgs,
+        #[command(flatten)]
+        credentials: mmapi_gateway::simulate::OpenApiArgs,
     },
 }
 
@@ -306,6 +318,7 @@ async fn main() -> ExitCode {
         Command::Simulate { operator } => simulate(operator).await,
         Command::Review { action } => review(action).await,
         Command::Callbacks { action } => callbacks(action).await,
+        Command::Clients { action, store } => clients(action, &store).await,
     }
 }
 
@@ -337,9 +350,8 @@ async fn stop_signal() {
 /// `mmapi-gateway simulate daraja|mpesa-openapi`.
 async fn simulate(operator: Simulator) -> ExitCode {
     let (listen, faults) = match &operator {
-        Simulator::Daraja { listen, faults, .. } | Simulator::MpesaOpenapi { listen, faults } => {
-            (*listen, faults.load())
-        }
+        Simulator::Daraja { listen, faults, .. }
+        | Simulator::MpesaOpenapi { listen, faults, .. } => (*listen, faults.load()),
     };
     let faults = match faults {
         Ok(f) => f,
@@ -359,33 +371,58 @@ async fn simulate(operator: Simulator) -> ExitCode {
         Simulator::Daraja {
             callback_delay_ms,
             journal,
+            credentials,
             ..
         } => {
-            tracing::info!(%listen, "Daraja simulator listening");
             let config = mmapi_daraja::simulator::SimulatorConfig {
                 callback_delay: Duration::from_millis(callback_delay_ms),
                 journal_path: journal,
                 faults,
                 ..Default::default()
             };
-            mmapi_daraja::simulator::serve(config, listener)
-                .await
-                .map_err(|e| e.to_string())
+            mmapi_gateway::simulate::daraja(credentials, config, listener).await
         }
-        Simulator::MpesaOpenapi { .. } => {
-            let config = mmapi_mpesa_openapi::simulator::SimulatorConfig {
-                faults,
-                ..Default::default()
-            };
-            mmapi_mpesa_openapi::simulator::serve(config, listener)
-                .await
-                .map_err(|e| e.to_string())
+        Simulator::MpesaOpenapi { credentials, .. } => {
+            mmapi_gateway::simulate::openapi(credentials, faults, listener).await
         }
     };
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mmapi-gateway: simulator: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `mmapi-gateway clients …`.
+async fn clients(
+    action: mmapi_gateway::auth::cli::ClientsAction,
+    store_args: &StoreArgs,
+) -> ExitCode {
+    let config = match store_config(store_args) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let store = match open_store(&config).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let registry = mmapi_gateway::auth::ClientRegistry::new(store.clone(), config.auth.clone());
+    let result = mmapi_gateway::auth::cli::run(&registry, action).await;
+    if let Err(e) = store.flush().await {
+        eprintln!("mmapi-gateway: {e}");
+        return ExitCode::FAILURE;
+    }
+    match result {
+        Ok(lines) => {
+            for line in lines {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mmapi-gateway: {e}");
             ExitCode::FAILURE
         }
     }

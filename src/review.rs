@@ -155,7 +155,12 @@ pub async fn resolve_offline(
 ) -> Result<(), ReviewError> {
     let store = Store::open(config.database_url.as_deref(), &config.data_dir).await?;
     let lease_ms = i64::try_from(OFFLINE_LEASE.as_millis()).unwrap_or(3_000);
-    let notifier = crate::notify::spawn(store.clone(), config.callbacks.clone(), lease_ms)?;
+    let notifier = crate::notify::spawn(
+        store.clone(),
+        config.callbacks.clone(),
+        Arc::new(config.callback_policy()),
+        lease_ms,
+    )?;
     let mut settings = config.dispatch.clone();
     settings.claim_lease_ms = OFFLINE_LEASE.as_millis() as u64;
     let (dispatch_tx, _dispatch_rx) = mpsc::channel(1);

@@ -299,6 +299,7 @@ async fn chaos_nothing_lost_nothing_sent_twice() {
 
     let mut gateway = spawn_gateway(&config, port, &data_dir, database_url.as_deref());
     wait_up(&http, &base).await;
+    let http = authenticated_http(&sandbox_credentials(&data_dir));
     let opening = daraja_balances(&http, &root).await;
     let tzs_opening = openapi_balances(&http, &root).await;
 

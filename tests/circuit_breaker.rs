@@ -121,7 +121,7 @@ async fn a_stopped_operator_fails_fast_and_recovers_without_a_restart() {
         .await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(heartbeat(&gw).await, ("available".into(), String::new()));
-    // The simulator counted that STK Push once, under the gateway's callback URL for the transaction.
+    // The simulator counted that STK Push once, under the gateway's (tagged) callback URL for the transaction.
     let (_, stats) = get_json(
         &gw.http,
         &format!(
@@ -135,7 +135,7 @@ async fn a_stopped_operator_fails_fast_and_recovers_without_a_restart() {
         .as_object()
         .expect("submissions")
         .iter()
-        .filter(|(url, _)| url.ends_with(reference))
+        .filter(|(url, _)| url.contains(reference))
         .map(|(_, n)| n.clone())
         .collect();
     assert_eq!(counted, [json!(1)], "{stats}");

@@ -30,6 +30,7 @@ async fn sigkill_after_202_loses_nothing() {
     let database_url = test_database_url().await;
     let mut first = spawn_gateway(&config, port, &data_dir, database_url.as_deref());
     wait_up(&http, &base).await;
+    let http = authenticated_http(&sandbox_credentials(&data_dir));
     let mut accepted = Vec::new();
     for _ in 0..5 {
         let response = http

@@ -28,6 +28,7 @@ async fn sigterm_finishes_in_flight_requests_and_loses_nothing() {
 
     let mut first = spawn_gateway(&config, port, &data_dir, database_url.as_deref());
     wait_up(&http, &base).await;
+    let http = authenticated_http(&sandbox_credentials(&data_dir));
 
     // Eight clients send payments back to back; SIGTERM lands while they do.
     let accepted: Arc<Mutex<Vec<Value>>> = Arc::default();

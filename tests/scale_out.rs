@@ -97,6 +97,8 @@ async fn two_instances_share_the_work_and_survive_one_being_killed() {
 tick_ms = 200
 claim_lease_ms = 5000
 [callbacks]
+# The test's callback receiver is on loopback, which only the sandbox allows by default.
+allow_loopback = true
 initial_backoff_ms = 200
 timeout_ms = 2000
 [providers.daraja]
@@ -126,6 +128,11 @@ shortcodes = [{{ shortcode = "{code}", passkey = "{passkey}" }}]
     let http = reqwest::Client::new();
     wait_up(&http, &base_a).await;
     wait_up(&http, &base_b).await;
+    let http = authenticated_http(&add_client_with_cli(
+        &dir.path().join("a"),
+        Some(&database_url),
+        true,
+    ));
     let receiver = CallbackReceiver::start(vec![]).await;
 
     let post = |base: String, http: reqwest::Client, url: String| async move {

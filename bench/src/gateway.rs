@@ -8,6 +8,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use base64::Engine as _;
+use hyper::header::HeaderValue;
 use serde::Serialize;
 
 use crate::child::{free_port, ChildProc};
@@ -42,10 +44,23 @@ pub struct GatewayOptions {
     pub database_url: Option<String>,
 }
 
+/// The client the benchmark calls the gateway as (an operator, so that it may read `/internal/stats`); the
+/// pre-filled transactions are its.
+pub const BENCH_CLIENT_ID: &str = "mmapi-bench";
+
+/// An `Authorization` header shaped like the benchmark client's, for the ceiling server (which ignores it).
+pub fn ceiling_authorization() -> HeaderValue {
+    HeaderValue::from_static(
+        "Basic bW1hcGktYmVuY2g6MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDEyMzQ1Njc4OQ==",
+    )
+}
+
 /// A running gateway (and its simulator, when that is a separate process).
 pub struct Gateway {
     /// Where the GSMA API listens.
     pub addr: SocketAddr,
+    /// `Authorization: Basic` of the benchmark client.
+    pub authorization: HeaderValue,
     process: ChildProc,
     simulator: Option<ChildProc>,
 }
@@ -86,6 +101,7 @@ impl Gateway {
         }
         std::fs::write(&config_path, config)
             .with_context(|| format!("cannot write {}", config_path.display()))?;
+        let authorization = bench_client(&opts.binary, &config_path)?;
         let mut command = Command::new(&opts.binary);
         command
             .arg("serve")
@@ -110,6 +126,7 @@ impl Gateway {
         process.wait_http_ok(addr, "/v1.2/mm/heartbeat", GATEWAY_READY_TIMEOUT)?;
         Ok(Self {
             addr,
+            authorization,
             process,
             simulator,
         })
@@ -144,6 +161,54 @@ impl Gateway {
     }
 }
 
+/// Gives the benchmark client fresh credentials (registering it the first time) with the gateway's `clients`
+/// command on the store of `config`, and returns its `Authorization` header.
+fn bench_client(binary: &Path, config: &Path) -> Result<HeaderValue> {
+    let clients = |args: &[&str]| {
+        Command::new(binary)
+            .arg("clients")
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .env_remove("MMAPI_DATA_DIR")
+            .env_remove("MMAPI_DATABASE_URL")
+            .output()
+            .with_context(|| format!("cannot run {} clients", binary.display()))
+    };
+    let mut output = clients(&["rotate", BENCH_CLIENT_ID])?;
+    if !output.status.success() {
+        output = clients(&[
+            "add",
+            "--client-id",
+            BENCH_CLIENT_ID,
+            "--name",
+            "benchmark client",
+            "--operator",
+        ])?;
+    }
+    if !output.status.success() {
+        bail!(
+            "cannot register the benchmark client: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let issued: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .context("the clients command did not print JSON credentials")?;
+    let field = |name: &str| {
+        issued[name]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("no {name} in the client's credentials"))
+    };
+    let pair = format!("{}:{}", field("consumerKey")?, field("consumerSecret")?);
+    let mut value = HeaderValue::from_str(&format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    ))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 #[derive(Serialize)]
 struct ConfigFile {
     listen: String,
@@ -153,6 +218,13 @@ struct ConfigFile {
     simulators: Option<SimulatorsSection>,
     #[serde(skip_serializing_if = "Option::is_none")]
     providers: Option<ProvidersSection>,
+    callbacks: CallbacksSection,
+}
+
+/// The benchmark's callback receiver listens on 127.0.0.1 over plain http, which only loopback mode allows.
+#[derive(Serialize)]
+struct CallbacksSection {
+    allow_loopback: bool,
 }
 
 #[derive(Serialize)]
@@ -199,6 +271,9 @@ pub fn config_toml(
                 stk_result_deadline_secs: 5,
             }),
             providers: None,
+            callbacks: CallbacksSection {
+                allow_loopback: true,
+            },
         },
         Some(sim) => ConfigFile {
             listen: listen.to_string(),
@@ -218,6 +293,9 @@ pub fn config_toml(
                     }],
                 },
             }),
+            callbacks: CallbacksSection {
+                allow_loopback: true,
+            },
         },
     };
     Ok(toml::to_string(&config)?)

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::HOST;
+use hyper::header::{HeaderValue, HOST};
 use hyper::{Request, StatusCode};
 use serde::Serialize;
 
@@ -14,10 +14,12 @@ use crate::load::conn::Conn;
 use crate::procstat::{self, MachineCpu, OthersCpu, ProcSample};
 
 /// The processes a phase is measured on.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Target {
     /// Where the server under test listens.
     pub addr: SocketAddr,
+    /// The `Authorization` header every request carries (the gateway's benchmark client).
+    pub authorization: Option<HeaderValue>,
     /// The server under test (the gateway, or the ceiling server).
     pub server: u32,
     /// The Daraja simulator, when it is a process of its own.
@@ -85,10 +87,10 @@ fn sample(pid: Option<u32>) -> ProcSample {
 
 impl Meter {
     /// Starts measuring (and resets the server's peak RSS, where the kernel allows).
-    pub fn start(target: Target) -> Self {
+    pub fn start(target: &Target) -> Self {
         let peak_reset = procstat::reset_peak_rss(target.server);
         Self {
-            target,
+            target: target.clone(),
             started: Instant::now(),
             server: sample(Some(target.server)),
             simulator: sample(target.simulator),
@@ -129,7 +131,7 @@ impl Meter {
 /// Waits until the server (and simulator) are idle, i.e. the work a phase left behind (dispatch, results,
 /// callbacks) is done: two successive 200 ms intervals with less than 2% of a core used. Gives up after
 /// `timeout`; returns how long it waited.
-pub async fn settle(target: Target, timeout: Duration) -> Duration {
+pub async fn settle(target: &Target, timeout: Duration) -> Duration {
     const INTERVAL: Duration = Duration::from_millis(200);
     const QUIET_CPU_S: f64 = 0.004;
     let started = Instant::now();
@@ -151,12 +153,13 @@ pub async fn settle(target: Target, timeout: Duration) -> Duration {
 
 /// Reads the gateway's group-commit counters from `GET {path}`, expecting JSON with `commits` and `operations`
 /// (at the top level or under `store`). `None` when the gateway has no such endpoint.
-pub async fn store_stats(addr: SocketAddr, path: &str) -> Option<StoreStats> {
-    let mut conn = Conn::open(addr).await.ok()?;
-    let request = Request::get(path)
-        .header(HOST, addr.to_string())
-        .body(Full::new(Bytes::new()))
-        .ok()?;
+pub async fn store_stats(target: &Target, path: &str) -> Option<StoreStats> {
+    let mut conn = Conn::open(target.addr).await.ok()?;
+    let mut request = Request::get(path).header(HOST, target.addr.to_string());
+    if let Some(authorization) = &target.authorization {
+        request = request.header(hyper::header::AUTHORIZATION, authorization.clone());
+    }
+    let request = request.body(Full::new(Bytes::new())).ok()?;
     let (status, body) = conn.send(request).await.ok()?;
     if status != StatusCode::OK {
         return None;

@@ -99,12 +99,13 @@ pub fn fill(data_dir: &Path, n: u64) -> Result<()> {
         let end = (done + CHUNK).min(n);
         let tx = db.transaction()?;
         {
-            let mut rs = tx.prepare_cached(
+            let mut rs = tx.prepare_cached(&format!(
                 "INSERT INTO request_states (server_correlation_id, client_id, client_correlation_id, \
                  object_type, object_reference, status, notification_method, callback_url, error, created_at, \
-                 updated_at) VALUES (?1, 'anonymous', ?2, 'transaction', ?3, 'completed', 'polling', NULL, NULL, \
+                 updated_at) VALUES (?1, '{client}', ?2, 'transaction', ?3, 'completed', 'polling', NULL, NULL, \
                  ?4, ?5)",
-            )?;
+                client = crate::gateway::BENCH_CLIENT_ID
+            ))?;
             let mut t = tx.prepare_cached(&transaction_insert(accounts))?;
             for i in done..end {
                 row.fill(i);
@@ -179,8 +180,9 @@ fn transaction_insert(accounts: bool) -> String {
     format!(
         "INSERT INTO transactions (transaction_reference, server_correlation_id, client_id, transaction_type, \
          status, provider, dispatch_state, dispatch_attempts, provider_reference, provider_refs, next_check_at, \
-         in_doubt_since, check_attempts, body, created_at, updated_at{columns}) VALUES (?1, ?2, 'anonymous', \
-         'merchantpay', 'completed', 'daraja', 'final', 1, ?3, ?4, NULL, NULL, 0, ?5, ?6, ?7{values})"
+         in_doubt_since, check_attempts, body, created_at, updated_at{columns}) VALUES (?1, ?2, '{client}', \
+         'merchantpay', 'completed', 'daraja', 'final', 1, ?3, ?4, NULL, NULL, 0, ?5, ?6, ?7{values})",
+        client = crate::gateway::BENCH_CLIENT_ID
     )
 }
 

@@ -222,10 +222,13 @@ async fn run_ceiling(opts: &Options, work: &Path) -> Result<Vec<Phase>> {
     server.wait_listening(addr, Duration::from_secs(10))?;
     let target = Target {
         addr,
+        // The same header as the gateway's requests carry, so that both are driven alike; the ceiling server
+        // does not read it.
+        authorization: Some(crate::gateway::ceiling_authorization()),
         server: server.pid(),
         simulator: None,
     };
-    let phases = scenario::ceiling(opts, target).await;
+    let phases = scenario::ceiling(opts, &target).await;
     server.stop(Duration::from_secs(5))?;
     phases
 }
@@ -243,29 +246,36 @@ async fn run_gateway_scenarios(
     let mut gateway = Gateway::start(gateway_options)?;
     let target = Target {
         addr: gateway.addr,
+        authorization: Some(gateway.authorization.clone()),
         server: gateway.pid(),
         simulator: gateway.simulator_pid(),
     };
     let collector = Arc::new(IdCollector::new(200_000));
     // Warm up (connection pools, the operator's OAuth token, the page cache), unmeasured; the payments it makes
     // are read later.
-    scenario::seed(target, &collector, WARM_UP_PAYMENTS, Duration::from_secs(5)).await?;
-    crate::meter::settle(target, opts.settle_timeout).await;
+    scenario::seed(
+        &target,
+        &collector,
+        WARM_UP_PAYMENTS,
+        Duration::from_secs(5),
+    )
+    .await?;
+    crate::meter::settle(&target, opts.settle_timeout).await;
     let mut phases = Vec::new();
     let mut not_available = Vec::new();
     if args.wants(Scenario::Accept) {
         eprintln!("accept…");
-        phases.extend(scenario::accept(opts, target, &collector).await?);
+        phases.extend(scenario::accept(opts, &target, &collector).await?);
         gateway.check_alive()?;
     }
     if args.wants(Scenario::E2e) {
         eprintln!("end to end…");
-        phases.extend(scenario::end_to_end(opts, target, &collector).await?);
+        phases.extend(scenario::end_to_end(opts, &target, &collector).await?);
         gateway.check_alive()?;
     }
     if args.wants(Scenario::Reads) {
         eprintln!("reads…");
-        let (read_phases, missing) = scenario::reads(opts, target, &collector).await?;
+        let (read_phases, missing) = scenario::reads(opts, &target, &collector).await?;
         phases.extend(read_phases);
         not_available.extend(missing);
         gateway.check_alive()?;

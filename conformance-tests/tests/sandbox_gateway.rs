@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use mmapi_conformance::profile::Profile;
-use mmapi_conformance::runner::{Outcome, RunConfig};
+use mmapi_conformance::runner::{Auth, Outcome, RunConfig};
 use mmapi_conformance::scenario::Scenario;
 use mmapi_gateway::config::Config;
 
@@ -30,6 +30,15 @@ async fn every_scenario_passes(profile_name: &str) {
         .await
         .expect("the gateway starts");
     let base_url = format!("http://{}/v1.2/mm", gateway.address);
+    // The sandbox's demo client, as a user of the sandbox would authenticate (README, "Authentication").
+    let demo = gateway
+        .sandbox_client
+        .clone()
+        .expect("sandbox mode creates a demo client");
+    let auth = Auth::Basic {
+        user: demo.consumer_key.clone(),
+        password: demo.consumer_secret.expose().to_owned(),
+    };
 
     let profile = Profile::load(profile_name).expect("profile");
     let scenarios = Scenario::embedded().expect("scenarios parse");
@@ -40,7 +49,7 @@ async fn every_scenario_passes(profile_name: &str) {
     let config = RunConfig {
         base_url,
         profile,
-        auth: None,
+        auth: Some(auth),
         headers: vec![],
     };
     let results = mmapi_conformance::run_suite(

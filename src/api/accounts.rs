@@ -11,7 +11,7 @@ use mmapi_core::GsmaError;
 
 use super::error::ApiError;
 use super::json::{GsmaJson, CONTENT_TYPE};
-use super::ANONYMOUS_CLIENT;
+use crate::auth::Caller;
 use crate::engine::Engine;
 use crate::store::{account_key, AccountQuery};
 
@@ -59,14 +59,25 @@ pub fn parse_account_id(account_id: &str) -> Result<Vec<Party>, ApiError> {
 )]
 pub async fn balance(
     State(engine): State<Arc<Engine>>,
+    caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<GsmaJson<Balance>, ApiError> {
     let Path((identifier_type, identifier)) =
         path.map_err(|e| ApiError::from(GsmaError::format("path", e.body_text())))?;
-    let balance = engine
-        .balance(&[Party::new(identifier_type, identifier)])
-        .await?;
+    let identifiers = [Party::new(identifier_type, identifier)];
+    granted(&caller, &identifiers)?;
+    let balance = engine.balance(&identifiers).await?;
     Ok(GsmaJson(StatusCode::OK, balance))
+}
+
+/// A balance is the business of the client the account is granted to (or of an operator); to any other
+/// client the account does not exist.
+fn granted(caller: &Caller, identifiers: &[Party]) -> Result<(), ApiError> {
+    if identifiers.iter().any(|p| caller.may_see_account(&p.value)) {
+        Ok(())
+    } else {
+        Err(GsmaError::not_found("Not an account the gateway holds for this client").into())
+    }
 }
 
 /// The balance of an account named by several identifiers (`key@value$key@value`).
@@ -86,10 +97,12 @@ pub async fn balance(
 )]
 pub async fn balance_by_id(
     State(engine): State<Arc<Engine>>,
+    caller: Caller,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<GsmaJson<Balance>, ApiError> {
     let account_id = super::path_param(path)?;
     let identifiers = parse_account_id(&account_id)?;
+    granted(&caller, &identifiers)?;
     let balance = engine.balance(&identifiers).await?;
     Ok(GsmaJson(StatusCode::OK, balance))
 }
@@ -172,7 +185,12 @@ fn time(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
         .transpose()
 }
 
-async fn list(engine: &Engine, identifiers: &[Party], q: ListQuery) -> Result<Response, ApiError> {
+async fn list(
+    engine: &Engine,
+    caller: Caller,
+    identifiers: &[Party],
+    q: ListQuery,
+) -> Result<Response, ApiError> {
     let account = identifiers
         .first()
         .map(|p| account_key(&p.value))
@@ -196,7 +214,7 @@ async fn list(engine: &Engine, identifiers: &[Party], q: ListQuery) -> Result<Re
         }
     }
     let query = AccountQuery {
-        client_id: ANONYMOUS_CLIENT.to_owned(),
+        client_id: caller.client_id,
         account,
         from_ms: time("fromDateTime", q.from_date_time.as_deref())?,
         to_ms: time("toDateTime", q.to_date_time.as_deref())?,
@@ -254,13 +272,20 @@ async fn list(engine: &Engine, identifiers: &[Party], q: ListQuery) -> Result<Re
 )]
 pub async fn transactions(
     State(engine): State<Arc<Engine>>,
+    caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Path((identifier_type, identifier)) =
         path.map_err(|e| ApiError::from(GsmaError::format("path", e.body_text())))?;
     let Query(q) = query.map_err(|e| ApiError::from(GsmaError::format("query", e.body_text())))?;
-    list(&engine, &[Party::new(identifier_type, identifier)], q).await
+    list(
+        &engine,
+        caller,
+        &[Party::new(identifier_type, identifier)],
+        q,
+    )
+    .await
 }
 
 /// The same list for an account named by several identifiers (`key@value$key@value`).
@@ -281,13 +306,14 @@ pub async fn transactions(
 )]
 pub async fn transactions_by_id(
     State(engine): State<Arc<Engine>>,
+    caller: Caller,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let account_id = super::path_param(path)?;
     let identifiers = parse_account_id(&account_id)?;
     let Query(q) = query.map_err(|e| ApiError::from(GsmaError::format("query", e.body_text())))?;
-    list(&engine, &identifiers, q).await
+    list(&engine, caller, &identifiers, q).await
 }
 
 #[cfg(test)]

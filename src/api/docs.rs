@@ -1,8 +1,12 @@
 //! The gateway's OpenAPI document, generated from the handlers and the model.
 
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Scopes,
+    SecurityScheme,
+};
 use utoipa::OpenApi;
 
-use super::{accounts, supporting, transactions};
+use super::{accounts, mandates, supporting, transactions};
 
 /// The OpenAPI document of the GSMA facade.
 #[derive(OpenApi)]
@@ -16,7 +20,8 @@ use super::{accounts, supporting, transactions};
     ),
     servers(
         (url = "/v1.2/mm", description = "The gateway's GSMA API"),
-        (url = "/simulator/v1.2/passthrough/mm", description = "The same API at the GSMA SDKs' default path")
+        (url = "/simulator/v1.2/passthrough/mm", description = "The same API at the GSMA SDKs' default path"),
+        (url = "/2/oauth/simulator/v1.2/mm", description = "The same API at the GSMA sandbox's OAuth path")
     ),
     paths(
         transactions::create,
@@ -27,17 +32,61 @@ use super::{accounts, supporting, transactions};
         accounts::account_name,
         accounts::transactions,
         accounts::transactions_by_id,
+        mandates::create_by_identifier,
+        mandates::create_by_id,
+        mandates::get_by_identifier,
+        mandates::get_by_id,
         supporting::request_state,
         supporting::response,
         supporting::heartbeat,
     ),
+    modifiers(&SecuritySchemes),
+    security(("basicAuth" = []), ("oauth2" = []), ("apiKey" = [])),
     tags(
         (name = "Transactions", description = "Payments and transfers"),
         (name = "Accounts", description = "Operator accounts the gateway holds"),
+        (name = "Debit Mandates", description = "Recurring payments: a payer's standing authority for a payee to take payments"),
         (name = "Supporting", description = "Request states, responses and the heartbeat")
     )
 )]
 pub struct ApiDoc;
+
+/// The ways a client authenticates (README, "Authentication"): HTTP Basic with the consumer key and secret, an
+/// OAuth 2.0 client-credentials token from `POST /v1/oauth/accesstoken`, or the `X-API-Key`.
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "basicAuth",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some("The consumer key and secret"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "oauth2",
+            SecurityScheme::OAuth2(OAuth2::with_description(
+                [Flow::ClientCredentials(ClientCredentials::new(
+                    crate::auth::token::TOKEN_PATH,
+                    Scopes::new(),
+                ))],
+                "Client credentials: POST the form grant_type=client_credentials with the consumer key and \
+                 secret as HTTP Basic credentials; send the token as `Authorization: Bearer`",
+            )),
+        );
+        components.add_security_scheme(
+            "apiKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "The client's API key",
+            ))),
+        );
+    }
+}
 
 /// The document as pretty JSON (what `mmapi-gateway openapi` prints and `openapi/mmapi-gateway.json` holds).
 pub fn json() -> String {

@@ -87,3 +87,15 @@ pub async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> A
         ),
     )
 }
+
+impl From<crate::auth::AuthError> for ApiError {
+    fn from(e: crate::auth::AuthError) -> Self {
+        match &e {
+            crate::auth::AuthError::Store(_) | crate::auth::AuthError::Hash(_) => {
+                tracing::error!(error = %e, "the client registry failed");
+            }
+            _ => tracing::info!(reason = %e, "request not authenticated"),
+        }
+        ApiError::new(e.to_gsma())
+    }
+}

@@ -1,4 +1,7 @@
 //! GSMA request headers: `X-CorrelationID`, `X-Callback-URL`, `Content-Type`, and the `X-Date` response header.
+//!
+//! `X-Callback-URL` is checked against the gateway's [`CallbackPolicy`] (from the [`RequestGuards`] in the
+//! request's extensions) and the calling client's own `callback_hosts`.
 
 use std::sync::LazyLock;
 
@@ -10,6 +13,9 @@ use mmapi_core::{GsmaError, Timestamp};
 use regex::Regex;
 
 use super::error::ApiError;
+use super::limits::RequestGuards;
+use crate::auth::Caller;
+use crate::notify::policy::{Allowlist, CallbackPolicy};
 
 /// The spec's UUID pattern (`X-CorrelationID`, `serverCorrelationId`, `clientCorrelationId`).
 pub static UUID_RE: LazyLock<Regex> = LazyLock::new(|| {
@@ -68,7 +74,19 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestHeaders {
             None => None,
         };
         let callback_url = match header_text(headers, "x-callback-url")? {
-            Some(url) => Some(valid_callback_url(url)?),
+            Some(url) => {
+                let strict = CallbackPolicy::default();
+                let policy = parts
+                    .extensions
+                    .get::<RequestGuards>()
+                    .map_or(&strict, |g| &*g.callbacks);
+                let client = parts
+                    .extensions
+                    .get::<Caller>()
+                    .map(|c| Allowlist::parse_lenient(&c.callback_hosts))
+                    .unwrap_or_default();
+                Some(valid_callback_url(url, policy, &client)?)
+            }
             None => None,
         };
         Ok(Self {
@@ -78,20 +96,20 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestHeaders {
     }
 }
 
-fn valid_callback_url(text: &str) -> Result<String, ApiError> {
+/// Checks a callback URL: absolute, https (http only to loopback where loopback is allowed), no credentials,
+/// and an IP literal host must be public or allowlisted (host names are checked on delivery, when resolved).
+fn valid_callback_url(
+    text: &str,
+    policy: &CallbackPolicy,
+    client: &Allowlist,
+) -> Result<String, ApiError> {
     let bad = |why: &str| -> ApiError {
         GsmaError::format("X-Callback-URL", format!("X-Callback-URL '{text}' {why}")).into()
     };
     let url = reqwest::Url::parse(text).map_err(|_| bad("is not an absolute URL"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad("must use http or https"));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(bad("has no host"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad("must not carry credentials"));
-    }
+    policy
+        .check_url(&url, client)
+        .map_err(|refusal| bad(&format!("is refused: {refusal}")))?;
     Ok(url.to_string())
 }
 
@@ -109,18 +127,30 @@ mod tests {
 
     #[test]
     fn callback_urls() {
+        let settings = crate::config::CallbackSettings::default();
+        let sandbox = CallbackPolicy::new(&settings, true).unwrap();
+        let production = CallbackPolicy::new(&settings, false).unwrap();
+        let none = Allowlist::default();
         assert_eq!(
-            valid_callback_url("http://127.0.0.1:9000/cb").unwrap(),
+            valid_callback_url("http://127.0.0.1:9000/cb", &sandbox, &none).unwrap(),
             "http://127.0.0.1:9000/cb"
         );
-        assert!(valid_callback_url("https://example.com/x?y=1").is_ok());
-        for bad in [
-            "/relative",
-            "ftp://example.com/",
-            "http://user:pw@example.com/",
-            "not a url",
-        ] {
-            assert!(valid_callback_url(bad).is_err(), "{bad}");
+        assert!(valid_callback_url("http://127.0.0.1:9000/cb", &production, &none).is_err());
+        for policy in [&sandbox, &production] {
+            assert!(valid_callback_url("https://example.com/x?y=1", policy, &none).is_ok());
+            for bad in [
+                "/relative",
+                "ftp://example.com/",
+                "http://example.com/",
+                "https://user:pw@example.com/",
+                "not a url",
+                "http://10.0.0.1/x",
+                "https://169.254.169.254/",
+            ] {
+                assert!(valid_callback_url(bad, policy, &none).is_err(), "{bad}");
+            }
         }
+        let mine = Allowlist::parse(&["10.0.0.0/8"]).unwrap();
+        assert!(valid_callback_url("https://10.0.0.1/x", &production, &mine).is_ok());
     }
 }

@@ -7,6 +7,8 @@ pub mod error;
 pub mod headers;
 pub mod internal;
 pub mod json;
+pub mod limits;
+pub mod mandates;
 pub mod supporting;
 pub mod transactions;
 
@@ -18,18 +20,20 @@ use axum::routing::{get, post};
 use axum::Router;
 use mmapi_core::GsmaError;
 
+use crate::auth::ClientRegistry;
 use crate::engine::Engine;
 use error::ApiError;
 
-/// Every request is made as this client until client authentication exists.
-pub const ANONYMOUS_CLIENT: &str = "anonymous";
+/// The mount points of the GSMA API: the gateway's own, and the GSMA sandbox's two, so that unmodified GSMA
+/// SDKs work by changing only the host. All of them need the same client credentials.
+pub const MOUNTS: [&str; 3] = [
+    "/v1.2/mm",
+    "/simulator/v1.2/passthrough/mm",
+    "/2/oauth/simulator/v1.2/mm",
+];
 
-/// The mount points of the GSMA API: the gateway's own, and the GSMA simulator's, so that unmodified GSMA SDKs
-/// work by changing only the host.
-pub const MOUNTS: [&str; 2] = ["/v1.2/mm", "/simulator/v1.2/passthrough/mm"];
-
-/// The GSMA routes, relative to a mount point.
-pub fn gsma_routes(engine: Arc<Engine>) -> Router {
+/// The GSMA routes, relative to a mount point. All but `/heartbeat` need an authenticated client.
+pub fn gsma_routes(engine: Arc<Engine>, clients: Arc<ClientRegistry>) -> Router {
     Router::new()
         .route(
             "/transactions/type/{transactionType}",
@@ -64,6 +68,22 @@ pub fn gsma_routes(engine: Arc<Engine>) -> Router {
             get(accounts::balance),
         )
         .route(
+            "/accounts/{identifierType}/{identifier}/debitmandates",
+            post(mandates::create_by_identifier),
+        )
+        .route(
+            "/accounts/{accountId}/debitmandates",
+            post(mandates::create_by_id),
+        )
+        .route(
+            "/accounts/{identifierType}/{identifier}/debitmandates/{debitMandateReference}",
+            get(mandates::get_by_identifier),
+        )
+        .route(
+            "/accounts/{accountId}/debitmandates/{debitMandateReference}",
+            get(mandates::get_by_id),
+        )
+        .route(
             "/requeststates/{serverCorrelationId}",
             get(supporting::request_state),
         )
@@ -71,6 +91,14 @@ pub fn gsma_routes(engine: Arc<Engine>) -> Router {
             "/responses/{clientCorrelationId}",
             get(supporting::response),
         )
+        // Route layers run in the reverse order of their addition: authentication, then the rate limit, then
+        // the content hash.
+        .route_layer(axum::middleware::from_fn(limits::content_hash))
+        .route_layer(axum::middleware::from_fn(limits::rate_limit))
+        .route_layer(axum::middleware::from_fn_with_state(
+            clients,
+            crate::auth::middleware::require_client,
+        ))
         .route("/heartbeat", get(supporting::heartbeat))
         .method_not_allowed_fallback(error::wrong_method)
         .with_state(engine)

@@ -12,7 +12,8 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::headers::UUID_RE;
 use super::json::GsmaJson;
-use super::{path_param, ANONYMOUS_CLIENT};
+use super::path_param;
+use crate::auth::Caller;
 use crate::engine::{link_for, Engine};
 use crate::store::{RequestStateRow, StoreError};
 
@@ -67,12 +68,13 @@ fn request_state_of(row: RequestStateRow) -> Result<RequestState, StoreError> {
 )]
 pub async fn request_state(
     State(engine): State<Arc<Engine>>,
+    caller: Caller,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<GsmaJson<RequestState>, ApiError> {
     let raw = path_param(path)?;
     let id = uuid_param("serverCorrelationId", &raw)?;
     match engine.store().request_state(&id).await? {
-        Some(row) if row.client_id == ANONYMOUS_CLIENT => {
+        Some(row) if row.client_id == caller.client_id => {
             Ok(GsmaJson(StatusCode::OK, request_state_of(row)?))
         }
         _ => Err(GsmaError::not_found(format!("There is no request {raw}"))
@@ -97,13 +99,14 @@ pub async fn request_state(
 )]
 pub async fn response(
     State(engine): State<Arc<Engine>>,
+    caller: Caller,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<GsmaJson<Link>, ApiError> {
     let raw = path_param(path)?;
     uuid_param("clientCorrelationId", &raw)?;
     let found = engine
         .store()
-        .request_state_by_correlation(ANONYMOUS_CLIENT, &raw)
+        .request_state_by_correlation(&caller.client_id, &raw)
         .await?;
     match found.and_then(|row| row.object_reference.map(|r| link_for(&row.object_type, &r))) {
         Some(link) => Ok(GsmaJson(StatusCode::OK, Link { link })),
@@ -124,6 +127,7 @@ pub async fn response(
     path = "/heartbeat",
     operation_id = "heartbeatGET",
     tag = "Supporting",
+    security(()),
     responses((status = 200, description = "The service status", body = Heartbeat,
                headers(("X-Date" = String, description = "When the response was sent"),
                        ("X-Unavailable-Providers" = String,

@@ -15,7 +15,8 @@ use mmapi_core::{parse, GsmaError};
 use super::error::ApiError;
 use super::headers::RequestHeaders;
 use super::json::{GsmaJson, RawJson};
-use super::{path_param, ANONYMOUS_CLIENT};
+use super::path_param;
+use crate::auth::Caller;
 use crate::engine::{Engine, NewReversal, NewTransactionRequest};
 
 /// Reads a request body, turning a refused body (too large, unreadable) into a GSMA error.
@@ -65,6 +66,7 @@ pub fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError
 )]
 pub async fn create(
     State(engine): State<Arc<Engine>>,
+    caller: Caller,
     path: Result<Path<String>, PathRejection>,
     headers: RequestHeaders,
     body: Result<Bytes, BytesRejection>,
@@ -83,7 +85,8 @@ pub async fn create(
     let request = parse::transaction_request(&body)?;
     let state = engine
         .accept_transaction(NewTransactionRequest {
-            client_id: ANONYMOUS_CLIENT.to_owned(),
+            client_id: caller.client_id,
+            allowed_providers: caller.allowed_providers,
             correlation_id: headers.correlation_id,
             callback_url: headers.callback_url,
             transaction_type,
@@ -109,11 +112,12 @@ pub async fn create(
 )]
 pub async fn get(
     State(engine): State<Arc<Engine>>,
+    caller: Caller,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<RawJson, ApiError> {
     let reference = path_param(path)?;
     match engine.store().transaction(&reference).await? {
-        Some(row) if row.client_id == ANONYMOUS_CLIENT => Ok(RawJson(StatusCode::OK, row.body)),
+        Some(row) if row.client_id == caller.client_id => Ok(RawJson(StatusCode::OK, row.body)),
         _ => Err(
             GsmaError::not_found(format!("There is no transaction {reference}"))
                 .with_param("transactionReference", reference)
@@ -147,6 +151,7 @@ pub async fn get(
 )]
 pub async fn reverse(
     State(engine): State<Arc<Engine>>,
+    caller: Caller,
     path: Result<Path<String>, PathRejection>,
     headers: RequestHeaders,
     body: Result<Bytes, BytesRejection>,
@@ -156,7 +161,7 @@ pub async fn reverse(
     let request = parse::reversal_request(&body)?;
     let state = engine
         .accept_reversal(NewReversal {
-            client_id: ANONYMOUS_CLIENT.to_owned(),
+            client_id: caller.client_id,
             correlation_id: headers.correlation_id,
             callback_url: headers.callback_url,
             original_reference,

@@ -77,7 +77,14 @@ pub(crate) async fn dispatch(engine: &Engine, row: &TransactionRow) {
             return;
         }
     };
+    let started = std::time::Instant::now();
     let result = provider.submit(&transaction, &context).await;
+    crate::metrics::metrics().operator_call(
+        &row.provider,
+        "submit",
+        crate::metrics::outcome_of(&result),
+        started.elapsed(),
+    );
     let now = now_ms();
     let outcome = match result {
         Ok(submitted) => {
@@ -150,6 +157,12 @@ async fn dispatch_context(
     engine: &Engine,
     transaction: &Transaction,
 ) -> Result<DispatchContext, crate::store::StoreError> {
+    if let Some(mandate) = engine.mandate_context(transaction).await? {
+        return Ok(DispatchContext {
+            mandate: Some(mandate),
+            ..DispatchContext::default()
+        });
+    }
     if transaction.transaction_type != mmapi_core::model::TransactionType::Reversal {
         return Ok(DispatchContext::default());
     }
@@ -168,6 +181,7 @@ async fn dispatch_context(
         .unwrap_or_default();
     Ok(DispatchContext {
         original: Some((original, refs)),
+        ..DispatchContext::default()
     })
 }
 

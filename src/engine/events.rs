@@ -69,7 +69,8 @@ impl EventSink for Engine {
             .await
             .map_err(store_error)?
         else {
-            tracing::warn!(provider, reference = %event.reference, "ignored a result that matches no transaction");
+            // `?`: the reference comes from an unauthenticated request; quoted, it cannot forge log lines.
+            tracing::warn!(provider, reference = ?event.reference, "ignored a result that matches no transaction");
             return Ok(EventReceipt::Unknown);
         };
         if row.status != "pending" {

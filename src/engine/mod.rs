@@ -6,6 +6,7 @@
 mod awaiting;
 pub(crate) mod dispatch;
 mod events;
+pub mod mandates;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,7 @@ use crate::store::{
 };
 
 pub use dispatch::spawn_dispatcher;
+pub use mandates::NewMandateRequest;
 
 /// Why the engine refused or could not take a request.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +56,8 @@ pub enum EngineError {
 #[derive(Debug)]
 pub struct NewTransactionRequest {
     pub client_id: String,
+    /// The providers the client may use; all when `None`.
+    pub allowed_providers: Option<Vec<String>>,
     pub correlation_id: Option<String>,
     pub callback_url: Option<String>,
     pub transaction_type: TransactionType,
@@ -137,11 +141,25 @@ impl Engine {
         let provider = if new.transaction_type == TransactionType::Adjustment {
             self.prepare_refund(&new.client_id, &mut new.request)
                 .await?
+        } else if let Some(provider) = self
+            .mandate_payment_provider(&new.client_id, new.transaction_type, &new.request)
+            .await?
+        {
+            provider
         } else {
             self.router
                 .route(new.transaction_type, &new.request)
                 .map_err(EngineError::Rejected)?
         };
+        if let Some(allowed) = &new.allowed_providers {
+            if !allowed.iter().any(|p| p == provider.name()) {
+                return Err(EngineError::Rejected(GsmaError::new(
+                    ErrorCategory::Authorisation,
+                    ErrorCode::RequestingPartyAuthorisationError,
+                    "This client is not permitted to use the operator this transaction routes to",
+                )));
+            }
+        }
         self.persist_and_queue(provider, new).await
     }
 
@@ -224,6 +242,7 @@ impl Engine {
         self.persist_and_queue(
             provider,
             NewTransactionRequest {
+                allowed_providers: None,
                 client_id: new.client_id,
                 correlation_id: new.correlation_id,
                 callback_url: new.callback_url,
@@ -475,6 +494,7 @@ impl Engine {
             url: url.clone(),
             correlation_id: row.client_correlation_id.clone(),
             body: error_json.clone().unwrap_or_else(|| body.clone()),
+            client_id: Some(row.client_id.clone()),
         });
         let provider_refs = match learnt_refs {
             Some(refs) => Some((
@@ -505,6 +525,7 @@ impl Engine {
         let Some(result) = result else {
             return Ok(false);
         };
+        crate::metrics::metrics().transaction_final(&row.provider, &row.transaction_type, status);
         tracing::debug!(
             reference = %row.transaction_reference,
             status,
@@ -545,16 +566,25 @@ impl Engine {
         }
         let body =
             serde_json::to_string(&transaction).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let owner = match transaction.credit_party.first() {
+            Some(party) => {
+                crate::auth::registry::owner_of_account(&self.store, &party.value).await?
+            }
+            None => None,
+        }
+        .unwrap_or_else(|| crate::auth::UNCLAIMED.to_owned());
+        // The notification belongs to the client the account is granted to: its key signs it.
         let callback = payment.notification_url.map(|url| NewCallback {
             claimed_until: now.millis() + self.lease_ms(),
             url,
             correlation_id: None,
             body: body.clone(),
+            client_id: Some(owner.clone()),
         });
         let incoming = NewIncoming {
             request_state: NewRequestState {
                 server_correlation_id: server_correlation_id.clone(),
-                client_id: crate::api::ANONYMOUS_CLIENT.to_owned(),
+                client_id: owner,
                 client_correlation_id: None,
                 object_type: "transaction",
                 object_reference: reference.clone(),

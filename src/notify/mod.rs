@@ -3,18 +3,48 @@
 //!
 //! A 2xx ends delivery. A 4xx other than 408 and 429 says the client refuses this callback, so it is given up
 //! after [`CallbackSettings::client_error_max_attempts`]; 408, 429, 5xx and network errors are retried up to
-//! [`CallbackSettings::max_attempts`].
+//! [`CallbackSettings::max_attempts`]. A destination the [`policy`] refuses (e.g. a name that now resolves to a
+//! private address) is given up at once, with the reason in the outbox's `last_error`.
+//!
+//! Each delivery carries `X-Date`, `X-Content-Hash` (SHA-256 hex of the body) and, when the callback belongs to
+//! a client, [`SIGNATURE_HEADER`]: `t=<unix seconds>,v1=<hex HMAC-SHA256(signing key, "<t>.<body>")>`, where the
+//! signing key is the client's (see [`crate::auth::credentials::signing_key`]).
 
-use std::collections::HashSet;
+pub mod policy;
+
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mmapi_core::Timestamp;
 use rand::Rng;
+use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::config::CallbackSettings;
 use crate::store::{Change, NewCallback, OutboxRow, Store};
+use policy::{Allowlist, CallbackPolicy, GuardedResolver, Refusal};
+
+/// The header that carries a callback's signature.
+pub const SIGNATURE_HEADER: &str = "X-Signature";
+
+/// How long a client's signing key and callback hosts are remembered (a rotated key is used within this).
+const CLIENT_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// How many clients are remembered at most; the memory is emptied when it is full.
+const CLIENT_CACHE_CAPACITY: usize = 10_000;
+
+/// The value of [`SIGNATURE_HEADER`] for `body` sent at `timestamp` (unix seconds), under the client's signing
+/// key (the bytes of the hex-decoded stored key): `t=<timestamp>,v1=<hex HMAC-SHA256(key, "<timestamp>.<body>")>`.
+pub fn signature(key: &[u8], timestamp: i64, body: &[u8]) -> String {
+    let stamp = timestamp.to_string();
+    let mut message = Vec::with_capacity(stamp.len() + 1 + body.len());
+    message.extend_from_slice(stamp.as_bytes());
+    message.push(b'.');
+    message.extend_from_slice(body);
+    let mac = crate::auth::credentials::hmac_sha256(key, &message);
+    format!("t={stamp},v1={}", hex::encode(mac))
+}
 
 /// Hands callbacks to the delivery task. Cheap to clone.
 #[derive(Clone)]
@@ -32,16 +62,51 @@ impl Notifier {
             correlation_id: cb.correlation_id,
             body: cb.body,
             attempts: 0,
+            client_id: cb.client_id,
         });
     }
 }
 
+/// How a client's callbacks are sent: signed with its key, through an HTTP client whose resolver applies the
+/// gateway's policy plus the client's own allowed hosts.
+#[derive(Clone)]
+struct Sender {
+    /// The signing key's bytes; `None`: unsigned (no client owns the callback).
+    signing_key: Option<Arc<Vec<u8>>>,
+    /// The client's own allowed hosts, as stored, and parsed.
+    hosts: Option<String>,
+    allowed: Arc<Allowlist>,
+    http: reqwest::Client,
+}
+
 struct Deliverer {
     store: Store,
-    http: reqwest::Client,
     settings: CallbackSettings,
+    policy: Arc<CallbackPolicy>,
+    /// For callbacks of no client, and of clients without hosts of their own.
+    shared: Sender,
+    senders: Mutex<HashMap<String, (Sender, Instant)>>,
     in_flight: Mutex<HashSet<i64>>,
     permits: Arc<Semaphore>,
+}
+
+/// The HTTP client callbacks go through: no redirects, no proxy (the checked address is the one connected to),
+/// and a resolver that refuses names resolving to addresses `policy` (and `allowed`) do not allow.
+fn http_client(
+    settings: &CallbackSettings,
+    policy: &Arc<CallbackPolicy>,
+    allowed: &Arc<Allowlist>,
+) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_millis(settings.timeout_ms))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .pool_max_idle_per_host(64)
+        .dns_resolver(Arc::new(GuardedResolver {
+            policy: policy.clone(),
+            client: allowed.clone(),
+        }))
+        .build()
 }
 
 /// Starts the delivery task: it delivers what [`Notifier::deliver_now`] hands it, and scans the outbox for
@@ -50,19 +115,24 @@ struct Deliverer {
 pub fn spawn(
     store: Store,
     settings: CallbackSettings,
+    policy: Arc<CallbackPolicy>,
     lease_ms: i64,
 ) -> Result<Notifier, reqwest::Error> {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_millis(settings.timeout_ms))
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(64)
-        .build()?;
+    let allowed = Arc::new(Allowlist::default());
+    let shared = Sender {
+        signing_key: None,
+        hosts: None,
+        http: http_client(&settings, &policy, &allowed)?,
+        allowed,
+    };
     let (tx, mut rx) = mpsc::unbounded_channel::<OutboxRow>();
     let deliverer = Arc::new(Deliverer {
         store,
-        http,
+        shared,
+        policy,
         permits: Arc::new(Semaphore::new(settings.concurrency)),
         settings,
+        senders: Mutex::new(HashMap::new()),
         in_flight: Mutex::new(HashSet::new()),
     });
     tokio::spawn(async move {
@@ -109,19 +179,113 @@ async fn start(d: &Arc<Deliverer>, row: OutboxRow) {
     });
 }
 
+impl Deliverer {
+    /// How the callbacks of `client_id` are sent: its key (remembered for [`CLIENT_CACHE_TTL`]) and hosts.
+    async fn sender_for(&self, client_id: Option<&str>) -> Result<Sender, String> {
+        let Some(client_id) = client_id.filter(|c| *c != crate::auth::UNCLAIMED) else {
+            return Ok(self.shared.clone());
+        };
+        let previous = self
+            .senders
+            .lock()
+            .ok()
+            .and_then(|m| m.get(client_id).cloned());
+        if let Some((sender, until)) = &previous {
+            if Instant::now() < *until {
+                return Ok(sender.clone());
+            }
+        }
+        let row = match self.store.client(client_id).await {
+            Ok(Some(row)) => row,
+            Ok(None) => {
+                tracing::debug!(
+                    client = client_id,
+                    "a callback of an unknown client goes unsigned"
+                );
+                return Ok(self.shared.clone());
+            }
+            Err(e) => {
+                tracing::warn!(client = client_id, error = %e, "could not read a client's signing key");
+                return Err("could not read the client's signing key".into());
+            }
+        };
+        let key = hex::decode(row.signing_key.trim()).map_err(|_| {
+            tracing::warn!(
+                client = client_id,
+                "the client's stored signing key is malformed"
+            );
+            "the client's stored signing key is malformed".to_owned()
+        })?;
+        let hosts = row.callback_hosts.filter(|h| !h.trim().is_empty());
+        let (allowed, http) = match previous {
+            Some((p, _)) if p.hosts == hosts => (p.allowed, p.http),
+            _ => match &hosts {
+                None => (self.shared.allowed.clone(), self.shared.http.clone()),
+                Some(list) => {
+                    let entries: Vec<&str> =
+                        list.split(',').filter(|e| !e.trim().is_empty()).collect();
+                    let allowed = Arc::new(Allowlist::parse_lenient(&entries));
+                    let http = http_client(&self.settings, &self.policy, &allowed)
+                        .map_err(|_| "could not build the callback HTTP client".to_owned())?;
+                    (allowed, http)
+                }
+            },
+        };
+        let sender = Sender {
+            signing_key: Some(Arc::new(key)),
+            hosts,
+            allowed,
+            http,
+        };
+        if let Ok(mut senders) = self.senders.lock() {
+            if senders.len() >= CLIENT_CACHE_CAPACITY {
+                senders.clear();
+            }
+            senders.insert(
+                client_id.to_owned(),
+                (sender.clone(), Instant::now() + CLIENT_CACHE_TTL),
+            );
+        }
+        Ok(sender)
+    }
+}
+
 async fn deliver(d: &Deliverer, row: &OutboxRow) {
-    let mut request = d
+    let now = Timestamp::now().millis();
+    let sender = match d.sender_for(row.client_id.as_deref()).await {
+        Ok(sender) => sender,
+        Err(why) => return record(d, row, failure(d, row, None, why, now)).await,
+    };
+    let checked = reqwest::Url::parse(&row.url)
+        .map_err(|_| Refusal("the URL does not parse".into()))
+        .and_then(|url| d.policy.check_url(&url, &sender.allowed).map(|()| url));
+    let url = match checked {
+        Ok(url) => url,
+        Err(refusal) => return record(d, row, refused(row, &refusal, now)).await,
+    };
+    let sent_at = Timestamp::now();
+    let mut request = sender
         .http
-        .put(&row.url)
+        .put(url)
         .header(
             reqwest::header::CONTENT_TYPE,
             "application/json; charset=utf-8",
         )
-        .header("X-Date", Timestamp::now().to_string())
-        .body(row.body.clone());
+        .header("X-Date", sent_at.to_string())
+        .header(
+            "X-Content-Hash",
+            hex::encode(Sha256::digest(row.body.as_bytes())),
+        );
+    if let Some(key) = &sender.signing_key {
+        request = request.header(
+            SIGNATURE_HEADER,
+            signature(key, sent_at.millis().div_euclid(1000), row.body.as_bytes()),
+        );
+    }
     if let Some(cid) = &row.correlation_id {
         request = request.header("X-CorrelationID", cid);
     }
+    let request = request.body(row.body.clone());
     let now = Timestamp::now().millis();
     let change = match request.send().await {
         Ok(response) if response.status().is_success() => Change::CallbackDelivered {
@@ -136,13 +300,38 @@ async fn deliver(d: &Deliverer, row: &OutboxRow) {
             format!("HTTP {}", response.status()),
             now,
         ),
-        Err(e) => failure(d, row, None, short_error(&e), now),
+        Err(e) => match policy::refusal_in(&e) {
+            Some(refusal) => refused(row, &refusal, now),
+            None => failure(d, row, None, short_error(&e), now),
+        },
     };
+    record(d, row, change).await;
+}
+
+/// Records a delivery attempt.
+async fn record(d: &Deliverer, row: &OutboxRow, change: Change) {
+    crate::metrics::metrics().callback_attempt(match &change {
+        Change::CallbackDelivered { .. } => "delivered",
+        Change::CallbackFailed { give_up: true, .. } => "abandoned",
+        _ => "failed",
+    });
     if let Change::CallbackFailed { give_up: true, .. } = &change {
         tracing::warn!(id = row.id, server_correlation_id = %row.server_correlation_id, "client callback abandoned after its last attempt");
     }
     if let Err(e) = d.store.apply(change).await {
         tracing::error!(id = row.id, error = %e, "could not record a callback attempt");
+    }
+}
+
+/// A destination the policy refuses: given up at once, the reason kept in the outbox.
+fn refused(row: &OutboxRow, refusal: &Refusal, now: i64) -> Change {
+    tracing::warn!(id = row.id, reason = %refusal, "client callback refused: its destination is not allowed");
+    Change::CallbackFailed {
+        id: row.id,
+        status: None,
+        error: format!("destination refused: {refusal}"),
+        next_attempt_at: now,
+        give_up: true,
     }
 }
 
@@ -196,6 +385,21 @@ fn short_error(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signatures_match_the_documented_recipe() {
+        // Computed with Python's hmac and hashlib, as in the README's recipe.
+        let key = crate::auth::credentials::signing_key("test-secret");
+        assert_eq!(
+            key,
+            "7cc9c3eccf761cefc853762b7869f99112dadfc3715e62a23af71d742b82f5a0"
+        );
+        let key = hex::decode(key).unwrap();
+        assert_eq!(
+            signature(&key, 1_700_000_000, br#"{"a":1}"#),
+            "t=1700000000,v1=fda9049bf36070f9d9533dbd894ebabf16fb9331d4955215e0f6e36f2f71a952"
+        );
+    }
 
     #[test]
     fn which_answers_end_delivery_early() {

@@ -69,7 +69,15 @@ async fn check_status(engine: &Engine, row: &TransactionRow) {
         .and_then(|r| serde_json::from_str(r).ok())
         .unwrap_or_default();
     let deadline = provider.result_deadline(transaction.transaction_type);
-    match provider.status(&transaction, &refs).await {
+    let started = std::time::Instant::now();
+    let answer = provider.status(&transaction, &refs).await;
+    crate::metrics::metrics().operator_call(
+        &row.provider,
+        "status",
+        crate::metrics::outcome_of(&answer),
+        started.elapsed(),
+    );
+    match answer {
         Ok(Outcome::Pending) => {}
         Ok(outcome) => {
             finish(engine, row, &outcome, None).await;

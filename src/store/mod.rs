@@ -6,7 +6,10 @@
 //! has landed. On SQLite the writer is a thread of its own with prepared statements ([`conn`]); on PostgreSQL a
 //! task with its own connection. Reads use a separate connection pool and never wait for the writer.
 
+mod clients;
 mod conn;
+mod gauges;
+mod mandates;
 mod ops;
 mod records;
 mod writer;
@@ -20,6 +23,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 use tokio::sync::{mpsc, oneshot};
 
+pub use mandates::{MandateFinalisation, MandateRow, NewMandate};
 pub use records::*;
 use writer::{WriteOp, WriteReply};
 
@@ -477,7 +481,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT id, server_correlation_id, url, correlation_id, body, attempts FROM outbox \
+            "SELECT id, server_correlation_id, url, correlation_id, body, attempts, client_id FROM outbox \
              WHERE id IN ({}) ORDER BY next_attempt_at",
             placeholders(ids.len())
         );

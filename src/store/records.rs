@@ -51,6 +51,8 @@ pub struct OutboxRow {
     pub correlation_id: Option<String>,
     pub body: String,
     pub attempts: i64,
+    /// The client the callback belongs to (its key signs it); `None` for callbacks queued before clients.
+    pub client_id: Option<String>,
 }
 
 /// A client callback's delivery log, as the outbox keeps it (without its body).
@@ -170,6 +172,8 @@ pub struct NewCallback {
     pub url: String,
     pub correlation_id: Option<String>,
     pub body: String,
+    /// The client the callback belongs to: its signing key signs the delivery.
+    pub client_id: Option<String>,
 }
 
 /// The answer to [`Store::finalise`](super::Store::finalise).
@@ -238,10 +242,76 @@ pub enum Change {
     /// Deliver a client callback again (CLI `callbacks redeliver`): back to `pending`, due at `now_ms`, with a
     /// fresh attempt budget. The latest status and error stay until the next attempt.
     Redeliver { id: i64, now_ms: i64 },
+    /// Registers an API client.
+    PutClient(ClientRow),
+    /// Replaces a client's credentials (`clients rotate`); its access tokens stop working.
+    RotateClient {
+        client_id: String,
+        secret_hash: String,
+        api_key_digest: String,
+        signing_key: String,
+        now_ms: i64,
+    },
+    /// Disables or re-enables a client; a disabled client's access tokens are removed.
+    SetClientDisabled {
+        client_id: String,
+        disabled: bool,
+        now_ms: i64,
+    },
+    /// Records an OAuth access token (by its digest) and removes the expired ones.
+    PutAccessToken {
+        token_digest: String,
+        client_id: String,
+        expires_at: i64,
+        now_ms: i64,
+    },
+    /// Claims the idempotency key and stores a request state with its pending debit mandate; 0 rows when the
+    /// correlation id was used already.
+    AcceptMandate {
+        request_state: NewRequestState,
+        mandate: super::mandates::NewMandate,
+    },
+    /// A debit mandate's creation ended (see [`super::mandates::MandateFinalisation`]).
+    FinaliseMandate(super::mandates::MandateFinalisation),
+    /// What the operator now says of a created debit mandate: `active` or `inactive`.
+    UpdateMandate {
+        mandate_reference: String,
+        status: &'static str,
+        body: String,
+        now_ms: i64,
+    },
     /// Start-up recovery (see [`Store::recover_after_restart`](super::Store::recover_after_restart)).
     RecoverAfterRestart {
         now_ms: i64,
         /// Whether this gateway is the only one using the database.
         sole_instance: bool,
     },
+}
+
+/// An API client as stored: credentials only as hashes and digests.
+#[derive(Clone, Debug, FromRow)]
+pub struct ClientRow {
+    /// The consumer key.
+    pub client_id: String,
+    pub name: String,
+    /// argon2id PHC string of the consumer secret.
+    pub secret_hash: String,
+    /// SHA-256 (hex) of the API key.
+    pub api_key_digest: String,
+    /// Hex HMAC key for signing callbacks (derived from the secret).
+    pub signing_key: String,
+    /// `client` or `operator`.
+    pub role: String,
+    /// Comma-separated provider names the client may use; all when `None`.
+    pub allowed_providers: Option<String>,
+    /// Comma-separated hosts or networks the client's callbacks may reach although they are private.
+    pub callback_hosts: Option<String>,
+    /// Comma-separated account keys granted to the client.
+    pub accounts: Option<String>,
+    /// Requests a second; the gateway's default when `None`.
+    pub rate_limit_per_sec: Option<i64>,
+    /// 1 when disabled.
+    pub disabled: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
 }

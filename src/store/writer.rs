@@ -248,15 +248,15 @@ const INSERT_REQUEST_STATE: &str = "INSERT INTO request_states (server_correlati
     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $9)";
 
 /// The request-state insert that claims the idempotency key, or does nothing if it is taken.
-const CLAIM_REQUEST_STATE: &str = "INSERT INTO request_states (server_correlation_id, client_id, \
+pub(super) const CLAIM_REQUEST_STATE: &str = "INSERT INTO request_states (server_correlation_id, client_id, \
     client_correlation_id, object_type, object_reference, status, notification_method, callback_url, error, \
     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $9) \
     ON CONFLICT (client_id, client_correlation_id) DO NOTHING";
 
 const INSERT_OUTBOX: &str = "INSERT INTO outbox (server_correlation_id, url, correlation_id, body, state, \
-    attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6) RETURNING id";
+    attempts, next_attempt_at, created_at, client_id) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $7) RETURNING id";
 
-fn request_state_params<'a>(rs: &'a NewRequestState, status: &'a str) -> [Param<'a>; 9] {
+pub(super) fn request_state_params<'a>(rs: &'a NewRequestState, status: &'a str) -> [Param<'a>; 9] {
     [
         (&rs.server_correlation_id).into(),
         (&rs.client_id).into(),
@@ -271,7 +271,7 @@ fn request_state_params<'a>(rs: &'a NewRequestState, status: &'a str) -> [Param<
 }
 
 /// Queues a client callback and returns its outbox id.
-async fn queue_callback<C: WriteConn>(
+pub(super) async fn queue_callback<C: WriteConn>(
     conn: &mut C,
     server_correlation_id: &str,
     cb: &NewCallback,
@@ -287,6 +287,7 @@ async fn queue_callback<C: WriteConn>(
                 (&cb.body).into(),
                 cb.claimed_until.into(),
                 now_ms.into(),
+                (&cb.client_id).into(),
             ],
         )
         .await?;
@@ -465,6 +466,108 @@ async fn apply<C: WriteConn>(conn: &mut C, change: &Change) -> Result<u64, Store
             )
             .await
         }
+        Change::PutClient(c) => {
+            conn.execute(
+                "INSERT INTO clients (client_id, name, secret_hash, api_key_digest, signing_key, role, \
+                 allowed_providers, callback_hosts, accounts, rate_limit_per_sec, disabled, created_at, \
+                 updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                &[
+                    (&c.client_id).into(),
+                    (&c.name).into(),
+                    (&c.secret_hash).into(),
+                    (&c.api_key_digest).into(),
+                    (&c.signing_key).into(),
+                    (&c.role).into(),
+                    (&c.allowed_providers).into(),
+                    (&c.callback_hosts).into(),
+                    (&c.accounts).into(),
+                    c.rate_limit_per_sec.into(),
+                    c.disabled.into(),
+                    c.created_at.into(),
+                    c.updated_at.into(),
+                ],
+            )
+            .await
+        }
+        Change::RotateClient {
+            client_id,
+            secret_hash,
+            api_key_digest,
+            signing_key,
+            now_ms,
+        } => {
+            conn.execute(
+                "DELETE FROM access_tokens WHERE client_id = $1",
+                &[client_id.into()],
+            )
+            .await?;
+            conn.execute(
+                "UPDATE clients SET secret_hash = $2, api_key_digest = $3, signing_key = $4, updated_at = $5 \
+                 WHERE client_id = $1",
+                &[
+                    client_id.into(),
+                    secret_hash.into(),
+                    api_key_digest.into(),
+                    signing_key.into(),
+                    (*now_ms).into(),
+                ],
+            )
+            .await
+        }
+        Change::SetClientDisabled {
+            client_id,
+            disabled,
+            now_ms,
+        } => {
+            if *disabled {
+                conn.execute(
+                    "DELETE FROM access_tokens WHERE client_id = $1",
+                    &[client_id.into()],
+                )
+                .await?;
+            }
+            conn.execute(
+                "UPDATE clients SET disabled = $2, updated_at = $3 WHERE client_id = $1",
+                &[
+                    client_id.into(),
+                    i64::from(*disabled).into(),
+                    (*now_ms).into(),
+                ],
+            )
+            .await
+        }
+        Change::PutAccessToken {
+            token_digest,
+            client_id,
+            expires_at,
+            now_ms,
+        } => {
+            conn.execute(
+                "DELETE FROM access_tokens WHERE expires_at < $1",
+                &[(*now_ms).into()],
+            )
+            .await?;
+            conn.execute(
+                "INSERT INTO access_tokens (token_digest, client_id, expires_at) VALUES ($1, $2, $3)",
+                &[
+                    token_digest.into(),
+                    client_id.into(),
+                    (*expires_at).into(),
+                ],
+            )
+            .await
+        }
+        Change::AcceptMandate {
+            request_state,
+            mandate,
+        } => super::mandates::accept(conn, request_state, mandate).await,
+        Change::FinaliseMandate(f) => super::mandates::finalise(conn, f).await,
+        Change::UpdateMandate {
+            mandate_reference,
+            status,
+            body,
+            now_ms,
+        } => super::mandates::update(conn, mandate_reference, status, body, *now_ms).await,
         Change::RecoverAfterRestart {
             now_ms,
             sole_instance,

@@ -13,6 +13,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::put;
 use axum::Router;
 use mmapi_gateway::app::{self, Gateway};
+use mmapi_gateway::auth::credentials::IssuedCredentials;
+use mmapi_gateway::auth::{NewClient, Role};
 use mmapi_gateway::config::Config;
 use serde_json::{json, Value};
 
@@ -65,15 +67,41 @@ impl TestGateway {
         Self::start_with(config, dir).await
     }
 
+    /// Starts the gateway; its `http` client carries the credentials of the sandbox's demo client (an operator
+    /// granted the sandbox accounts), or of such a client registered for the test outside sandbox mode.
     pub async fn start_with(config: Config, dir: tempfile::TempDir) -> Self {
         let gateway = app::start(config).await.expect("gateway starts");
         let base = format!("http://{}/v1.2/mm", gateway.address);
+        let credentials = match &gateway.sandbox_client {
+            Some(c) => c.clone(),
+            None => gateway
+                .clients
+                .create(NewClient {
+                    role: Role::Operator,
+                    accounts: mmapi_gateway::auth::demo::sandbox_accounts(),
+                    ..NewClient::named("test operator")
+                })
+                .await
+                .expect("a test client"),
+        };
         Self {
             gateway,
             base,
-            http: reqwest::Client::new(),
+            http: authenticated_http(&credentials),
             dir,
         }
+    }
+
+    /// Registers another client and returns an HTTP client that carries its credentials.
+    pub async fn another_client(&self, name: &str) -> (IssuedCredentials, reqwest::Client) {
+        let credentials = self
+            .gateway
+            .clients
+            .create(NewClient::named(name))
+            .await
+            .expect("another client");
+        let http = authenticated_http(&credentials);
+        (credentials, http)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -254,6 +282,81 @@ async fn record(
         script.remove(0)
     };
     StatusCode::from_u16(code).unwrap_or(StatusCode::NO_CONTENT)
+}
+
+/// `Authorization: Basic` for a client's consumer key and secret.
+pub fn basic_auth(credentials: &IssuedCredentials) -> String {
+    use base64::Engine as _;
+    let pair = format!(
+        "{}:{}",
+        credentials.consumer_key,
+        credentials.consumer_secret.expose()
+    );
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
+/// An HTTP client that sends a client's credentials with every request.
+pub fn authenticated_http(credentials: &IssuedCredentials) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let mut value =
+        reqwest::header::HeaderValue::from_str(&basic_auth(credentials)).expect("header value");
+    value.set_sensitive(true);
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("an HTTP client")
+}
+
+/// The sandbox demo client's credentials, as a gateway binary started in sandbox mode on `data_dir` wrote them
+/// (call after [`wait_up`]).
+pub fn sandbox_credentials(data_dir: &std::path::Path) -> IssuedCredentials {
+    let path = mmapi_gateway::auth::demo::credentials_path(data_dir);
+    let text = std::fs::read_to_string(&path).expect("the sandbox client file");
+    let value: Value = serde_json::from_str(&text).expect("sandbox client JSON");
+    credentials_from_json(&value)
+}
+
+/// Credentials from the JSON `clients add` prints and the sandbox client file holds.
+pub fn credentials_from_json(value: &Value) -> IssuedCredentials {
+    let field = |name: &str| value[name].as_str().expect("a credential field").to_owned();
+    IssuedCredentials {
+        consumer_key: field("consumerKey"),
+        consumer_secret: mmapi_core::Secret::new(field("consumerSecret")),
+        api_key: mmapi_core::Secret::new(field("apiKey")),
+    }
+}
+
+/// Registers an operator client with the gateway binary's `clients add` against a store, and returns its
+/// credentials.
+pub fn add_client_with_cli(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+    operator: bool,
+) -> IssuedCredentials {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mmapi-gateway"));
+    command.args(["clients", "--data-dir"]).arg(data_dir);
+    if let Some(url) = database_url {
+        command.args(["--database-url", url]);
+    }
+    command.args(["add", "--name", "test client"]);
+    if operator {
+        command.arg("--operator");
+    }
+    let output = command
+        .env("MMAPI_LOG", "warn")
+        .output()
+        .expect("clients add runs");
+    assert!(
+        output.status.success(),
+        "clients add failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let value: Value = serde_json::from_slice(&output.stdout).expect("clients add prints JSON");
+    credentials_from_json(&value)
 }
 
 pub fn correlation_id() -> String {

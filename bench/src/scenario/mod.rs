@@ -55,25 +55,25 @@ impl Options {
 async fn measure<W: Workload>(
     scenario: &'static str,
     opts: &Options,
-    target: Target,
+    target: &Target,
     workload: Arc<W>,
     pace: Pace,
 ) -> Result<Phase> {
-    let before = meter::store_stats(target.addr, &opts.stats_path).await;
+    let before = meter::store_stats(target, &opts.stats_path).await;
     let meter = Meter::start(target);
     let result = load::run(target.addr, workload, opts.plan(pace)).await?;
     let settled = meter::settle(target, opts.settle_timeout).await;
     let usage = meter.finish();
-    let after = meter::store_stats(target.addr, &opts.stats_path).await;
+    let after = meter::store_stats(target, &opts.stats_path).await;
     let phase = Phase::from_load(scenario, &result, usage, settled.as_secs_f64());
     Ok(phase.with_commits(before, after, result.ok))
 }
 
 /// The ceiling: the bare server, driven exactly like the gateway's accept.
-pub async fn ceiling(opts: &Options, target: Target) -> Result<Vec<Phase>> {
+pub async fn ceiling(opts: &Options, target: &Target) -> Result<Vec<Phase>> {
     let mut phases = Vec::new();
     for pace in opts.paces() {
-        let workload = Arc::new(Payments::new(&target.addr.to_string()));
+        let workload = Arc::new(Payments::new(target));
         let mut phase = measure("ceiling", opts, target, workload, pace).await?;
         phase.commits_per_tx = None;
         phases.push(phase);
@@ -85,13 +85,12 @@ pub async fn ceiling(opts: &Options, target: Target) -> Result<Vec<Phase>> {
 /// payment's whole life (accept, STK Push, result, finalisation), as the phase settles before it is read.
 pub async fn accept(
     opts: &Options,
-    target: Target,
+    target: &Target,
     collector: &Arc<IdCollector>,
 ) -> Result<Vec<Phase>> {
     let mut phases = Vec::new();
     for pace in opts.paces() {
-        let workload =
-            Arc::new(Payments::new(&target.addr.to_string()).collecting(collector.clone()));
+        let workload = Arc::new(Payments::new(target).collecting(collector.clone()));
         phases.push(measure("accept", opts, target, workload, pace).await?);
     }
     Ok(phases)
@@ -103,7 +102,7 @@ pub async fn accept(
 /// callback before sending the next.
 pub async fn end_to_end(
     opts: &Options,
-    target: Target,
+    target: &Target,
     collector: &Arc<IdCollector>,
 ) -> Result<Vec<Phase>> {
     let receiver = Receiver::start().await?;
@@ -112,7 +111,7 @@ pub async fn end_to_end(
     for pace in opts.paces() {
         let wait = matches!(pace, Pace::Closed).then_some(opts.callback_timeout);
         let workload = Arc::new(
-            Payments::new(&target.addr.to_string())
+            Payments::new(target)
                 .with_callbacks(CallbackMode {
                     url: url.clone(),
                     callbacks: receiver.callbacks.clone(),
@@ -120,13 +119,13 @@ pub async fn end_to_end(
                 })
                 .collecting(collector.clone()),
         );
-        let before = meter::store_stats(target.addr, &opts.stats_path).await;
+        let before = meter::store_stats(target, &opts.stats_path).await;
         let meter = Meter::start(target);
         let result = load::run(target.addr, workload, opts.plan(pace)).await?;
         receiver.callbacks.wait_all(opts.callback_timeout).await;
         let settled = meter::settle(target, opts.settle_timeout).await;
         let usage = meter.finish();
-        let after = meter::store_stats(target.addr, &opts.stats_path).await;
+        let after = meter::store_stats(target, &opts.stats_path).await;
         let tally = receiver.callbacks.take();
         let mut phase = Phase::from_load("e2e", &result, usage, settled.as_secs_f64())
             .with_commits(before, after, tally.expected);
@@ -157,7 +156,7 @@ pub async fn end_to_end(
 /// serves it. Returns the phases, and the reads that could not be measured.
 pub async fn reads(
     opts: &Options,
-    target: Target,
+    target: &Target,
     collector: &IdCollector,
 ) -> Result<(Vec<Phase>, Vec<NotAvailable>)> {
     let accepted = Arc::new(collector.snapshot());
@@ -191,19 +190,14 @@ pub async fn reads(
 /// One read, open loop then closed loop.
 async fn read_phases(
     opts: &Options,
-    target: Target,
+    target: &Target,
     name: &'static str,
     kind: ReadKind,
     accepted: &Arc<Vec<workloads::AcceptedIds>>,
 ) -> Result<Vec<Phase>> {
     let mut phases = Vec::new();
     for pace in opts.paces() {
-        let workload = Arc::new(Reads::new(
-            &target.addr.to_string(),
-            kind,
-            accepted.clone(),
-            opts.prefilled,
-        ));
+        let workload = Arc::new(Reads::new(target, kind, accepted.clone(), opts.prefilled));
         let mut phase = measure(name, opts, target, workload, pace).await?;
         phase.commits_per_tx = None;
         phase.changes_per_commit = None;
@@ -216,7 +210,7 @@ async fn read_phases(
 const ACCOUNT_PAGE_CONNECTIONS: usize = 8;
 
 /// Asks for the account page once: measured only if that is answered 200 (it may not exist, or be too slow).
-async fn account_page_probe(target: Target) -> Result<(), String> {
+async fn account_page_probe(target: &Target) -> Result<(), String> {
     let path = format!("{}{}", workloads::API, workloads::ACCOUNT_PAGE);
     let mut conn = crate::load::conn::Conn::open(target.addr)
         .await
@@ -242,15 +236,14 @@ async fn account_page_probe(target: Target) -> Result<(), String> {
 /// Accepts payments, unmeasured, until `collector` holds `count` ids (for at most about `limit`): a warm-up,
 /// which also leaves the reads something to read when the accept scenario does not run.
 pub async fn seed(
-    target: Target,
+    target: &Target,
     collector: &Arc<IdCollector>,
     count: usize,
     limit: Duration,
 ) -> Result<()> {
     let started = std::time::Instant::now();
     while collector.len() < count && started.elapsed() < limit {
-        let workload =
-            Arc::new(Payments::new(&target.addr.to_string()).collecting(collector.clone()));
+        let workload = Arc::new(Payments::new(target).collecting(collector.clone()));
         let plan = Plan {
             pace: Pace::Closed,
             duration: Duration::from_millis(500),

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, StatusCode};
 use rand::Rng;
 use serde::Deserialize;
@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 
 use crate::load::conn::Req;
 use crate::load::Workload;
+use crate::meter::Target;
 use crate::prefill;
 use crate::receiver::Callbacks;
 
@@ -92,6 +93,7 @@ pub struct CallbackMode {
 /// `POST /transactions/type/merchantpay`, each with a fresh `X-CorrelationID`.
 pub struct Payments {
     host: HeaderValue,
+    authorization: Option<HeaderValue>,
     path: String,
     body: Bytes,
     callback: Option<CallbackMode>,
@@ -99,10 +101,11 @@ pub struct Payments {
 }
 
 impl Payments {
-    /// Payments to the server at `host` (`127.0.0.1:PORT`).
-    pub fn new(host: &str) -> Self {
+    /// Payments to the server `target`.
+    pub fn new(target: &Target) -> Self {
         Self {
-            host: HeaderValue::from_str(host).expect("a host:port is a valid header"),
+            host: host_header(target),
+            authorization: target.authorization.clone(),
             path: format!("{API}/transactions/type/merchantpay"),
             body: Bytes::from_static(PAYMENT.as_bytes()),
             callback: None,
@@ -140,6 +143,9 @@ impl Workload for Payments {
             .header(HOST, self.host.clone())
             .header(CONTENT_TYPE, "application/json")
             .header("X-CorrelationID", correlation_id.as_str());
+        if let Some(authorization) = &self.authorization {
+            builder = builder.header(AUTHORIZATION, authorization.clone());
+        }
         let mut wait = None;
         if let Some(mode) = &self.callback {
             builder = builder.header("X-Callback-URL", mode.url.clone());
@@ -198,21 +204,23 @@ pub const ACCOUNT_PAGE: &str = "/accounts/msisdn/%2B254708374149/transactions?of
 /// ones.
 pub struct Reads {
     host: HeaderValue,
+    authorization: Option<HeaderValue>,
     kind: ReadKind,
     accepted: Arc<Vec<AcceptedIds>>,
     prefilled: u64,
 }
 
 impl Reads {
-    /// Reads from the server at `host`.
+    /// Reads from the server `target`.
     pub fn new(
-        host: &str,
+        target: &Target,
         kind: ReadKind,
         accepted: Arc<Vec<AcceptedIds>>,
         prefilled: u64,
     ) -> Self {
         Self {
-            host: HeaderValue::from_str(host).expect("a host:port is a valid header"),
+            host: host_header(target),
+            authorization: target.authorization.clone(),
             kind,
             accepted,
             prefilled,
@@ -242,10 +250,14 @@ impl Workload for Reads {
             }
             ReadKind::AccountTransactions => format!("{API}{ACCOUNT_PAGE}"),
         };
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(Method::GET)
             .uri(path)
-            .header(HOST, self.host.clone())
+            .header(HOST, self.host.clone());
+        if let Some(authorization) = &self.authorization {
+            request = request.header(AUTHORIZATION, authorization.clone());
+        }
+        let request = request
             .body(Full::new(Bytes::new()))
             .expect("a valid request");
         (request, ())
@@ -254,4 +266,9 @@ impl Workload for Reads {
     async fn done(&self, _ticket: (), status: StatusCode, _body: Bytes) -> bool {
         status == StatusCode::OK
     }
+}
+
+/// The `Host` header for requests to `target`.
+fn host_header(target: &Target) -> HeaderValue {
+    HeaderValue::from_str(&target.addr.to_string()).expect("a host:port is a valid header")
 }
