@@ -318,6 +318,24 @@ impl TransactionType {
             TransactionType::Withdrawal => "withdrawal",
         }
     }
+
+    /// A customer pays an organisation and must authorise it: a merchant or bill payment, or a cash-out, which
+    /// is the customer paying the agent's till for the cash it hands over.
+    pub fn is_customer_payment(self) -> bool {
+        matches!(
+            self,
+            TransactionType::Merchantpay | TransactionType::Billpay | TransactionType::Withdrawal
+        )
+    }
+
+    /// An organisation pays a customer: a disbursement, a refund (adjustment), or a cash-in, which is the agent's
+    /// organisation paying the customer for the cash it took.
+    pub fn is_payment_to_customer(self) -> bool {
+        matches!(
+            self,
+            TransactionType::Disbursement | TransactionType::Adjustment | TransactionType::Deposit
+        )
+    }
 }
 
 impl fmt::Display for TransactionType {

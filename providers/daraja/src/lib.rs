@@ -329,13 +329,18 @@ impl Provider for DarajaProvider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        let mut transaction_types = vec![TransactionType::Merchantpay, TransactionType::Billpay];
+        let mut transaction_types = vec![
+            TransactionType::Merchantpay,
+            TransactionType::Billpay,
+            TransactionType::Withdrawal,
+        ];
         if self.security_credential.is_some() {
             transaction_types.extend([
                 TransactionType::Disbursement,
                 TransactionType::Transfer,
                 TransactionType::Reversal,
                 TransactionType::Adjustment,
+                TransactionType::Deposit,
             ]);
         }
         Capabilities {
@@ -346,12 +351,10 @@ impl Provider for DarajaProvider {
 
     fn check(&self, c: &CheckRequest<'_>) -> Result<(), GsmaError> {
         match c.transaction_type {
-            TransactionType::Merchantpay | TransactionType::Billpay => {
+            t if t.is_customer_payment() => {
                 transform::check_stk_request(&self.config, c.transaction_type, c.request)
             }
-            TransactionType::Disbursement | TransactionType::Adjustment => {
-                org::check_b2c(&self.config, c.request)
-            }
+            t if t.is_payment_to_customer() => org::check_b2c(&self.config, c.request),
             TransactionType::Transfer => org::check_b2b(&self.config, c.request),
             TransactionType::Reversal => {
                 let original = c
@@ -378,8 +381,8 @@ impl Provider for DarajaProvider {
         context: &DispatchContext,
     ) -> Result<Submitted, ProviderError> {
         match tx.transaction_type {
-            TransactionType::Merchantpay | TransactionType::Billpay => self.submit_stk(tx).await,
-            TransactionType::Disbursement | TransactionType::Adjustment => {
+            t if t.is_customer_payment() => self.submit_stk(tx).await,
+            t if t.is_payment_to_customer() => {
                 let (result_url, timeout_url) = self.result_urls("b2c", &tx.transaction_reference);
                 let body = org::b2c_request(
                     &self.config,
@@ -432,9 +435,7 @@ impl Provider for DarajaProvider {
         refs: &ProviderRefs,
     ) -> Result<Outcome, ProviderError> {
         match tx.transaction_type {
-            TransactionType::Merchantpay | TransactionType::Billpay => {
-                self.stk_status(tx, refs).await
-            }
+            t if t.is_customer_payment() => self.stk_status(tx, refs).await,
             _ => self.transaction_status(tx, refs).await,
         }
     }
@@ -527,7 +528,7 @@ impl Provider for DarajaProvider {
 
     fn result_deadline(&self, transaction_type: TransactionType) -> Duration {
         match transaction_type {
-            TransactionType::Merchantpay | TransactionType::Billpay => {
+            t if t.is_customer_payment() => {
                 Duration::from_secs(self.config.stk_result_deadline_secs)
             }
             _ => Duration::from_secs(self.config.result_deadline_secs),
@@ -536,7 +537,7 @@ impl Provider for DarajaProvider {
 
     fn unacknowledged_expiry(&self, transaction_type: TransactionType) -> Option<Duration> {
         match transaction_type {
-            TransactionType::Merchantpay | TransactionType::Billpay => Some(Duration::from_secs(
+            t if t.is_customer_payment() => Some(Duration::from_secs(
                 self.config.stk_unacknowledged_expiry_secs,
             )),
             // B2C can be asked about by our own reference; the others wait for an operator of the gateway.

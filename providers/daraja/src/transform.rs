@@ -170,16 +170,13 @@ pub fn stk_amount(amount: &mmapi_core::Amount) -> Result<i64, GsmaError> {
     org::whole_amount(amount, STK_MIN_AMOUNT, STK_MAX_AMOUNT)
 }
 
-/// The checks made before a merchant or bill payment is accepted.
+/// The checks made before a customer payment (merchant, bill, cash-out at an agent's till) is accepted.
 pub fn check_stk_request(
     config: &DarajaConfig,
     t: TransactionType,
     r: &TransactionRequest,
 ) -> Result<(), GsmaError> {
-    debug_assert!(matches!(
-        t,
-        TransactionType::Merchantpay | TransactionType::Billpay
-    ));
+    debug_assert!(t.is_customer_payment());
     if r.currency.code() != "KES" {
         return Err(GsmaError::new(
             ErrorCategory::Validation,

@@ -256,6 +256,8 @@ impl Provider for OpenApiProvider {
                 TransactionType::Disbursement,
                 TransactionType::Transfer,
                 TransactionType::Reversal,
+                TransactionType::Deposit,
+                TransactionType::Withdrawal,
             ],
             currencies: self
                 .markets
@@ -391,7 +393,7 @@ impl Provider for OpenApiProvider {
                 )
                 .await
             }
-            TransactionType::Merchantpay | TransactionType::Billpay => {
+            t if t.is_customer_payment() => {
                 let body = transform::c2b_request(cfg, market, tx).map_err(Self::rejected)?;
                 Self::send(
                     entry,
@@ -402,7 +404,7 @@ impl Provider for OpenApiProvider {
                 )
                 .await
             }
-            TransactionType::Disbursement => {
+            TransactionType::Disbursement | TransactionType::Deposit => {
                 let body = transform::b2c_request(cfg, market, tx).map_err(Self::rejected)?;
                 Self::send(entry, Method::Post, "b2cPayment/", &body, &third_party_id).await
             }
@@ -458,9 +460,7 @@ impl Provider for OpenApiProvider {
         // A USSD prompt lives a couple of minutes; a payment not found well after that was never taken. The
         // other APIs wait for an operator of the gateway.
         match transaction_type {
-            TransactionType::Merchantpay | TransactionType::Billpay => {
-                Some(Duration::from_secs(600))
-            }
+            t if t.is_customer_payment() => Some(Duration::from_secs(600)),
             _ => None,
         }
     }

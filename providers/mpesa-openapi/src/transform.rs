@@ -652,9 +652,7 @@ pub fn reversal_request(
         reversal_amount: (!whole).then_some(amount),
         service_provider_code: match original.transaction_type {
             // The organisation that received the money gives it back; otherwise the one that paid.
-            TransactionType::Merchantpay | TransactionType::Billpay => {
-                party_shortcode(&original.credit_party, "creditParty")
-            }
+            t if t.is_customer_payment() => party_shortcode(&original.credit_party, "creditParty"),
             _ => party_shortcode(&original.debit_party, "debitParty"),
         }
         .ok()
@@ -740,7 +738,7 @@ pub fn check_request(
         }
     }
     match transaction_type {
-        TransactionType::Merchantpay | TransactionType::Billpay => {
+        t if t.is_customer_payment() => {
             // A payment under a debit mandate names the mandate, not the payer (the gateway checked it).
             let under_mandate = transaction_type == TransactionType::Merchantpay
                 && party_value(debit, mmapi_core::mandate::MANDATE_REFERENCE_KEY).is_some();
@@ -749,7 +747,7 @@ pub fn check_request(
             }
             party_shortcode(credit, "creditParty")?;
         }
-        TransactionType::Disbursement => {
+        TransactionType::Disbursement | TransactionType::Deposit => {
             party_msisdn(entry, &market, credit, "creditParty")?;
             party_shortcode(debit, "debitParty")?;
         }
