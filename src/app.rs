@@ -199,16 +199,21 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
         lease_ms,
     )?;
     let (dispatch_tx, dispatch_rx) = mpsc::channel(65_536);
-    let engine = Arc::new(Engine::new(
-        store.clone(),
-        router,
-        notifier,
-        config.dispatch.clone(),
-        dispatch_tx,
-    ));
+    let engine = Arc::new(
+        Engine::new(
+            store.clone(),
+            router,
+            notifier,
+            config.dispatch.clone(),
+            dispatch_tx,
+        )
+        .with_quotation_settings(config.quotations.clone())
+        .with_batch_settings(config.batches.clone()),
+    );
     store.recover_after_restart(crate::engine::now_ms()).await?;
     spawn_dispatcher(engine.clone(), dispatch_rx);
     crate::reconcile::spawn(engine.clone());
+    crate::engine::spawn_batch_runner(engine.clone());
 
     // The first attempt is awaited (briefly), so that e.g. C2B URLs are registered when serving starts; the
     // retries go on in the background.

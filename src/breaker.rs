@@ -320,12 +320,34 @@ impl Provider for GuardedProvider {
         result
     }
 
+    async fn resume_mandate(
+        &self,
+        order: &mmapi_core::mandate::MandateOrder<'_>,
+    ) -> Result<ProviderRefs, ProviderError> {
+        let result = self.inner.resume_mandate(order).await;
+        match order.request.currency {
+            Some(currency) => self.record_for(currency.code(), &result),
+            None => self.record_uncurrencied(&result),
+        }
+        result
+    }
+
     async fn query_mandate(
         &self,
         mandate: &mmapi_core::mandate::MandateContext,
     ) -> Result<mmapi_core::mandate::MandateState, ProviderError> {
         self.admit_uncurrencied()?;
         let result = self.inner.query_mandate(mandate).await;
+        self.record_uncurrencied(&result);
+        result
+    }
+
+    async fn cancel_mandate(
+        &self,
+        mandate: &mmapi_core::mandate::MandateContext,
+    ) -> Result<(), ProviderError> {
+        self.admit_uncurrencied()?;
+        let result = self.inner.cancel_mandate(mandate).await;
         self.record_uncurrencied(&result);
         result
     }

@@ -54,6 +54,10 @@ pub struct Config {
     pub callback_sources: crate::callback_sources::CallbackSources,
     /// Request size and rate limits (`[limits]`).
     pub limits: LimitSettings,
+    /// Quote lifetime and the operators' fee tables (`[quotations]`).
+    pub quotations: crate::fees::QuotationSettings,
+    /// Bulk disbursements: per-provider rate and concurrency, maker/checker approvers (`[batches]`).
+    pub batches: crate::engine::batches::BatchSettings,
 }
 
 /// Operator backends.
@@ -200,6 +204,8 @@ impl Default for Config {
             tls: None,
             callback_sources: crate::callback_sources::CallbackSources::default(),
             limits: LimitSettings::default(),
+            quotations: crate::fees::QuotationSettings::default(),
+            batches: crate::engine::batches::BatchSettings::default(),
         }
     }
 }
@@ -375,6 +381,7 @@ impl Config {
                 )));
             }
         }
+        self.quotations.validate().map_err(ConfigError::Invalid)?;
         if self.dispatch.concurrency == 0 || self.callbacks.concurrency == 0 {
             return Err(ConfigError::Invalid(
                 "concurrency settings must be at least 1".into(),

@@ -12,6 +12,7 @@ pub mod callback_sources;
 pub mod callbacks;
 pub mod config;
 pub mod engine;
+pub mod fees;
 pub mod metrics;
 pub mod notify;
 pub mod observe;

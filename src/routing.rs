@@ -77,6 +77,17 @@ impl Router {
         names
     }
 
+    /// Every market: its currency (ISO 4217) and the provider that serves it, sorted by currency.
+    pub fn markets(&self) -> Vec<(String, Arc<dyn Provider>)> {
+        let mut markets: Vec<(String, Arc<dyn Provider>)> = self
+            .by_currency
+            .iter()
+            .map(|(currency, provider)| ((*currency).to_owned(), provider.clone()))
+            .collect();
+        markets.sort_by(|a, b| a.0.cmp(&b.0));
+        markets
+    }
+
     /// Every provider.
     pub fn providers(&self) -> impl Iterator<Item = &Arc<dyn Provider>> {
         self.by_name.values()

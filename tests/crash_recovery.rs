@@ -95,3 +95,90 @@ async fn sigkill_after_202_loses_nothing() {
     }
     second.kill();
 }
+
+/// A debit mandate whose creation was under way at the operator when the gateway was killed stays pending only
+/// until a restarted gateway takes it over: it asks the operator first (the lost creation may have been taken,
+/// and a second one would be refused as a repeat), then creates it if needed, and the mandate ends active.
+#[tokio::test]
+async fn a_mandate_creation_interrupted_by_sigkill_is_finished_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = "[dispatch]\ntick_ms = 100\nclaim_lease_ms = 2000\n\
+                  [callbacks]\ntimeout_ms = 1000\ninitial_backoff_ms = 200\n";
+    // First run: every operator answer comes 4 s late (the request itself is processed at once).
+    let slow = dir.path().join("slow.toml");
+    std::fs::write(
+        &slow,
+        format!(
+            "{common}[simulators]\ncallback_delay_ms = 100\n\
+             [simulators.faults]\ntimeouts = 1.0\ntimeout_ms = 4000\n"
+        ),
+    )
+    .unwrap();
+    let normal = dir.path().join("normal.toml");
+    std::fs::write(
+        &normal,
+        format!("{common}[simulators]\ncallback_delay_ms = 100\n"),
+    )
+    .unwrap();
+    let data_dir = dir.path().join("data");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}/v1.2/mm");
+    let database_url = test_database_url().await;
+
+    let mut first = spawn_gateway(&slow, port, &data_dir, database_url.as_deref());
+    wait_up(&reqwest::Client::new(), &base).await;
+    let http = authenticated_http(&sandbox_credentials(&data_dir));
+    let today = chrono::Utc::now().date_naive();
+    let response = http
+        .post(format!(
+            "{base}/accounts/msisdn/+255744553111/debitmandates"
+        ))
+        .header("content-type", "application/json")
+        .header("X-CorrelationID", correlation_id())
+        .body(
+            json!({"payee": [{"key": "businessshortcode", "value": "000000"}],
+                   "amountLimit": "50000", "currency": "TZS",
+                   "startDate": today.to_string(), "frequencyType": "weekly"})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let state: Value = response.json().await.unwrap();
+    let reference = state["objectReference"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, pending) = get_json(
+        &http,
+        &format!(
+            "{base}/requeststates/{}",
+            state["serverCorrelationId"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        pending["status"], "pending",
+        "the kill comes before any answer"
+    );
+    first.kill();
+
+    let mut second = spawn_gateway(&normal, port, &data_dir, database_url.as_deref());
+    wait_up(&http, &base).await;
+    let done = wait_final(
+        &http,
+        &base,
+        state["serverCorrelationId"].as_str().unwrap(),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let (status, mandate) = get_json(
+        &http,
+        &format!("{base}/accounts/msisdn/+255744553111/debitmandates/{reference}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{mandate}");
+    assert_eq!(mandate["mandateStatus"], "active", "{mandate}");
+    second.kill();
+}

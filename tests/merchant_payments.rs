@@ -255,8 +255,9 @@ async fn bad_input_gets_gsma_errors_never_5xx() {
         (status, e["errorCode"].as_str()),
         (StatusCode::BAD_REQUEST, Some("formatError"))
     );
+    // No M-Pesa API this gateway drives carries an international transfer.
     let (status, e) = gw
-        .post_raw("/transactions/type/deposit", valid.to_string(), &[])
+        .post_raw("/transactions/type/inttransfer", valid.to_string(), &[])
         .await;
     assert_eq!(
         (status, e["errorCode"].as_str()),

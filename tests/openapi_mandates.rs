@@ -202,8 +202,12 @@ async fn a_tanzanian_mandate_is_created_read_paid_under_and_survives_a_restart()
         "{e}"
     );
     // /responses finds what the creation's correlation id created.
-    let (status, _) = gw.get(&format!("/responses/{correlation}")).await;
-    assert_eq!(status, StatusCode::OK);
+    let (status, link) = gw.get(&format!("/responses/{correlation}")).await;
+    assert_eq!(status, StatusCode::OK, "{link}");
+    assert_eq!(
+        link["link"],
+        format!("/accounts/msisdn/{TZ_PAYER}/debitmandates/{reference}")
+    );
     // The same correlation id again is a duplicate.
     let (status, e) = gw
         .post_raw(
@@ -492,4 +496,105 @@ async fn get_json_plain(http: &reqwest::Client, url: &str) -> (StatusCode, Value
     let response = http.get(url).send().await.expect("request sent");
     let status = StatusCode::from_u16(response.status().as_u16()).expect("status");
     (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn patch_mandate(http: &reqwest::Client, url: String, body: &str) -> (StatusCode, String) {
+    let response = http
+        .patch(url)
+        .header("content-type", "application/json")
+        .header("X-CorrelationID", correlation_id())
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("PATCH");
+    let status = response.status();
+    (status, response.text().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_cancelled_mandate_takes_no_more_payments() {
+    let gw = TestGateway::start().await;
+    let (status, state) = gw
+        .post_raw(
+            &format!("/accounts/msisdn/{TZ_PAYER}/debitmandates"),
+            mandate_body("TZS").to_string(),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{state}");
+    let reference = state["objectReference"].as_str().unwrap().to_owned();
+    let done = gw
+        .wait_final(
+            state["serverCorrelationId"].as_str().unwrap(),
+            Duration::from_secs(20),
+        )
+        .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let (paid, _) = pay(&gw, mandate_payment(&reference, "1000")).await;
+    assert_eq!(paid["status"], "completed", "{paid}");
+
+    let path = format!("/accounts/msisdn/{TZ_PAYER}/debitmandates/{reference}");
+    let cancel = r#"[{"op":"replace","path":"/mandateStatus","value":"inactive"}]"#;
+    // Malformed patches, another client's and another payer's mandate change nothing.
+    for (body, expected) in [
+        (
+            r#"[{"op":"replace","path":"/mandateStatus","value":"active"}]"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"[{"op":"replace","path":"/amountLimit","value":"1"}]"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (r#"{"mandateStatus":"inactive"}"#, StatusCode::BAD_REQUEST),
+    ] {
+        let (status, e) = patch_mandate(&gw.http, gw.url(&path), body).await;
+        assert_eq!(status, expected, "{body}: {e}");
+        assert!(e.contains("\"errorCategory\":\"validation\""), "{e}");
+    }
+    let (_, other) = gw.another_client("another business").await;
+    let (status, _) = patch_mandate(&other, gw.url(&path), cancel).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = patch_mandate(
+        &gw.http,
+        gw.url(&format!(
+            "/accounts/msisdn/+255744553222/debitmandates/{reference}"
+        )),
+        cancel,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, read) = gw.get(&path).await;
+    assert_eq!(
+        (status, read["mandateStatus"].as_str()),
+        (StatusCode::OK, Some("active"))
+    );
+
+    // The cancellation, by account id: the operator no longer has it active, and it takes no payment.
+    let (status, body) = patch_mandate(
+        &gw.http,
+        gw.url(&format!(
+            "/accounts/msisdn@{TZ_PAYER}/debitmandates/{reference}"
+        )),
+        cancel,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, read) = gw.get(&path).await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    assert_eq!(read["mandateStatus"], "inactive", "{read}");
+    let (status, e) = gw
+        .post_raw(
+            "/transactions/type/merchantpay",
+            mandate_payment(&reference, "1000").to_string(),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (status, e["errorCode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("noMandateAuthority")),
+        "{e}"
+    );
+    // Cancelling again changes nothing.
+    let (status, _) = patch_mandate(&gw.http, gw.url(&path), cancel).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
 }

@@ -72,7 +72,7 @@ pub async fn balance(
 
 /// A balance is the business of the client the account is granted to (or of an operator); to any other
 /// client the account does not exist.
-fn granted(caller: &Caller, identifiers: &[Party]) -> Result<(), ApiError> {
+pub(super) fn granted(caller: &Caller, identifiers: &[Party]) -> Result<(), ApiError> {
     if identifiers.iter().any(|p| caller.may_see_account(&p.value)) {
         Ok(())
     } else {
@@ -155,7 +155,13 @@ pub struct ListQuery {
     pub transaction_type: Option<String>,
 }
 
-fn number(field: &str, value: Option<&str>, default: i64, max: i64) -> Result<i64, ApiError> {
+/// A whole-number query parameter from 0 to `max` (`default` when absent).
+pub(super) fn query_number(
+    field: &str,
+    value: Option<&str>,
+    default: i64,
+    max: i64,
+) -> Result<i64, ApiError> {
     match value {
         None => Ok(default),
         Some(text) => match text.parse::<i64>() {
@@ -169,7 +175,8 @@ fn number(field: &str, value: Option<&str>, default: i64, max: i64) -> Result<i6
     }
 }
 
-fn time(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+/// An RFC 3339 date-time query parameter, as milliseconds since the epoch.
+pub(super) fn query_time(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
     value
         .map(|text| {
             chrono::DateTime::parse_from_rfc3339(text)
@@ -185,11 +192,14 @@ fn time(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
         .transpose()
 }
 
-async fn list(
+/// One page of an account's transactions from the store, each shaped by `shape` (the stored transaction JSON
+/// in, the JSON of one list item out), with the GSMA record-count headers.
+pub(super) async fn list(
     engine: &Engine,
     caller: Caller,
     identifiers: &[Party],
     q: ListQuery,
+    shape: fn(String) -> String,
 ) -> Result<Response, ApiError> {
     let account = identifiers
         .first()
@@ -216,12 +226,12 @@ async fn list(
     let query = AccountQuery {
         client_id: caller.client_id,
         account,
-        from_ms: time("fromDateTime", q.from_date_time.as_deref())?,
-        to_ms: time("toDateTime", q.to_date_time.as_deref())?,
+        from_ms: query_time("fromDateTime", q.from_date_time.as_deref())?,
+        to_ms: query_time("toDateTime", q.to_date_time.as_deref())?,
         status: q.transaction_status,
         transaction_type: q.transaction_type,
-        limit: number("limit", q.limit.as_deref(), 50, 1000)?,
-        offset: number("offset", q.offset.as_deref(), 0, i64::MAX / 2)?,
+        limit: query_number("limit", q.limit.as_deref(), 50, 1000)?,
+        offset: query_number("offset", q.offset.as_deref(), 0, i64::MAX / 2)?,
     };
     let (total, bodies) = engine.account_transactions(&query).await?;
     // The page just past the end is empty; an offset beyond it is a client mistake.
@@ -237,6 +247,7 @@ async fn list(
         .into());
     }
     let returned = bodies.len();
+    let bodies: Vec<String> = bodies.into_iter().map(shape).collect();
     let mut body = String::with_capacity(bodies.iter().map(|b| b.len() + 1).sum::<usize>() + 2);
     body.push('[');
     body.push_str(&bodies.join(","));
@@ -284,6 +295,7 @@ pub async fn transactions(
         caller,
         &[Party::new(identifier_type, identifier)],
         q,
+        std::convert::identity,
     )
     .await
 }
@@ -313,7 +325,7 @@ pub async fn transactions_by_id(
     let account_id = super::path_param(path)?;
     let identifiers = parse_account_id(&account_id)?;
     let Query(q) = query.map_err(|e| ApiError::from(GsmaError::format("query", e.body_text())))?;
-    list(&engine, caller, &identifiers, q).await
+    list(&engine, caller, &identifiers, q, std::convert::identity).await
 }
 
 #[cfg(test)]

@@ -6,7 +6,12 @@ use utoipa::openapi::security::{
 };
 use utoipa::OpenApi;
 
-use super::{accounts, mandates, supporting, transactions};
+use super::unsupported::NotOffered;
+
+use super::{
+    account_status, accounts, batches, capabilities, mandates, quotations, statements, supporting,
+    transactions,
+};
 
 /// The OpenAPI document of the GSMA facade.
 #[derive(OpenApi)]
@@ -36,17 +41,39 @@ use super::{accounts, mandates, supporting, transactions};
         mandates::create_by_id,
         mandates::get_by_identifier,
         mandates::get_by_id,
+        mandates::cancel_by_identifier,
+        mandates::cancel_by_id,
+        quotations::create,
+        quotations::get,
+        batches::create,
+        batches::get,
+        batches::update,
+        batches::completions,
+        batches::rejections,
         supporting::request_state,
         supporting::response,
         supporting::heartbeat,
+        transactions::create_with_type_in_body,
+        transactions::update,
+        account_status::status,
+        account_status::status_by_id,
+        account_status::account_name_by_id,
+        account_status::own_balance,
+        statements::statement_entries,
+        statements::statement_entries_by_id,
+        statements::statement_entry,
+        capabilities::capabilities,
     ),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &NotOffered),
     security(("basicAuth" = []), ("oauth2" = []), ("apiKey" = [])),
     tags(
         (name = "Transactions", description = "Payments and transfers"),
         (name = "Accounts", description = "Operator accounts the gateway holds"),
         (name = "Debit Mandates", description = "Recurring payments: a payer's standing authority for a payee to take payments"),
-        (name = "Supporting", description = "Request states, responses and the heartbeat")
+        (name = "Quotations", description = "What a transaction will cost: the operator's fees, and how long the quote holds"),
+        (name = "Batch Transactions", description = "Bulk disbursements: many disbursements in one batch, with maker/checker approval"),
+        (name = "Supporting", description = "Request states, responses and the heartbeat"),
+        (name = "Capabilities", description = "An extension of the GSMA API: which markets, transaction types and operations this gateway serves, and why the others are not offered")
     )
 )]
 pub struct ApiDoc;

@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use mmapi_core::mandate::{self, DebitMandate, DebitMandateRequest};
 use mmapi_core::model::{Party, RequestState};
+use mmapi_core::patch::{self, GenericPatch};
 use mmapi_core::GsmaError;
 
 use super::accounts::parse_account_id;
@@ -191,4 +192,96 @@ pub async fn get_by_id(
     let Path((account_id, reference)) = path.map_err(path_error)?;
     let payer = parse_account_id(&account_id)?;
     read(&engine, &caller, &payer, &reference).await
+}
+
+async fn cancel(
+    engine: &Engine,
+    caller: &Caller,
+    payer: &[Party],
+    reference: &str,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let body = body_bytes(body)?;
+    let status = patch::single_replace(&body, "/mandateStatus")?;
+    if status != "inactive" {
+        return Err(GsmaError::format(
+            "[0].value",
+            format!("A mandate can only be made 'inactive' (cancelled), not '{status}'"),
+        )
+        .into());
+    }
+    engine
+        .cancel_mandate(&caller.client_id, payer, reference)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Cancel a debit mandate of the payer's account: the body `[{"op": "replace", "path": "/mandateStatus",
+/// "value": "inactive"}]`. The operator cancels it before the gateway answers 204; no payment can be taken
+/// under it afterwards (businessRule/noMandateAuthority). Cancelling an inactive mandate again also answers 204.
+#[utoipa::path(
+    patch,
+    path = "/accounts/{identifierType}/{identifier}/debitmandates/{debitMandateReference}",
+    operation_id = "accountsIdentifierTypeIdentifierDebitmandatesDebitMandateReferencePATCH",
+    tag = "Debit Mandates",
+    params(
+        ("identifierType" = String, Path, description = "The payer's identifier type, e.g. msisdn"),
+        ("identifier" = String, Path, description = "The payer's identifier"),
+        ("debitMandateReference" = String, Path, description = "The mandate reference the gateway gave"),
+        ("X-CorrelationID" = Option<String>, Header, description = "A UUID the client chooses"),
+    ),
+    request_body(content = Vec<GenericPatch>, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Cancelled at the operator",
+         headers(("X-Date" = String, description = "When the response was sent"))),
+        (status = 400, description = "A malformed patch, or a mandate whose creation is still pending", body = GsmaError),
+        (status = 401, description = "Not authorised", body = GsmaError),
+        (status = 404, description = "No such mandate of this account and client", body = GsmaError),
+        (status = 500, description = "Internal error", body = GsmaError),
+        (status = 503, description = "The operator did not confirm the cancellation", body = GsmaError),
+    )
+)]
+pub async fn cancel_by_identifier(
+    State(engine): State<Arc<Engine>>,
+    caller: Caller,
+    path: Result<Path<(String, String, String)>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Path((identifier_type, identifier, reference)) = path.map_err(path_error)?;
+    let payer = [Party::new(identifier_type, identifier)];
+    cancel(&engine, &caller, &payer, &reference, body).await
+}
+
+/// Cancel a debit mandate of the payer's account, named by an account id; as
+/// `PATCH /accounts/{identifierType}/{identifier}/debitmandates/{debitMandateReference}`.
+#[utoipa::path(
+    patch,
+    path = "/accounts/{accountId}/debitmandates/{debitMandateReference}",
+    operation_id = "accountsAccountIdDebitmandatesDebitMandateReferencePATCH",
+    tag = "Debit Mandates",
+    params(
+        ("accountId" = String, Path, description = "identifierType@identifier, up to three joined by $"),
+        ("debitMandateReference" = String, Path, description = "The mandate reference the gateway gave"),
+        ("X-CorrelationID" = Option<String>, Header, description = "A UUID the client chooses"),
+    ),
+    request_body(content = Vec<GenericPatch>, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Cancelled at the operator",
+         headers(("X-Date" = String, description = "When the response was sent"))),
+        (status = 400, description = "A malformed patch, or a mandate whose creation is still pending", body = GsmaError),
+        (status = 401, description = "Not authorised", body = GsmaError),
+        (status = 404, description = "No such mandate of this account and client", body = GsmaError),
+        (status = 500, description = "Internal error", body = GsmaError),
+        (status = 503, description = "The operator did not confirm the cancellation", body = GsmaError),
+    )
+)]
+pub async fn cancel_by_id(
+    State(engine): State<Arc<Engine>>,
+    caller: Caller,
+    path: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Path((account_id, reference)) = path.map_err(path_error)?;
+    let payer = parse_account_id(&account_id)?;
+    cancel(&engine, &caller, &payer, &reference, body).await
 }

@@ -1,7 +1,10 @@
 //! The GSMA facade: axum routes, header handling and GSMA error responses. Handlers stay thin: they parse, call
 //! the engine, and shape the answer.
 
+pub mod account_status;
 pub mod accounts;
+pub mod batches;
+pub mod capabilities;
 pub mod docs;
 pub mod error;
 pub mod headers;
@@ -9,14 +12,17 @@ pub mod internal;
 pub mod json;
 pub mod limits;
 pub mod mandates;
+pub mod quotations;
+pub mod statements;
 pub mod supporting;
 pub mod transactions;
+pub mod unsupported;
 
 use std::sync::Arc;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::Path;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::Router;
 use mmapi_core::GsmaError;
 
@@ -34,7 +40,7 @@ pub const MOUNTS: [&str; 3] = [
 
 /// The GSMA routes, relative to a mount point. All but `/heartbeat` need an authenticated client.
 pub fn gsma_routes(engine: Arc<Engine>, clients: Arc<ClientRegistry>) -> Router {
-    Router::new()
+    account_and_transaction_routes(Router::new())
         .route(
             "/transactions/type/{transactionType}",
             post(transactions::create),
@@ -77,11 +83,26 @@ pub fn gsma_routes(engine: Arc<Engine>, clients: Arc<ClientRegistry>) -> Router 
         )
         .route(
             "/accounts/{identifierType}/{identifier}/debitmandates/{debitMandateReference}",
-            get(mandates::get_by_identifier),
+            get(mandates::get_by_identifier).patch(mandates::cancel_by_identifier),
         )
         .route(
             "/accounts/{accountId}/debitmandates/{debitMandateReference}",
-            get(mandates::get_by_id),
+            get(mandates::get_by_id).patch(mandates::cancel_by_id),
+        )
+        .route("/quotations", post(quotations::create))
+        .route("/quotations/{quotationReference}", get(quotations::get))
+        .route("/batchtransactions", post(batches::create))
+        .route(
+            "/batchtransactions/{batchId}",
+            get(batches::get).patch(batches::update),
+        )
+        .route(
+            "/batchtransactions/{batchId}/completions",
+            get(batches::completions),
+        )
+        .route(
+            "/batchtransactions/{batchId}/rejections",
+            get(batches::rejections),
         )
         .route(
             "/requeststates/{serverCorrelationId}",
@@ -102,6 +123,49 @@ pub fn gsma_routes(engine: Arc<Engine>, clients: Arc<ClientRegistry>) -> Router 
         .route("/heartbeat", get(supporting::heartbeat))
         .method_not_allowed_fallback(error::wrong_method)
         .with_state(engine)
+}
+
+/// The rest of the GSMA 1.2 surface (issue 9, points 6 to 8): the deprecated `POST /transactions`, cancellation
+/// by `PATCH /transactions/{transactionReference}`, statement entries, account status, the caller's own balance,
+/// the capability table, and every operation no operator can carry ([`unsupported`]). Paths shared with the
+/// routes added after these merge with them, one method each.
+fn account_and_transaction_routes(router: Router<Arc<Engine>>) -> Router<Arc<Engine>> {
+    let router = router
+        .route(
+            "/transactions",
+            post(transactions::create_with_type_in_body),
+        )
+        .route(
+            "/transactions/{transactionReference}",
+            patch(transactions::update),
+        )
+        .route("/accounts/balance", get(account_status::own_balance))
+        .route(
+            "/accounts/{accountId}/status",
+            get(account_status::status_by_id),
+        )
+        .route(
+            "/accounts/{identifierType}/{identifier}/status",
+            get(account_status::status),
+        )
+        .route(
+            "/accounts/{accountId}/accountname",
+            get(account_status::account_name_by_id),
+        )
+        .route(
+            "/accounts/{accountId}/statemententries",
+            get(statements::statement_entries_by_id),
+        )
+        .route(
+            "/accounts/{identifierType}/{identifier}/statemententries",
+            get(statements::statement_entries),
+        )
+        .route(
+            "/statemententries/{transactionReference}",
+            get(statements::statement_entry),
+        )
+        .route("/capabilities", get(capabilities::capabilities));
+    unsupported::routes(router)
 }
 
 /// Reads a single path parameter, turning a malformed one into a GSMA error.

@@ -14,7 +14,7 @@ use super::headers::UUID_RE;
 use super::json::GsmaJson;
 use super::path_param;
 use crate::auth::Caller;
-use crate::engine::{link_for, Engine};
+use crate::engine::Engine;
 use crate::store::{RequestStateRow, StoreError};
 
 fn uuid_param(name: &str, value: &str) -> Result<String, ApiError> {
@@ -108,7 +108,11 @@ pub async fn response(
         .store()
         .request_state_by_correlation(&caller.client_id, &raw)
         .await?;
-    match found.and_then(|row| row.object_reference.map(|r| link_for(&row.object_type, &r))) {
+    let link = match found.and_then(|row| row.object_reference.map(|r| (row.object_type, r))) {
+        Some((object_type, reference)) => Some(engine.link_to(&object_type, &reference).await?),
+        None => None,
+    };
+    match link {
         Some(link) => Ok(GsmaJson(StatusCode::OK, Link { link })),
         None => Err(GsmaError::not_found(format!(
             "Nothing was created with X-CorrelationID {raw}"

@@ -131,17 +131,25 @@ impl Engine {
             .await?;
         if accepted == 0 {
             let link = match &new.correlation_id {
-                Some(id) => self
+                Some(id) => match self
                     .store
                     .request_state_by_correlation(&new.client_id, id)
                     .await?
-                    .and_then(|row| row.object_reference.map(|r| link_for(&row.object_type, &r))),
+                {
+                    Some(row) => match row.object_reference {
+                        Some(r) => Some(self.link_to(&row.object_type, &r).await?),
+                        None => None,
+                    },
+                    None => None,
+                },
                 None => None,
             };
             return Err(EngineError::Duplicate { link });
         }
         let engine = Arc::clone(self);
         let task_reference = reference.clone();
+        // While this task creates it, the reconciler of this instance leaves it alone.
+        self.claim(&reference);
         tokio::spawn(async move {
             let job = CreationJob {
                 reference: task_reference,
@@ -153,7 +161,7 @@ impl Engine {
                 request: new.request,
                 mandate,
             };
-            engine.create_at_operator(provider, job).await;
+            engine.create_at_operator(provider, job, false).await;
         });
         Ok(RequestState {
             server_correlation_id,
@@ -167,8 +175,25 @@ impl Engine {
         })
     }
 
-    /// Creates an accepted mandate at the operator and records the outcome.
-    async fn create_at_operator(&self, provider: Arc<dyn Provider>, job: CreationJob) {
+    /// Creates an accepted mandate at the operator (`resume`: one whose first attempt may have reached it) and
+    /// records the outcome.
+    async fn create_at_operator(
+        &self,
+        provider: Arc<dyn Provider>,
+        job: CreationJob,
+        resume: bool,
+    ) {
+        let reference = job.reference.clone();
+        self.create_and_finalise(provider, job, resume).await;
+        self.release(&reference);
+    }
+
+    async fn create_and_finalise(
+        &self,
+        provider: Arc<dyn Provider>,
+        job: CreationJob,
+        resume: bool,
+    ) {
         let order = MandateOrder {
             reference: &job.reference,
             payer: &job.payer,
@@ -177,7 +202,11 @@ impl Engine {
         let mut attempt = 1;
         let result = loop {
             let permit = self.permits.acquire().await;
-            let result = provider.create_mandate(&order).await;
+            let result = if resume {
+                provider.resume_mandate(&order).await
+            } else {
+                provider.create_mandate(&order).await
+            };
             drop(permit);
             match result {
                 Err(ProviderError::Unavailable(why)) if attempt < CREATE_ATTEMPTS => {
@@ -267,24 +296,7 @@ impl Engine {
         payer: &[Party],
         reference: &str,
     ) -> Result<String, EngineError> {
-        let not_found = || {
-            EngineError::Rejected(
-                GsmaError::not_found(format!("There is no debit mandate {reference}"))
-                    .with_param("debitMandateReference", reference),
-            )
-        };
-        let row = match self.store.mandate(reference).await? {
-            Some(row)
-                if row.client_id == client_id
-                    && row.status != "failed"
-                    && payer
-                        .iter()
-                        .any(|p| account_key(&p.value) == row.payer_account) =>
-            {
-                row
-            }
-            _ => return Err(not_found()),
-        };
+        let row = self.owned_mandate(client_id, payer, reference).await?;
         if !matches!(row.status.as_str(), "active" | "inactive") {
             return Ok(row.body);
         }
@@ -321,6 +333,162 @@ impl Engine {
             })
             .await?;
         Ok(body)
+    }
+
+    /// Takes over the mandates whose creation was interrupted (their gateway stopped while it was under way: they
+    /// stayed pending, untouched, for longer than the claim lease) and finishes it: the operator is asked first,
+    /// so a creation it took is not made twice. Called by the reconciler.
+    pub(crate) async fn resume_stale_mandates(self: &Arc<Self>) -> Result<(), StoreError> {
+        let now = Timestamp::now().millis();
+        let cutoff = now - self.lease_ms();
+        for row in self.store.stale_pending_mandates(cutoff, 50).await? {
+            let reference = row.mandate_reference.clone();
+            if !self.claim(&reference) {
+                continue;
+            }
+            let claimed = self
+                .store
+                .apply(Change::ClaimMandate {
+                    mandate_reference: reference.clone(),
+                    cutoff_ms: cutoff,
+                    now_ms: now,
+                })
+                .await;
+            let job = match claimed {
+                Ok(1) => resumed_job(row),
+                Ok(_) => {
+                    self.release(&reference);
+                    continue;
+                }
+                Err(e) => {
+                    self.release(&reference);
+                    return Err(e);
+                }
+            };
+            let provider = self.router.by_name(&job.provider).cloned();
+            match (job.job, provider) {
+                (Ok(job), Some(provider)) => {
+                    tracing::info!(reference = %reference, "resuming an interrupted mandate creation");
+                    let engine = Arc::clone(self);
+                    tokio::spawn(
+                        async move { engine.create_at_operator(provider, job, true).await },
+                    );
+                }
+                (Err(e), _) => {
+                    tracing::error!(reference = %reference, error = %e, "a pending mandate cannot be read back");
+                    self.release(&reference);
+                }
+                (Ok(_), None) => {
+                    tracing::warn!(reference = %reference, provider = %job.provider, "a pending mandate's operator is not configured");
+                    self.release(&reference);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Where a resource the client created is read: a debit mandate under its payer's account
+    /// (`/accounts/{identifierType}/{identifier}/debitmandates/{ref}`), anything else as [`link_for`] says.
+    pub async fn link_to(&self, object_type: &str, reference: &str) -> Result<String, StoreError> {
+        if object_type != OBJECT_TYPE {
+            return Ok(link_for(object_type, reference));
+        }
+        let payer = self
+            .store
+            .mandate(reference)
+            .await?
+            .and_then(|row| serde_json::from_str::<Vec<Party>>(&row.payer).ok())
+            .and_then(|payer| payer.into_iter().next());
+        Ok(match payer {
+            Some(p) => format!("/accounts/{}/{}/debitmandates/{reference}", p.key, p.value),
+            None => link_for(object_type, reference),
+        })
+    }
+
+    /// The client's mandate `reference` of the payer `payer`: 404 for another client's, another payer's, an
+    /// unknown or a failed one.
+    async fn owned_mandate(
+        &self,
+        client_id: &str,
+        payer: &[Party],
+        reference: &str,
+    ) -> Result<MandateRow, EngineError> {
+        match self.store.mandate(reference).await? {
+            Some(row)
+                if row.client_id == client_id
+                    && row.status != "failed"
+                    && payer
+                        .iter()
+                        .any(|p| account_key(&p.value) == row.payer_account) =>
+            {
+                Ok(row)
+            }
+            _ => Err(EngineError::Rejected(
+                GsmaError::not_found(format!("There is no debit mandate {reference}"))
+                    .with_param("debitMandateReference", reference),
+            )),
+        }
+    }
+
+    /// Cancels the client's mandate at the operator (`PATCH …/debitmandates/{ref}` setting `mandateStatus` to
+    /// `inactive`): no payment can be taken under it afterwards. Cancelling an inactive mandate changes nothing;
+    /// one whose creation is still pending cannot be cancelled yet (businessRule/incorrectState).
+    pub async fn cancel_mandate(
+        &self,
+        client_id: &str,
+        payer: &[Party],
+        reference: &str,
+    ) -> Result<(), EngineError> {
+        let row = self.owned_mandate(client_id, payer, reference).await?;
+        match row.status.as_str() {
+            "inactive" => return Ok(()),
+            "active" => {}
+            _ => {
+                return Err(EngineError::Rejected(GsmaError::new(
+                    ErrorCategory::BusinessRule,
+                    ErrorCode::IncorrectState,
+                    "The mandate's creation is still pending at the operator; cancel it once it is active",
+                )))
+            }
+        }
+        let provider = self.router.by_name(&row.provider).cloned().ok_or_else(|| {
+            EngineError::Rejected(GsmaError::unavailable(
+                "The operator of this mandate is not configured",
+            ))
+        })?;
+        let context = mandate_context_of(&row)?;
+        let permit = self.permits.acquire().await;
+        let cancelled = provider.cancel_mandate(&context).await;
+        drop(permit);
+        match cancelled {
+            Ok(()) => {}
+            Err(ProviderError::Rejected(f)) => return Err(EngineError::Rejected(f.error)),
+            Err(ProviderError::Unsupported(why)) => {
+                return Err(EngineError::Rejected(GsmaError::transaction_type(why)))
+            }
+            Err(e) => {
+                tracing::warn!(reference, error = %e, "mandate cancellation not confirmed by the operator");
+                return Err(EngineError::Rejected(GsmaError::unavailable(
+                    "The operator did not confirm the cancellation; the mandate is unchanged, try again",
+                )));
+            }
+        }
+        let mut mandate: DebitMandate =
+            serde_json::from_str(&row.body).map_err(|e| corrupt("a stored mandate", e))?;
+        let now = Timestamp::now();
+        mandate.mandate_status = Some(MandateStatus::Inactive);
+        mandate.modification_date = Some(now);
+        let body = serde_json::to_string(&mandate).map_err(|e| corrupt("a mandate", e))?;
+        self.store
+            .apply(Change::UpdateMandate {
+                mandate_reference: row.mandate_reference.clone(),
+                status: "inactive",
+                body,
+                now_ms: now.millis(),
+            })
+            .await?;
+        tracing::info!(reference, "mandate cancelled");
+        Ok(())
     }
 
     /// For a payment whose debit party names a mandate (`mandatereference`): the operator of the mandate, once
@@ -427,6 +595,48 @@ fn mandate_context_of(row: &MandateRow) -> Result<MandateContext, StoreError> {
 }
 
 /// An accepted mandate on its way to the operator.
+/// A stored pending mandate as the job that creates it, with its operator's name.
+struct ResumedJob {
+    provider: String,
+    job: Result<CreationJob, StoreError>,
+}
+
+fn resumed_job(row: MandateRow) -> ResumedJob {
+    let job = (|| {
+        let payer: Vec<Party> =
+            serde_json::from_str(&row.payer).map_err(|e| corrupt("a mandate's payer", e))?;
+        let mandate: DebitMandate =
+            serde_json::from_str(&row.body).map_err(|e| corrupt("a stored mandate", e))?;
+        let request = DebitMandateRequest {
+            payee: mandate.payee.clone(),
+            mandate_status: None,
+            amount_limit: mandate.amount_limit.clone(),
+            currency: mandate.currency,
+            start_date: mandate.start_date,
+            end_date: mandate.end_date,
+            frequency_type: mandate.frequency_type,
+            number_of_payments: mandate.number_of_payments,
+            requesting_organisation: mandate.requesting_organisation.clone(),
+            request_date: mandate.request_date,
+            custom_data: mandate.custom_data.clone(),
+        };
+        Ok(CreationJob {
+            reference: row.mandate_reference,
+            server_correlation_id: row.server_correlation_id,
+            client_id: row.client_id,
+            callback_url: row.callback_url,
+            correlation_id: row.client_correlation_id,
+            payer,
+            request,
+            mandate,
+        })
+    })();
+    ResumedJob {
+        provider: row.provider,
+        job,
+    }
+}
+
 struct CreationJob {
     reference: String,
     server_correlation_id: String,

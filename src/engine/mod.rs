@@ -4,9 +4,12 @@
 //! where the stopped one was.
 
 mod awaiting;
+pub mod batches;
+pub mod cancel;
 pub(crate) mod dispatch;
 mod events;
 pub mod mandates;
+pub mod quotations;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -32,8 +35,10 @@ use crate::store::{
     NewRequestState, NewTransaction, Store, StoreError, TransactionRow,
 };
 
+pub use batches::{spawn_batch_runner, NewBatchRequest};
 pub use dispatch::spawn_dispatcher;
 pub use mandates::NewMandateRequest;
+pub use quotations::NewQuotationRequest;
 
 /// Why the engine refused or could not take a request.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +98,10 @@ pub struct Engine {
     in_flight: Mutex<HashSet<String>>,
     /// Transactions sent by this instance whose result it awaits.
     pub(crate) awaiting: awaiting::Awaiting,
+    /// Tariffs and quote lifetime (`[quotations]`).
+    pub(crate) quotation_settings: crate::fees::QuotationSettings,
+    /// Bulk disbursements: settings and per-provider limits (`[batches]`).
+    batches: batches::Batches,
 }
 
 impl Engine {
@@ -114,7 +123,24 @@ impl Engine {
             permits,
             in_flight: Mutex::new(HashSet::new()),
             awaiting: awaiting::Awaiting::default(),
+            quotation_settings: crate::fees::QuotationSettings::default(),
+            batches: batches::Batches::new(batches::BatchSettings::default()),
         }
+    }
+
+    /// The engine with these bulk-disbursement settings (the defaults otherwise).
+    pub(crate) fn with_batch_settings(mut self, settings: batches::BatchSettings) -> Self {
+        self.batches = batches::Batches::new(settings);
+        self
+    }
+
+    /// The engine with these tariffs and quote lifetime (the built-in ones otherwise).
+    pub(crate) fn with_quotation_settings(
+        mut self,
+        settings: crate::fees::QuotationSettings,
+    ) -> Self {
+        self.quotation_settings = settings;
+        self
     }
 
     /// The store.
@@ -160,6 +186,14 @@ impl Engine {
                 )));
             }
         }
+        new.request.fees = self
+            .fees_for(
+                &new.client_id,
+                provider.name(),
+                new.transaction_type,
+                &new.request,
+            )
+            .await?;
         self.persist_and_queue(provider, new).await
     }
 

@@ -24,6 +24,9 @@ pub fn spawn(engine: Arc<Engine>) {
             if let Err(e) = reconcile_due(&engine).await {
                 tracing::warn!(error = %e, "reconciliation pass failed");
             }
+            if let Err(e) = engine.resume_stale_mandates().await {
+                tracing::warn!(error = %e, "resuming interrupted mandate creations failed");
+            }
         }
     });
 }

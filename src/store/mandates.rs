@@ -75,6 +75,39 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?)
     }
+
+    /// Mandates whose creation has been pending, untouched, since before `cutoff_ms`: the gateway that was
+    /// creating them stopped (claim one with [`Change::ClaimMandate`](super::Change::ClaimMandate) before resuming it).
+    pub async fn stale_pending_mandates(
+        &self,
+        cutoff_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<MandateRow>, StoreError> {
+        Ok(sqlx::query_as::<_, MandateRow>(&format!(
+            "{MANDATE_COLUMNS} WHERE m.status = 'pending' AND m.updated_at < $1 \
+             ORDER BY m.created_at LIMIT $2"
+        ))
+        .bind(cutoff_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+/// Takes over a stale pending mandate: 1 when this caller now owns its creation (for a lease), 0 when it is no
+/// longer pending or someone else claimed it since.
+pub(super) async fn claim<C: WriteConn>(
+    conn: &mut C,
+    reference: &str,
+    cutoff_ms: i64,
+    now_ms: i64,
+) -> Result<u64, StoreError> {
+    conn.execute(
+        "UPDATE debit_mandates SET updated_at = $3 \
+         WHERE mandate_reference = $1 AND status = 'pending' AND updated_at < $2",
+        &[reference.into(), cutoff_ms.into(), now_ms.into()],
+    )
+    .await
 }
 
 /// Claims the idempotency key and stores the request state with its pending mandate. Returns 0 (nothing

@@ -6,11 +6,13 @@
 //! has landed. On SQLite the writer is a thread of its own with prepared statements ([`conn`]); on PostgreSQL a
 //! task with its own connection. Reads use a separate connection pool and never wait for the writer.
 
+mod batches;
 mod clients;
 mod conn;
 mod gauges;
 mod mandates;
 mod ops;
+mod quotations;
 mod records;
 mod writer;
 
@@ -23,7 +25,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 use tokio::sync::{mpsc, oneshot};
 
+pub use batches::{
+    BatchChange, BatchListQuery, BatchListRow, BatchRow, NewBatch, NewBatchItem, WaitingItemRow,
+};
 pub use mandates::{MandateFinalisation, MandateRow, NewMandate};
+pub use quotations::{NewQuotation, QuotationRow};
 pub use records::*;
 use writer::{WriteOp, WriteReply};
 

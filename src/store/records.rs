@@ -271,6 +271,13 @@ pub enum Change {
         request_state: NewRequestState,
         mandate: super::mandates::NewMandate,
     },
+    /// Takes over the creation of a mandate pending and untouched since before `cutoff_ms`; 0 rows when it is
+    /// no longer pending or was claimed since.
+    ClaimMandate {
+        mandate_reference: String,
+        cutoff_ms: i64,
+        now_ms: i64,
+    },
     /// A debit mandate's creation ended (see [`super::mandates::MandateFinalisation`]).
     FinaliseMandate(super::mandates::MandateFinalisation),
     /// What the operator now says of a created debit mandate: `active` or `inactive`.
@@ -280,12 +287,40 @@ pub enum Change {
         body: String,
         now_ms: i64,
     },
+    /// Claims the idempotency key and stores a completed request state with its quotation; 0 rows when the
+    /// correlation id was used already.
+    PutQuotation {
+        request_state: NewRequestState,
+        quotation: super::quotations::NewQuotation,
+    },
+    /// A change to a bulk disbursement (see [`super::batches::BatchChange`]).
+    Batch(super::batches::BatchChange),
+    /// A client cancels its transaction before it was sent (see [`Cancellation`]): 1 row, or 0 when it is not
+    /// the client's, is final, or was claimed for dispatch first.
+    Cancel(Cancellation),
     /// Start-up recovery (see [`Store::recover_after_restart`](super::Store::recover_after_restart)).
     RecoverAfterRestart {
         now_ms: i64,
         /// Whether this gateway is the only one using the database.
         sole_instance: bool,
     },
+}
+
+/// A client's cancellation of its transaction not yet sent to the operator. Applied only while the transaction
+/// is `pending` and `queued` (never claimed for dispatch) and belongs to `client_id`, as one conditional change in
+/// the writer, so a dispatch and a cancellation never both happen.
+#[derive(Clone, Debug)]
+pub struct Cancellation {
+    pub transaction_reference: String,
+    pub client_id: String,
+    pub server_correlation_id: String,
+    /// The transaction as it reads once cancelled (`failed`).
+    pub body: String,
+    /// The GSMA error object (JSON) the request state carries.
+    pub error: String,
+    /// The client callback to queue, if the client asked for one.
+    pub callback: Option<NewCallback>,
+    pub now_ms: i64,
 }
 
 /// An API client as stored: credentials only as hashes and digests.

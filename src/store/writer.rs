@@ -90,6 +90,7 @@ impl WriteOp {
                     transaction_reference,
                     ..
                 } => (0, transaction_reference, 0),
+                Change::Cancel(c) => (0, &c.transaction_reference, 0),
                 Change::CallbackDelivered { id, .. }
                 | Change::CallbackFailed { id, .. }
                 | Change::Redeliver { id, .. } => (1, "", *id),
@@ -296,7 +297,8 @@ pub(super) async fn queue_callback<C: WriteConn>(
         .ok_or_else(|| StoreError::Corrupt("the outbox gave no id".into()))
 }
 
-async fn accept<C: WriteConn>(
+/// Claims the idempotency key and stores a request state with its pending transaction.
+pub(super) async fn accept<C: WriteConn>(
     conn: &mut C,
     rs: &NewRequestState,
     t: &NewTransaction,
@@ -561,6 +563,11 @@ async fn apply<C: WriteConn>(conn: &mut C, change: &Change) -> Result<u64, Store
             request_state,
             mandate,
         } => super::mandates::accept(conn, request_state, mandate).await,
+        Change::ClaimMandate {
+            mandate_reference,
+            cutoff_ms,
+            now_ms,
+        } => super::mandates::claim(conn, mandate_reference, *cutoff_ms, *now_ms).await,
         Change::FinaliseMandate(f) => super::mandates::finalise(conn, f).await,
         Change::UpdateMandate {
             mandate_reference,
@@ -568,6 +575,12 @@ async fn apply<C: WriteConn>(conn: &mut C, change: &Change) -> Result<u64, Store
             body,
             now_ms,
         } => super::mandates::update(conn, mandate_reference, status, body, *now_ms).await,
+        Change::Batch(change) => super::batches::apply(conn, change).await,
+        Change::PutQuotation {
+            request_state,
+            quotation,
+        } => super::quotations::put(conn, request_state, quotation).await,
+        Change::Cancel(c) => cancel(conn, c).await,
         Change::RecoverAfterRestart {
             now_ms,
             sole_instance,
@@ -594,6 +607,40 @@ async fn apply<C: WriteConn>(conn: &mut C, change: &Change) -> Result<u64, Store
             Ok(doubtful + due)
         }
     }
+}
+
+/// Cancels a transaction that was never claimed for dispatch: the condition on `dispatch_state` is what keeps a
+/// dispatch (`queued` → `sending`, also conditional) and a cancellation from both happening.
+async fn cancel<C: WriteConn>(conn: &mut C, c: &Cancellation) -> Result<u64, StoreError> {
+    let changed = conn
+        .execute(
+            "UPDATE transactions SET status = 'failed', body = $3, dispatch_state = 'final', next_check_at = NULL, \
+             updated_at = $4 WHERE transaction_reference = $1 AND client_id = $2 AND status = 'pending' \
+             AND dispatch_state = 'queued'",
+            &[
+                (&c.transaction_reference).into(),
+                (&c.client_id).into(),
+                (&c.body).into(),
+                c.now_ms.into(),
+            ],
+        )
+        .await?;
+    if changed == 0 {
+        return Ok(0);
+    }
+    conn.execute(
+        "UPDATE request_states SET status = 'failed', error = $2, updated_at = $3 WHERE server_correlation_id = $1",
+        &[
+            (&c.server_correlation_id).into(),
+            (&c.error).into(),
+            c.now_ms.into(),
+        ],
+    )
+    .await?;
+    if let Some(cb) = &c.callback {
+        queue_callback(conn, &c.server_correlation_id, cb, c.now_ms).await?;
+    }
+    Ok(changed)
 }
 
 async fn finalise<C: WriteConn>(

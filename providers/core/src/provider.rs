@@ -251,11 +251,34 @@ pub trait Provider: Send + Sync {
         ))
     }
 
+    /// Finishes the creation of a mandate whose first attempt may or may not have reached the operator (the
+    /// gateway stopped while it was under way): the operator's references if it has the mandate active, else
+    /// the outcome of creating it now. The default creates it again, which suits an operator that refuses a
+    /// repeat of the same mandate.
+    async fn resume_mandate(
+        &self,
+        order: &crate::mandate::MandateOrder<'_>,
+    ) -> Result<ProviderRefs, ProviderError> {
+        self.create_mandate(order).await
+    }
+
     /// Asks the operator whether a mandate it created is still active.
     async fn query_mandate(
         &self,
         mandate: &crate::mandate::MandateContext,
     ) -> Result<crate::mandate::MandateState, ProviderError> {
+        let _ = mandate;
+        Err(ProviderError::Unsupported(
+            "this operator offers no debit mandates".into(),
+        ))
+    }
+
+    /// Cancels a mandate the operator created, so that no further payment can be taken under it. A mandate the
+    /// operator no longer has counts as cancelled.
+    async fn cancel_mandate(
+        &self,
+        mandate: &crate::mandate::MandateContext,
+    ) -> Result<(), ProviderError> {
         let _ = mandate;
         Err(ProviderError::Unsupported(
             "this operator offers no debit mandates".into(),

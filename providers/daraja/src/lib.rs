@@ -7,6 +7,7 @@ pub mod client;
 pub mod config;
 pub mod credential;
 pub mod simulator;
+pub mod tariff;
 pub mod transform;
 pub mod url_tag;
 pub mod wire;

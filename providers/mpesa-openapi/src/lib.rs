@@ -359,6 +359,53 @@ impl Provider for OpenApiProvider {
         transform::mandate::query_answer(answer.status, &answer.body)
     }
 
+    async fn resume_mandate(
+        &self,
+        order: &mmapi_core::mandate::MandateOrder<'_>,
+    ) -> Result<ProviderRefs, ProviderError> {
+        // Ask first: the interrupted creation may have been taken. A mandate M-Pesa does not have active
+        // (INS-58) was never created, so it is created now.
+        let (body, market) =
+            transform::mandate::creation_request(&self.config, order).map_err(Self::rejected)?;
+        let refs = transform::mandate::sent_refs(&body, &market);
+        let context = mmapi_core::mandate::MandateContext {
+            reference: order.reference.to_owned(),
+            payer: order.payer.to_vec(),
+            refs: refs.clone(),
+        };
+        match Provider::query_mandate(self, &context).await? {
+            mmapi_core::mandate::MandateState::Active => Ok(refs),
+            mmapi_core::mandate::MandateState::Inactive => self.create_mandate(order).await,
+        }
+    }
+
+    async fn cancel_mandate(
+        &self,
+        mandate: &mmapi_core::mandate::MandateContext,
+    ) -> Result<(), ProviderError> {
+        let market = transform::mandate::mandate_market(mandate).ok_or_else(|| {
+            ProviderError::Unsupported("the mandate names no M-Pesa OpenAPI market".into())
+        })?;
+        let entry = self
+            .markets
+            .iter()
+            .find(|e| e.market.context == market.context)
+            .ok_or_else(|| {
+                ProviderError::Unsupported(format!("{} is not configured", market.context))
+            })?;
+        let body = transform::mandate::cancel(
+            &entry.config,
+            &entry.market,
+            mandate,
+            uuid::Uuid::new_v4().simple().to_string(),
+        );
+        let answer = entry
+            .client
+            .call(Method::Put, "directDebitCancel/", &body, false)
+            .await?;
+        transform::mandate::cancel_answer(answer.status, &answer.body)
+    }
+
     async fn submit(
         &self,
         tx: &Transaction,

@@ -179,6 +179,28 @@ pub struct DirectDebitPayment {
     pub third_party_reference: String,
 }
 
+/// `PUT directDebitCancel/`: the mandate by its customer (MSISDN or token), reference and ID.
+#[derive(Clone, Debug, Serialize)]
+pub struct DirectDebitCancel {
+    #[serde(rename = "input_Country")]
+    pub country: String,
+    #[serde(
+        rename = "input_CustomerMSISDN",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub customer_msisdn: Option<String>,
+    #[serde(rename = "input_MsisdnToken", skip_serializing_if = "Option::is_none")]
+    pub msisdn_token: Option<String>,
+    #[serde(rename = "input_ServiceProviderCode")]
+    pub service_provider_code: String,
+    #[serde(rename = "input_ThirdPartyConversationID")]
+    pub third_party_conversation_id: String,
+    #[serde(rename = "input_ThirdPartyReference")]
+    pub third_party_reference: String,
+    #[serde(rename = "input_MandateID", skip_serializing_if = "Option::is_none")]
+    pub mandate_id: Option<String>,
+}
+
 /// GET `queryDirectDebit/`, sent as a query string.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DirectDebitQuery {

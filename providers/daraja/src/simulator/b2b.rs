@@ -163,6 +163,7 @@ fn decide(b2b: &B2b, accounts: &mut Accounts, ctx: &Context) -> Decision {
         debit,
         credit,
         amount_cents: ledger::cents(b2b.amount),
+        charge_cents: 0,
         org: b2b.party_a.clone(),
         originator_conversation_id: Some(ctx.originator_conversation_id.clone()),
         conversation_id: Some(ctx.conversation_id.clone()),

@@ -178,6 +178,7 @@ fn decide(b2c: &B2c, accounts: &mut Accounts, ctx: &Context) -> Decision {
         debit: utility(b2c),
         credit: Party::Customer(b2c.msisdn),
         amount_cents: ledger::cents(b2c.amount),
+        charge_cents: ledger::cents(crate::tariff::b2c_charge(b2c.amount)),
         org: b2c.party_a.clone(),
         originator_conversation_id: Some(ctx.originator_conversation_id.clone()),
         conversation_id: Some(ctx.conversation_id.clone()),
@@ -215,7 +216,7 @@ fn decide(b2c: &B2c, accounts: &mut Accounts, ctx: &Context) -> Decision {
                 KeyValue::new("B2CRecipientIsRegisteredCustomer", "Y"),
                 KeyValue::new(
                     "B2CChargesPaidAccountAvailableFunds",
-                    Val::decimal(ledger::kes(0)),
+                    Val::decimal(ledger::kes(balance(OrgAccount::ChargesPaid))),
                 ),
             ]),
         }

@@ -2,7 +2,7 @@
 //!
 //! The result's `AccountBalance` parameter lists `PartyA`'s accounts as
 //! `Name|KES|current|available|reserved|uncleared`, joined by `&`, with the simulated Working
-//! and Utility balances (the other accounts stay at zero: no charges are simulated).
+//! Utility and Charges Paid balances (the Float and Organization Settlement accounts stay at zero).
 
 use axum::{body::Bytes, extract::State, http::HeaderMap, routing::post, Json, Router};
 
@@ -76,7 +76,7 @@ pub(crate) fn balance_string(accounts: &Accounts, shortcode: &str) -> String {
         accounts.account_line(shortcode, OrgAccount::Working),
         ledger::balance_line("Float Account", 0),
         accounts.account_line(shortcode, OrgAccount::Utility),
-        ledger::balance_line("Charges Paid Account", 0),
+        accounts.account_line(shortcode, OrgAccount::ChargesPaid),
         ledger::balance_line("Organization Settlement Account", 0),
     ]
     .join("&")

@@ -457,6 +457,7 @@ async fn decide(
         debit: customer.clone(),
         credit: org.clone(),
         amount_cents: amount,
+        charge_cents: 0,
         org: record.shortcode.clone(),
         originator_conversation_id: Some(record.id.clone()),
         conversation_id: None,

@@ -2,8 +2,10 @@
 //!
 //! Every organisation shortcode has a Utility account (customer payments land there; B2C pays
 //! out of it) and a Working (MMF) account (B2B pays out of it); customers have one M-Pesa
-//! balance each, opened on first use. Amounts are whole cents. No charges are simulated, so the
-//! Charges Paid, Float and Organization Settlement accounts stay at zero.
+//! balance each, opened on first use. Amounts are whole cents. A completed transaction may carry a
+//! charge (B2C, by Safaricom's tariff: [`crate::tariff`]), taken from the paying organisation's Charges
+//! Paid account, which goes below zero as M-Pesa's does; the Float and Organization Settlement accounts
+//! stay at zero.
 //!
 //! Money moves only through a [`TxnRecord`]: a completed one debits `debit` and credits
 //! `credit`. The journal keeps each record, so replaying it restores every balance.
@@ -38,6 +40,8 @@ pub(crate) fn kes(cents: Cents) -> String {
 pub(crate) enum OrgAccount {
     Utility,
     Working,
+    /// Where M-Pesa takes the organisation's transaction charges from (negative once charged).
+    ChargesPaid,
 }
 
 impl OrgAccount {
@@ -46,12 +50,13 @@ impl OrgAccount {
         match self {
             OrgAccount::Utility => "Utility Account",
             OrgAccount::Working => "Working Account",
+            OrgAccount::ChargesPaid => "Charges Paid Account",
         }
     }
 }
 
 /// Who a transaction debits or credits. Serialised as `254708374149` (a customer) or
-/// `174379:utility` / `174379:working` (an organisation's account).
+/// `174379:utility` / `174379:working` / `174379:charges` (an organisation's account).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Party {
     Customer(u64),
@@ -64,6 +69,7 @@ impl fmt::Display for Party {
             Party::Customer(msisdn) => write!(f, "{msisdn}"),
             Party::Org(sc, OrgAccount::Utility) => write!(f, "{sc}:utility"),
             Party::Org(sc, OrgAccount::Working) => write!(f, "{sc}:working"),
+            Party::Org(sc, OrgAccount::ChargesPaid) => write!(f, "{sc}:charges"),
         }
     }
 }
@@ -77,6 +83,9 @@ impl std::str::FromStr for Party {
             None if is_msisdn(s) => s.parse().map(Party::Customer).map_err(|e| e.to_string()),
             Some((sc, "utility")) if digits(sc) => Ok(Party::Org(sc.into(), OrgAccount::Utility)),
             Some((sc, "working")) if digits(sc) => Ok(Party::Org(sc.into(), OrgAccount::Working)),
+            Some((sc, "charges")) if digits(sc) => {
+                Ok(Party::Org(sc.into(), OrgAccount::ChargesPaid))
+            }
             _ => Err(format!("not an account: {s:?}")),
         }
     }
@@ -146,6 +155,9 @@ pub(crate) struct TxnRecord {
     pub(crate) debit: Party,
     pub(crate) credit: Party,
     pub(crate) amount_cents: Cents,
+    /// The charge M-Pesa took for it from the paying organisation's Charges Paid account.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) charge_cents: Cents,
     /// The organisation that initiated (or received) it: Transaction Status and Reversal are
     /// only answered for this shortcode.
     pub(crate) org: String,
@@ -158,6 +170,10 @@ pub(crate) struct TxnRecord {
     /// For a reversal: the receipt it reversed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) reverses: Option<String>,
+}
+
+fn is_zero(cents: &Cents) -> bool {
+    *cents == 0
 }
 
 /// A transaction as held in memory.
@@ -179,6 +195,7 @@ pub(crate) struct Openings {
 struct OrgBalances {
     utility: Cents,
     working: Cents,
+    charges: Cents,
 }
 
 /// All accounts and transactions.
@@ -210,6 +227,7 @@ impl Ledger {
                     OrgBalances {
                         utility: openings.utility,
                         working: openings.working,
+                        charges: 0,
                     },
                 )
             })
@@ -277,6 +295,7 @@ impl Accounts {
             Party::Org(sc, account) => self.orgs.get(sc.as_ref()).map(|o| match account {
                 OrgAccount::Utility => o.utility,
                 OrgAccount::Working => o.working,
+                OrgAccount::ChargesPaid => o.charges,
             }),
         }
     }
@@ -302,10 +321,12 @@ impl Accounts {
                 let o = self.orgs.entry(sc.clone()).or_insert(OrgBalances {
                     utility: openings.utility,
                     working: openings.working,
+                    charges: 0,
                 });
                 let b = match account {
                     OrgAccount::Utility => &mut o.utility,
                     OrgAccount::Working => &mut o.working,
+                    OrgAccount::ChargesPaid => &mut o.charges,
                 };
                 *b = b.saturating_add(delta);
             }
@@ -335,6 +356,10 @@ impl Accounts {
         if record.completed {
             self.add(&record.debit, -record.amount_cents);
             self.add(&record.credit, record.amount_cents);
+            if let (Some(org), true) = (record.debit.org(), record.charge_cents != 0) {
+                let charges = Party::Org(org.into(), OrgAccount::ChargesPaid);
+                self.add(&charges, -record.charge_cents);
+            }
             if let Some(original) = &record.reverses {
                 if let Some(&i) = self.by_receipt.get(original.as_str()) {
                     self.txns[i].reversed = true;
@@ -402,6 +427,7 @@ mod tests {
             debit: Party::Org("600000".into(), OrgAccount::Utility),
             credit: Party::Customer(254708374149),
             amount_cents: amount,
+            charge_cents: 0,
             org: "600000".into(),
             originator_conversation_id: Some(format!("o-{receipt}")),
             conversation_id: None,

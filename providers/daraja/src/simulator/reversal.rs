@@ -141,6 +141,7 @@ fn decide(reversal: &Reversal, accounts: &mut Accounts, ctx: &Context) -> Decisi
                 debit,
                 credit,
                 amount_cents: ledger::cents(reversal.amount),
+                charge_cents: 0,
                 org: reversal.receiver_party.clone(),
                 originator_conversation_id: Some(ctx.originator_conversation_id.clone()),
                 conversation_id: Some(ctx.conversation_id.clone()),

@@ -121,6 +121,15 @@ fn account_type(party: &Party) -> &'static str {
     }
 }
 
+/// `DebitPartyCharges`: `Fee For B2C Payment|KES|5.00` as in Daraja's sample, empty when nothing was charged.
+fn charges(r: &ledger::TxnRecord) -> String {
+    if r.charge_cents == 0 {
+        String::new()
+    } else {
+        format!("Fee For B2C Payment|KES|{}", ledger::kes(r.charge_cents))
+    }
+}
+
 /// The result parameters describing `txn`, in the order of Daraja's sample.
 fn parameters(txn: &Txn) -> Vec<KeyValue> {
     let r = &txn.record;
@@ -139,7 +148,7 @@ fn parameters(txn: &Txn) -> Vec<KeyValue> {
         ),
         KeyValue::new("InitiatedTime", results::timestamp(r.initiated_ms)),
         KeyValue::new("DebitAccountType", account_type(&r.debit)),
-        KeyValue::new("DebitPartyCharges", ""),
+        KeyValue::new("DebitPartyCharges", charges(r)),
         KeyValue::bare("TransactionReason"),
         KeyValue::new("ReasonType", reason_type(&r.command)),
         KeyValue::new(

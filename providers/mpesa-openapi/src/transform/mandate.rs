@@ -1,5 +1,5 @@
-//! Debit mandates ⇄ the OpenAPI's direct debits: `directDebitCreation/`, `directDebitPayment/` and
-//! `queryDirectDebit/`. Pure functions.
+//! Debit mandates ⇄ the OpenAPI's direct debits: `directDebitCreation/`, `directDebitPayment/`,
+//! `queryDirectDebit/` and `directDebitCancel/`. Pure functions.
 
 use mmapi_core::error::{ErrorCategory, ErrorCode};
 use mmapi_core::mandate::{
@@ -250,6 +250,40 @@ pub fn query(
     }
 }
 
+/// `directDebitCancel/` of a mandate; `fresh_id` is the cancellation's own ThirdPartyConversationID.
+pub fn cancel(
+    entry: &MarketConfig,
+    market: &Market,
+    mandate: &MandateContext,
+    fresh_id: String,
+) -> wire::DirectDebitCancel {
+    let query = query(entry, market, mandate, fresh_id);
+    wire::DirectDebitCancel {
+        country: query.country,
+        customer_msisdn: query.customer_msisdn,
+        msisdn_token: query.msisdn_token,
+        service_provider_code: query.service_provider_code,
+        third_party_conversation_id: query.third_party_conversation_id,
+        third_party_reference: query.third_party_reference,
+        mandate_id: query.mandate_id,
+    }
+}
+
+/// What a `directDebitCancel` answer means: cancelled (`INS-0`), or already gone (`INS-6`, which this API
+/// uses for "Mandate does not exist"); anything else is the operator's refusal.
+pub fn cancel_answer(http: u16, answer: &wire::Response) -> Result<(), ProviderError> {
+    match answer.response_code.as_deref() {
+        Some("INS-6") => Ok(()),
+        Some(code)
+            if (200..300).contains(&http)
+                && ins_entry(code).map(|e| e.kind) == Some(InsKind::Success) =>
+        {
+            Ok(())
+        }
+        _ => Err(refusal(http, answer, "the mandate cancellation")),
+    }
+}
+
 /// What a `queryDirectDebit` answer says of the mandate: `INS-58` (no active mandate) is inactive.
 pub fn query_answer(http: u16, answer: &wire::Response) -> Result<MandateState, ProviderError> {
     let code = answer.response_code.clone().unwrap_or_default();
@@ -284,6 +318,22 @@ mod tests {
 
     fn answer(v: serde_json::Value) -> wire::Response {
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn cancellation_answers() {
+        let ok = answer(
+            json!({"output_ResponseCode": "INS-0", "output_ResponseDesc": "Request processed successfully"}),
+        );
+        assert!(cancel_answer(201, &ok).is_ok());
+        let gone = answer(
+            json!({"output_ResponseCode": "INS-6", "output_ResponseDesc": "Mandate does not exist"}),
+        );
+        assert!(cancel_answer(401, &gone).is_ok());
+        let refused = answer(
+            json!({"output_ResponseCode": "INS-13", "output_ResponseDesc": "Invalid Shortcode Used"}),
+        );
+        assert!(cancel_answer(400, &refused).is_err());
     }
 
     #[test]

@@ -731,7 +731,7 @@ fn checks_refuse_what_the_openapi_would() {
         "requestingOrganisationTransactionReference": "this reference is far too long"}));
     assert!(check_request(&c, TransactionType::Merchantpay, &long_ref, None).is_err());
     assert_eq!(
-        check_request(&c, TransactionType::Deposit, &ok, None)
+        check_request(&c, TransactionType::Inttransfer, &ok, None)
             .unwrap_err()
             .error_code,
         ErrorCode::TransactionTypeError
