@@ -10,7 +10,6 @@ use mmapi_daraja::simulator::DarajaSimulator;
 use mmapi_daraja::DarajaProvider;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::api;
 use crate::auth::credentials::IssuedCredentials;
@@ -24,6 +23,9 @@ use crate::store::{Store, StoreError};
 
 /// The largest request body accepted by default (`[limits] max_body_bytes`).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// The largest body of `POST /batchtransactions` by default (`[limits] max_batch_body_bytes`): 16 MiB, some
+/// 80,000 items.
+pub const MAX_BATCH_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -259,6 +261,7 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
             app = app.nest(&format!("/callbacks/{}", provider.name()), routes);
         }
     }
+    let body_limits = api::limits::BodyLimits::of(&config.limits);
     let app = app
         .route("/openapi.json", get(openapi_json))
         .nest(
@@ -282,12 +285,9 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
         .merge(sandbox_routes)
         .fallback(api::error::no_route)
         .layer(axum::middleware::map_response(api::headers::add_x_date))
-        .layer(axum::extract::DefaultBodyLimit::max(
-            config.limits.max_body_bytes,
-        ))
-        .layer(RequestBodyLimitLayer::new(config.limits.max_body_bytes))
+        .layer(axum::extract::DefaultBodyLimit::max(body_limits.largest()))
         .layer(axum::middleware::from_fn_with_state(
-            config.limits.max_body_bytes,
+            body_limits,
             api::limits::refuse_large_bodies,
         ))
         .layer(axum::Extension(api::limits::RequestGuards::new(

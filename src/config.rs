@@ -170,6 +170,8 @@ pub struct CallbackSettings {
 pub struct LimitSettings {
     /// The largest request body accepted, in bytes; larger ones are answered 413 with a GSMA error.
     pub max_body_bytes: usize,
+    /// The largest body of `POST /batchtransactions` (a bulk disbursement of many items; about 200 bytes an item).
+    pub max_batch_body_bytes: usize,
     /// Requests a second a client may make on the GSMA routes when its registration sets no rate; 0: no limit.
     /// The default is above what one instance serves, so that only registered rates limit in practice.
     pub default_rate_limit_per_sec: u32,
@@ -181,6 +183,7 @@ impl Default for LimitSettings {
     fn default() -> Self {
         Self {
             max_body_bytes: crate::app::MAX_BODY_BYTES,
+            max_batch_body_bytes: crate::app::MAX_BATCH_BODY_BYTES,
             default_rate_limit_per_sec: 50_000,
             rate_limit_burst: None,
         }

@@ -480,6 +480,31 @@ async fn bodies_over_the_limit_get_a_gsma_error() {
     // A body within the limit is served as usual.
     let (status, state) = gw.merchantpay(PAYER, "10", &[]).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{state}");
+
+    // A bulk disbursement has a limit of its own ([limits] max_batch_body_bytes): 60 items pass, even chunked.
+    let item = json!({"amount": "10", "currency": "KES",
+                      "debitParty": [{"key": "organisationid", "value": "600000"}],
+                      "creditParty": [{"key": "msisdn", "value": PAYER}]});
+    let batch = json!({"batchTitle": "payroll", "batchStatus": "created",
+                       "transactions": vec![item; 60]})
+    .to_string();
+    assert!(batch.len() > 4 * 2048);
+    let mut chunked = Vec::new();
+    for piece in batch.as_bytes().chunks(1000) {
+        chunked.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        chunked.extend_from_slice(piece);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let head = format!(
+        "POST /v1.2/mm/batchtransactions HTTP/1.1\r\nHost: {}\r\nAuthorization: {auth}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        gw.gateway.address
+    );
+    let (status, head, body) = raw_request(gw.gateway.address, &head, &chunked).await;
+    assert_eq!(status, 202, "{head} {}", String::from_utf8_lossy(&body));
+    let state = json_in(&body);
+    assert_eq!(state["status"], "pending", "{state}");
 }
 
 #[tokio::test]

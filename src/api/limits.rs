@@ -161,13 +161,46 @@ pub async fn content_hash(request: Request, next: Next) -> Response {
         .await
 }
 
-/// Middleware around the whole application: a body whose `Content-Length` is over `max` is refused before it is
-/// read, and any 413 an inner layer gives in another form becomes a GSMA error.
+/// The body limits of `[limits]`: one for every request, a larger one for `POST …/batchtransactions`.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimits {
+    default: usize,
+    batch: usize,
+}
+
+impl BodyLimits {
+    /// The limits of `[limits]`.
+    pub fn of(settings: &LimitSettings) -> Self {
+        Self {
+            default: settings.max_body_bytes,
+            batch: settings.max_batch_body_bytes.max(settings.max_body_bytes),
+        }
+    }
+
+    /// The limit of a request to `path`.
+    pub fn for_path(&self, path: &str) -> usize {
+        if path.trim_end_matches('/').ends_with("/batchtransactions") {
+            self.batch
+        } else {
+            self.default
+        }
+    }
+
+    /// The largest of them.
+    pub fn largest(&self) -> usize {
+        self.batch
+    }
+}
+
+/// Middleware around the whole application: a body over its route's limit is refused, before it is read when
+/// its `Content-Length` says so, else when reading passes the limit; any 413 an inner layer gives in another
+/// form becomes a GSMA error.
 pub async fn refuse_large_bodies(
-    State(max): State<usize>,
+    State(limits): State<BodyLimits>,
     request: Request,
     next: Next,
 ) -> Response {
+    let max = limits.for_path(request.uri().path());
     let declared = request
         .headers()
         .get(CONTENT_LENGTH)
@@ -176,6 +209,7 @@ pub async fn refuse_large_bodies(
     if declared.is_some_and(|length| length > max as u64) {
         return too_large(max).await;
     }
+    let request = request.map(|body| Body::new(http_body_util::Limited::new(body, max)));
     let response = next.run(request).await;
     let is_json = response
         .headers()
