@@ -2,8 +2,9 @@
 //!
 //! The id is the client's `X-Request-ID` when it is well formed (1–64 characters of `A–Z a–z 0–9 . _ : -`),
 //! else a fresh UUID; it is returned in the `X-Request-ID` response header, and every log line written while
-//! the request is handled (including the operator call it causes, see `engine::dispatch`) carries it as the
-//! `request_id` field of the `request` span.
+//! the request is handled carries it as the `request_id` field of the `request` span. The engine stores it with
+//! the request state ([`current_request_id`]), so the operator call a transaction causes (logged in its
+//! `dispatch` span) and the client callback it ends with (the `X-Request-ID` header of the PUT) carry it too.
 
 use std::time::Instant;
 
@@ -42,6 +43,15 @@ fn fresh_id() -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("unknown"))
 }
 
+tokio::task_local! {
+    static CURRENT: String;
+}
+
+/// The id of the request this task is handling, if any: what the engine records with what the request creates.
+pub fn current_request_id() -> Option<String> {
+    CURRENT.try_with(Clone::clone).ok()
+}
+
 /// The layer: `Router::layer(axum::middleware::from_fn(observe::layer))`, applied to the whole app.
 pub async fn layer(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -61,7 +71,10 @@ pub async fn layer(mut request: Request, next: Next) -> Response {
         method = %method,
         route = route.as_deref().unwrap_or("unmatched"),
     );
-    let mut response = next.run(request).instrument(span).await;
+    let current = id.to_str().unwrap_or("").to_owned();
+    let mut response = CURRENT
+        .scope(current, next.run(request).instrument(span))
+        .await;
     crate::metrics::metrics().http_request(
         route.as_deref().unwrap_or("unmatched"),
         method.as_str(),

@@ -5,7 +5,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::TestGateway;
+use common::{correlation_id, CallbackReceiver, TestGateway, PAYER, TILL};
 use reqwest::StatusCode;
 
 fn value_of(v: &prometheus_parse::Value) -> f64 {
@@ -194,4 +194,43 @@ async fn every_response_carries_a_request_id_and_a_good_one_is_kept() {
         .await
         .expect("sent");
     assert!(unknown.headers().contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn the_request_id_reaches_the_callback_the_request_causes() {
+    let gw = TestGateway::start().await;
+    let receiver = CallbackReceiver::start(vec![]).await;
+    let response = gw
+        .http
+        .post(gw.url("/transactions/type/merchantpay"))
+        .header("content-type", "application/json")
+        .header("X-Request-ID", "checkout-7f3a")
+        .header("X-CorrelationID", correlation_id())
+        .header("X-Callback-URL", &receiver.url)
+        .body(
+            serde_json::json!({"amount": "10", "currency": "KES",
+                               "debitParty": [{"key": "msisdn", "value": PAYER}],
+                               "creditParty": [{"key": "storeid", "value": TILL}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    assert_eq!(
+        response.headers().get("x-request-id").map(|v| v.as_bytes()),
+        Some(&b"checkout-7f3a"[..])
+    );
+    let callbacks = receiver
+        .wait_for(1, std::time::Duration::from_secs(20))
+        .await;
+    assert_eq!(callbacks[0].body["transactionStatus"], "completed");
+    assert_eq!(
+        callbacks[0]
+            .headers
+            .get("x-request-id")
+            .map(|v| v.as_bytes()),
+        Some(&b"checkout-7f3a"[..]),
+        "the callback names the request that caused it"
+    );
 }

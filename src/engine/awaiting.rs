@@ -125,6 +125,7 @@ mod tests {
             body: "{}".into(),
             callback_url: None,
             client_correlation_id: None,
+            request_id: None,
         }
     }
 

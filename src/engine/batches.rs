@@ -414,6 +414,7 @@ impl Engine {
                 notification_method: super::notification_method_str(notification_method),
                 callback_url: new.callback_url,
                 now_ms: now.millis(),
+                request_id: crate::observe::current_request_id(),
             },
             batch_id: batch_id.clone(),
             status,
@@ -850,6 +851,8 @@ impl Engine {
             notification_method: super::notification_method_str(NotificationMethod::Polling),
             callback_url: None,
             now_ms: now.millis(),
+            // The item's operator call is logged with the request that posted the batch.
+            request_id: batch.request_id.clone(),
         };
         let new_transaction = NewTransaction {
             transaction_reference: reference.clone(),
@@ -893,6 +896,7 @@ impl Engine {
             body,
             callback_url: None,
             client_correlation_id: None,
+            request_id: batch.request_id.clone(),
         };
         let Ok(_permit) = self.permits.clone().acquire_owned().await else {
             return Ok(());
@@ -927,6 +931,7 @@ impl Engine {
             correlation_id: row.client_correlation_id.clone(),
             body,
             client_id: Some(row.client_id.clone()),
+            request_id: row.request_id.clone(),
         });
         let done = self
             .store

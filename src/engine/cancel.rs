@@ -73,6 +73,7 @@ impl Engine {
             correlation_id: row.client_correlation_id.clone(),
             body: error.clone(),
             client_id: Some(row.client_id.clone()),
+            request_id: row.request_id.clone(),
         });
         let changed = self
             .store

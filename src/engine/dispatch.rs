@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use mmapi_core::error::{ErrorCategory, ErrorCode};
 use mmapi_core::model::Transaction;
@@ -45,6 +46,17 @@ pub(crate) fn transaction_of(row: &TransactionRow) -> Option<Transaction> {
 /// Sends one transaction. The claim (`queued` → `sending`) is committed first, so a transaction is sent by one
 /// dispatcher at most, and a stop during the call leaves it `in_doubt`, to be settled by status query.
 pub(crate) async fn dispatch(engine: &Engine, row: &TransactionRow) {
+    // The operator call is logged with the request that created the transaction.
+    let span = tracing::info_span!(
+        "dispatch",
+        request_id = row.request_id.as_deref().unwrap_or(""),
+        reference = %row.transaction_reference,
+        provider = %row.provider,
+    );
+    dispatch_row(engine, row).instrument(span).await
+}
+
+async fn dispatch_row(engine: &Engine, row: &TransactionRow) {
     let reference = &row.transaction_reference;
     let Some(provider) = engine.router.by_name(&row.provider).cloned() else {
         tracing::error!(reference, provider = %row.provider, "transaction routed to a provider that is no longer configured");

@@ -115,6 +115,7 @@ impl Engine {
                     notification_method: notification_method_str(notification_method),
                     callback_url: new.callback_url.clone(),
                     now_ms: now.millis(),
+                    request_id: crate::observe::current_request_id(),
                 },
                 mandate: NewMandate {
                     mandate_reference: reference.clone(),
@@ -264,6 +265,7 @@ impl Engine {
             correlation_id: job.correlation_id,
             body: error.clone().unwrap_or_else(|| body.clone()),
             client_id: Some(job.client_id),
+            request_id: None,
         });
         let done = self
             .store

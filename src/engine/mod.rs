@@ -418,6 +418,7 @@ impl Engine {
         } else {
             NotificationMethod::Polling
         };
+        let request_id = crate::observe::current_request_id();
         let rs = NewRequestState {
             server_correlation_id: server_correlation_id.to_string(),
             client_id: new.client_id.clone(),
@@ -427,6 +428,7 @@ impl Engine {
             notification_method: notification_method_str(notification_method),
             callback_url: new.callback_url.clone(),
             now_ms: now.millis(),
+            request_id: request_id.clone(),
         };
         let tx = NewTransaction {
             transaction_reference: reference.clone(),
@@ -470,6 +472,7 @@ impl Engine {
             body,
             callback_url: new.callback_url,
             client_correlation_id: new.correlation_id,
+            request_id,
         };
         // A full queue is not an error: the reconciler sends what waited too long.
         if self.dispatch_queue.try_send(DispatchJob { row }).is_err() {
@@ -529,6 +532,7 @@ impl Engine {
             correlation_id: row.client_correlation_id.clone(),
             body: error_json.clone().unwrap_or_else(|| body.clone()),
             client_id: Some(row.client_id.clone()),
+            request_id: row.request_id.clone(),
         });
         let provider_refs = match learnt_refs {
             Some(refs) => Some((
@@ -614,6 +618,7 @@ impl Engine {
             correlation_id: None,
             body: body.clone(),
             client_id: Some(owner.clone()),
+            request_id: None,
         });
         let incoming = NewIncoming {
             request_state: NewRequestState {
@@ -629,6 +634,7 @@ impl Engine {
                 },
                 callback_url: callback.as_ref().map(|c| c.url.clone()),
                 now_ms: now.millis(),
+                request_id: None,
             },
             transaction: NewTransaction {
                 transaction_reference: reference.clone(),

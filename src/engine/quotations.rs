@@ -84,6 +84,7 @@ impl Engine {
                     notification_method: "polling",
                     callback_url: None,
                     now_ms: now.millis(),
+                    request_id: crate::observe::current_request_id(),
                 },
                 quotation: NewQuotation {
                     quotation_reference: reference,

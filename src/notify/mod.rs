@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, Semaphore};
 use crate::config::CallbackSettings;
 use crate::store::{Change, NewCallback, OutboxRow, Store};
 use policy::{Allowlist, CallbackPolicy, GuardedResolver, Refusal};
+use tracing::Instrument;
 
 /// The header that carries a callback's signature.
 pub const SIGNATURE_HEADER: &str = "X-Signature";
@@ -63,6 +64,7 @@ impl Notifier {
             body: cb.body,
             attempts: 0,
             client_id: cb.client_id,
+            request_id: cb.request_id,
         });
     }
 }
@@ -170,8 +172,14 @@ async fn start(d: &Arc<Deliverer>, row: OutboxRow) {
         return;
     };
     let d = d.clone();
+    // Every log line of the delivery names the request that caused it.
+    let span = tracing::info_span!(
+        "callback",
+        request_id = row.request_id.as_deref().unwrap_or(""),
+        outbox_id = row.id
+    );
     tokio::spawn(async move {
-        deliver(&d, &row).await;
+        deliver(&d, &row).instrument(span).await;
         if let Ok(mut s) = d.in_flight.lock() {
             s.remove(&row.id);
         }
@@ -284,6 +292,9 @@ async fn deliver(d: &Deliverer, row: &OutboxRow) {
     }
     if let Some(cid) = &row.correlation_id {
         request = request.header("X-CorrelationID", cid);
+    }
+    if let Some(request_id) = &row.request_id {
+        request = request.header("X-Request-ID", request_id);
     }
     let request = request.body(row.body.clone());
     let now = Timestamp::now().millis();

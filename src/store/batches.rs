@@ -36,6 +36,8 @@ pub struct BatchRow {
     pub callback_url: Option<String>,
     /// The client's `X-CorrelationID`, from the request state.
     pub client_correlation_id: Option<String>,
+    /// The `X-Request-ID` of the request that posted the batch, from the request state.
+    pub request_id: Option<String>,
 }
 
 /// An item waiting to be sent.
@@ -130,7 +132,7 @@ pub enum BatchChange {
 
 const BATCH_COLUMNS: &str = "SELECT b.batch_id, b.server_correlation_id, b.client_id, b.status, b.meta, \
     b.item_count, b.parsing_success_count, b.scheduled_start_at, b.approved_at, b.approved_by, b.completed_at, \
-    b.created_at, b.updated_at, r.callback_url, r.client_correlation_id \
+    b.created_at, b.updated_at, r.callback_url, r.client_correlation_id, r.request_id \
     FROM batches b JOIN request_states r ON r.server_correlation_id = b.server_correlation_id";
 
 /// Items listed by `/completions` and `/rejections`, with their date (`at`).

@@ -487,7 +487,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT id, server_correlation_id, url, correlation_id, body, attempts, client_id FROM outbox \
+            "SELECT id, server_correlation_id, url, correlation_id, body, attempts, client_id, request_id FROM outbox \
              WHERE id IN ({}) ORDER BY next_attempt_at",
             placeholders(ids.len())
         );
@@ -516,5 +516,5 @@ pub fn account_key(value: &str) -> String {
 /// Transactions joined with what their request state says about notifying the client.
 pub(crate) const TRANSACTION_COLUMNS: &str = "SELECT t.transaction_reference, t.server_correlation_id, t.client_id, \
     t.transaction_type, t.status, t.provider, t.dispatch_state, t.dispatch_attempts, t.provider_reference, \
-    t.provider_refs, t.check_attempts, t.in_doubt_since, t.body, r.callback_url, r.client_correlation_id \
+    t.provider_refs, t.check_attempts, t.in_doubt_since, t.body, r.callback_url, r.client_correlation_id, r.request_id \
     FROM transactions t JOIN request_states r ON r.server_correlation_id = t.server_correlation_id";

@@ -40,6 +40,8 @@ pub struct TransactionRow {
     pub callback_url: Option<String>,
     /// The client's `X-CorrelationID`, from the request state.
     pub client_correlation_id: Option<String>,
+    /// The `X-Request-ID` of the request that created it, from the request state.
+    pub request_id: Option<String>,
 }
 
 /// A client callback still owed.
@@ -53,6 +55,8 @@ pub struct OutboxRow {
     pub attempts: i64,
     /// The client the callback belongs to (its key signs it); `None` for callbacks queued before clients.
     pub client_id: Option<String>,
+    /// The `X-Request-ID` of the request that caused it.
+    pub request_id: Option<String>,
 }
 
 /// A client callback's delivery log, as the outbox keeps it (without its body).
@@ -85,6 +89,8 @@ pub struct NewRequestState {
     pub notification_method: &'static str,
     pub callback_url: Option<String>,
     pub now_ms: i64,
+    /// The `X-Request-ID` of the request that created it ([`crate::observe::current_request_id`]).
+    pub request_id: Option<String>,
 }
 
 /// A new pending transaction.
@@ -174,6 +180,8 @@ pub struct NewCallback {
     pub body: String,
     /// The client the callback belongs to: its signing key signs the delivery.
     pub client_id: Option<String>,
+    /// The `X-Request-ID` of the request that caused it, sent along.
+    pub request_id: Option<String>,
 }
 
 /// The answer to [`Store::finalise`](super::Store::finalise).

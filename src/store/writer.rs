@@ -246,18 +246,22 @@ const DISPATCH_GRACE_MS: i64 = 10_000;
 
 const INSERT_REQUEST_STATE: &str = "INSERT INTO request_states (server_correlation_id, client_id, \
     client_correlation_id, object_type, object_reference, status, notification_method, callback_url, error, \
-    created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $9)";
+    created_at, updated_at, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $9, $10)";
 
 /// The request-state insert that claims the idempotency key, or does nothing if it is taken.
 pub(super) const CLAIM_REQUEST_STATE: &str = "INSERT INTO request_states (server_correlation_id, client_id, \
     client_correlation_id, object_type, object_reference, status, notification_method, callback_url, error, \
-    created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $9) \
+    created_at, updated_at, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $9, $10) \
     ON CONFLICT (client_id, client_correlation_id) DO NOTHING";
 
 const INSERT_OUTBOX: &str = "INSERT INTO outbox (server_correlation_id, url, correlation_id, body, state, \
-    attempts, next_attempt_at, created_at, client_id) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $7) RETURNING id";
+    attempts, next_attempt_at, created_at, client_id, request_id) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $7, $8) \
+    RETURNING id";
 
-pub(super) fn request_state_params<'a>(rs: &'a NewRequestState, status: &'a str) -> [Param<'a>; 9] {
+pub(super) fn request_state_params<'a>(
+    rs: &'a NewRequestState,
+    status: &'a str,
+) -> [Param<'a>; 10] {
     [
         (&rs.server_correlation_id).into(),
         (&rs.client_id).into(),
@@ -268,6 +272,7 @@ pub(super) fn request_state_params<'a>(rs: &'a NewRequestState, status: &'a str)
         rs.notification_method.into(),
         (&rs.callback_url).into(),
         rs.now_ms.into(),
+        (&rs.request_id).into(),
     ]
 }
 
@@ -289,6 +294,7 @@ pub(super) async fn queue_callback<C: WriteConn>(
                 cb.claimed_until.into(),
                 now_ms.into(),
                 (&cb.client_id).into(),
+                (&cb.request_id).into(),
             ],
         )
         .await?;
