@@ -404,3 +404,47 @@ fn the_openapi_document_describes_every_operation() {
     }
     assert!(doc["paths"]["/capabilities"]["get"].is_object());
 }
+
+/// Issue 7: without credentials, every operation but the heartbeat is refused with 401 clientAuthorisationError,
+/// under every mount — the operations added since (batches, quotations, statement entries, the ones not offered)
+/// included.
+#[tokio::test]
+async fn every_operation_but_the_heartbeat_needs_credentials() {
+    let gw = TestGateway::start().await;
+    let anonymous = reqwest::Client::new();
+    let root = gw.base.trim_end_matches("/v1.2/mm").to_owned();
+    let f = Fixtures {
+        transaction_reference: "00000000000000000000000000000000".into(),
+        server_correlation_id: uuid::Uuid::new_v4().to_string(),
+        client_correlation_id: correlation_id(),
+    };
+    for mount in [
+        "/v1.2/mm",
+        "/simulator/v1.2/passthrough/mm",
+        "/2/oauth/simulator/v1.2/mm",
+    ] {
+        for operation in OPERATIONS {
+            let url = format!("{root}{mount}{}", concrete_path(operation.path, &f));
+            let method = reqwest::Method::from_bytes(operation.method.as_bytes()).expect("method");
+            let mut request = anonymous.request(method, &url);
+            if let Some(body) = body(operation) {
+                request = request
+                    .header("content-type", "application/json")
+                    .body(body.to_string());
+            }
+            let response = request.send().await.expect("request sent");
+            let status = response.status();
+            let error: Value = response.json().await.unwrap_or(Value::Null);
+            if operation.operation_id == "heartbeatGET" {
+                assert_eq!(status, StatusCode::OK, "{url}");
+                continue;
+            }
+            assert_eq!(
+                (status, error["errorCode"].as_str()),
+                (StatusCode::UNAUTHORIZED, Some("clientAuthorisationError")),
+                "{} {url}: {error}",
+                operation.method
+            );
+        }
+    }
+}
