@@ -44,6 +44,8 @@ struct RouteLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TransactionLabels {
     provider: String,
+    /// The market: the currency (each market moves one, e.g. KES for Daraja, TZS for M-Pesa Tanzania).
+    market: String,
     #[prometheus(flatten)]
     kind: KindStatus,
 }
@@ -227,11 +229,18 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// Records a transaction made final (`status` is `completed` or `failed`).
-    pub fn transaction_final(&self, provider: &str, transaction_type: &str, status: &'static str) {
+    /// Records a transaction made final in `market` (its currency; `status` is `completed` or `failed`).
+    pub fn transaction_final(
+        &self,
+        provider: &str,
+        market: &str,
+        transaction_type: &str,
+        status: &'static str,
+    ) {
         self.transactions
             .get_or_create(&TransactionLabels {
                 provider: provider.to_owned(),
+                market: market.to_owned(),
                 kind: KindStatus {
                     r#type: transaction_type.to_owned(),
                     status,

@@ -87,6 +87,7 @@ async fn metrics_count_the_payments_made_per_final_status() {
             .filter(|s| s.labels.get("status") == Some(status.as_str()))
             .filter(|s| s.labels.get("type") == Some("merchantpay"))
             .filter(|s| s.labels.get("provider") == Some("daraja"))
+            .filter(|s| s.labels.get("market") == Some("KES"))
             .map(|s| value_of(&s.value))
             .sum();
         assert_eq!(counted, *expected, "transactions {status}");

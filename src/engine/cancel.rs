@@ -93,7 +93,12 @@ impl Engine {
                 "it has already been sent to the operator",
             ));
         }
-        crate::metrics::metrics().transaction_final(&row.provider, &row.transaction_type, "failed");
+        crate::metrics::metrics().transaction_final(
+            &row.provider,
+            transaction.currency.code(),
+            &row.transaction_type,
+            "failed",
+        );
         tracing::info!(reference, "transaction cancelled by its client");
         Ok(())
     }

@@ -563,7 +563,12 @@ impl Engine {
         let Some(result) = result else {
             return Ok(false);
         };
-        crate::metrics::metrics().transaction_final(&row.provider, &row.transaction_type, status);
+        crate::metrics::metrics().transaction_final(
+            &row.provider,
+            transaction.currency.code(),
+            &row.transaction_type,
+            status,
+        );
         tracing::debug!(
             reference = %row.transaction_reference,
             status,
