@@ -130,6 +130,50 @@ async fn tanzania_and_ghana_payments_through_the_gsma_api() {
 }
 
 #[tokio::test]
+async fn ghana_carries_the_same_use_cases_as_tanzania() {
+    let gw = TestGateway::start().await;
+    let (done, _) = final_of(
+        &gw,
+        "/transactions/type/merchantpay",
+        payment("GHS", "000000000008", "10"),
+    )
+    .await;
+    assert_eq!(done["error"]["errorCode"], "insufficientFunds", "{done}");
+
+    let disbursement = json!({"amount": "50", "currency": "GHS",
+                              "debitParty": [{"key": "businessshortcode", "value": "000000"}],
+                              "creditParty": [{"key": "msisdn", "value": "+233241234567"}]});
+    let (done, tx) = final_of(&gw, "/transactions/type/disbursement", disbursement).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(tx["currency"], "GHS");
+    assert_gsma_only(&tx);
+
+    let b2b = json!({"amount": "70", "currency": "GHS",
+                     "debitParty": [{"key": "businessshortcode", "value": "000000"}],
+                     "creditParty": [{"key": "businessshortcode", "value": "000001"}]});
+    let (done, _) = final_of(&gw, "/transactions/type/transfer", b2b).await;
+    assert_eq!(done["status"], "completed", "{done}");
+
+    let (_, paid) = final_of(
+        &gw,
+        "/transactions/type/merchantpay",
+        payment("GHS", "233241234567", "25"),
+    )
+    .await;
+    assert_eq!(paid["transactionStatus"], "completed", "{paid}");
+    let reference = paid["transactionReference"].as_str().unwrap();
+    let (done, _) = final_of(
+        &gw,
+        &format!("/transactions/{reference}/reversals"),
+        json!({"type": "reversal"}),
+    )
+    .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let (_, original) = gw.get(&format!("/transactions/{reference}")).await;
+    assert_eq!(original["transactionStatus"], "reversed");
+}
+
+#[tokio::test]
 async fn ghana_account_names_and_routing_by_currency() {
     let gw = TestGateway::start().await;
     let (status, name) = gw.get("/accounts/msisdn/000000000001/accountname").await;
