@@ -1,11 +1,15 @@
-//! `/metrics` (Prometheus text, operator clients only) and the request id (`X-Request-ID`).
+//! `/metrics` (Prometheus text, operator clients only).
+//!
+//! The metrics registry is process-wide, as in a deployed gateway, so this binary holds only tests that either
+//! count what they cause or cause nothing countable: a test that made payments beside them would add to their
+//! counts. The request-id tests live in `request_ids.rs` for that reason.
 
 mod common;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{correlation_id, CallbackReceiver, TestGateway, PAYER, TILL};
+use common::TestGateway;
 use reqwest::StatusCode;
 
 fn value_of(v: &prometheus_parse::Value) -> f64 {
@@ -150,88 +154,5 @@ async fn metrics_need_an_operator_client() {
         ),
         "{}",
         refused.status()
-    );
-}
-
-#[tokio::test]
-async fn every_response_carries_a_request_id_and_a_good_one_is_kept() {
-    let gw = TestGateway::start().await;
-    let url = gw.url("/heartbeat");
-    let given = gw
-        .http
-        .get(&url)
-        .header("X-Request-ID", "trace-42.a:b_c")
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(
-        given.headers().get("x-request-id").map(|v| v.as_bytes()),
-        Some(&b"trace-42.a:b_c"[..])
-    );
-    let bad = gw
-        .http
-        .get(&url)
-        .header("X-Request-ID", "has spaces and <html>")
-        .send()
-        .await
-        .expect("sent");
-    let replaced = bad
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("a request id");
-    assert!(uuid::Uuid::parse_str(replaced).is_ok(), "{replaced}");
-    let none = gw.http.get(&url).send().await.expect("sent");
-    let fresh = none
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("a request id");
-    assert_ne!(fresh, replaced);
-    // Refused requests and unknown routes carry one too.
-    let unknown = reqwest::Client::new()
-        .get(format!("http://{}/nowhere", gw.gateway.address))
-        .send()
-        .await
-        .expect("sent");
-    assert!(unknown.headers().contains_key("x-request-id"));
-}
-
-#[tokio::test]
-async fn the_request_id_reaches_the_callback_the_request_causes() {
-    let gw = TestGateway::start().await;
-    let receiver = CallbackReceiver::start(vec![]).await;
-    let response = gw
-        .http
-        .post(gw.url("/transactions/type/merchantpay"))
-        .header("content-type", "application/json")
-        .header("X-Request-ID", "checkout-7f3a")
-        .header("X-CorrelationID", correlation_id())
-        .header("X-Callback-URL", &receiver.url)
-        .body(
-            serde_json::json!({"amount": "10", "currency": "KES",
-                               "debitParty": [{"key": "msisdn", "value": PAYER}],
-                               "creditParty": [{"key": "storeid", "value": TILL}]})
-            .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 202);
-    assert_eq!(
-        response.headers().get("x-request-id").map(|v| v.as_bytes()),
-        Some(&b"checkout-7f3a"[..])
-    );
-    let callbacks = receiver
-        .wait_for(1, std::time::Duration::from_secs(20))
-        .await;
-    assert_eq!(callbacks[0].body["transactionStatus"], "completed");
-    assert_eq!(
-        callbacks[0]
-            .headers
-            .get("x-request-id")
-            .map(|v| v.as_bytes()),
-        Some(&b"checkout-7f3a"[..]),
-        "the callback names the request that caused it"
     );
 }
