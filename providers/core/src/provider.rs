@@ -146,6 +146,26 @@ pub struct IncomingPayment {
     pub notification_url: Option<String>,
 }
 
+/// A bill sent to the operator's invoicing service (Daraja Bill Manager), which sends it to the customer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Invoice {
+    /// The biller's unique reference of the invoice (the gateway's bill reference).
+    pub external_reference: String,
+    /// The paybill it is paid into.
+    pub paybill: String,
+    /// What the customer types as the account number.
+    pub account_reference: String,
+    pub billed_full_name: String,
+    /// The customer's phone number.
+    pub billed_phone_number: String,
+    /// e.g. `December 2026`.
+    pub billed_period: String,
+    pub invoice_name: String,
+    /// `YYYY-MM-DD`, if the bill has a due date.
+    pub due_date: Option<String>,
+    pub amount: crate::amount::Amount,
+}
+
 /// Where providers hand the results that operators post to them. Returns once the result is durably recorded.
 #[async_trait]
 pub trait EventSink: Send + Sync {
@@ -155,6 +175,17 @@ pub trait EventSink: Send + Sync {
         provider: &str,
         event: ProviderEvent,
     ) -> Result<EventReceipt, EventError>;
+
+    /// Whether a payment the operator asks about before completing it (e.g. a Daraja C2B validation) is
+    /// acceptable: `Err` with why it should be refused. The default accepts every payment.
+    async fn validate_incoming(
+        &self,
+        provider: &str,
+        payment: &IncomingPayment,
+    ) -> Result<(), String> {
+        let _ = (provider, payment);
+        Ok(())
+    }
 
     /// Records a payment the operator reports that the gateway did not start.
     async fn incoming(
@@ -282,6 +313,25 @@ pub trait Provider: Send + Sync {
         let _ = mandate;
         Err(ProviderError::Unsupported(
             "this operator offers no debit mandates".into(),
+        ))
+    }
+
+    /// Sends bills to the operator's invoicing service (at most 1000 at once), all of them to one paybill. The
+    /// default: this operator has none ([`ProviderError::Unsupported`]); the bills are still paid by their
+    /// account reference.
+    async fn send_invoices(&self, invoices: &[Invoice]) -> Result<(), ProviderError> {
+        let _ = invoices;
+        Err(ProviderError::Unsupported(
+            "this operator offers no invoicing".into(),
+        ))
+    }
+
+    /// Cancels invoices sent with [`Provider::send_invoices`], by their external references. The default: this
+    /// operator has no invoicing ([`ProviderError::Unsupported`]).
+    async fn cancel_invoices(&self, external_references: &[String]) -> Result<(), ProviderError> {
+        let _ = external_references;
+        Err(ProviderError::Unsupported(
+            "this operator offers no invoicing".into(),
         ))
     }
 

@@ -53,6 +53,25 @@ pub struct DarajaConfig {
     /// Shortcodes that receive customer payments (C2B): their URLs are registered at start-up.
     #[serde(default)]
     pub c2b: Vec<C2bConfig>,
+    /// Bill Manager: the paybill that sends invoices, opted in at start-up (`[providers.daraja.bill_manager]`).
+    #[serde(default)]
+    pub bill_manager: Option<BillManagerConfig>,
+}
+
+/// The paybill opted in to Bill Manager: bills issued for it are sent to customers as invoices, and its payments
+/// are pushed to the gateway.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillManagerConfig {
+    /// The paybill.
+    pub shortcode: String,
+    /// The biller's e-mail address, shown on invoices.
+    pub email: String,
+    /// The biller's official phone number, shown on invoices.
+    pub official_contact: String,
+    /// Whether Safaricom reminds customers of unpaid invoices.
+    #[serde(default)]
+    pub send_reminders: bool,
 }
 
 /// A shortcode that receives payments customers make from their phones (C2B).

@@ -3,6 +3,7 @@
 //! `wire` holds Daraja's JSON as Daraja spells it, `transform` maps it to and from the harmonised model (pure
 //! functions), `client` does the HTTP and OAuth, and `simulator` is an independent implementation of Daraja's side.
 
+pub mod bill_manager;
 pub mod client;
 pub mod config;
 pub mod credential;
@@ -26,8 +27,8 @@ use mmapi_core::currency::Currency;
 use mmapi_core::error::{ErrorCategory, ErrorCode};
 use mmapi_core::model::{Balance, Transaction, TransactionType};
 use mmapi_core::provider::{
-    AccountRef, Capabilities, CheckRequest, DispatchContext, EventSink, Failure, Outcome, Provider,
-    ProviderError, ProviderEvent, ProviderRefs, Submitted,
+    AccountRef, Capabilities, CheckRequest, DispatchContext, EventSink, Failure, Invoice, Outcome,
+    Provider, ProviderError, ProviderEvent, ProviderRefs, Submitted,
 };
 use mmapi_core::{GsmaError, Secret};
 use serde_json::json;
@@ -481,7 +482,34 @@ impl Provider for DarajaProvider {
                 Err(e) => return Err(Self::map_call_error(e)),
             }
         }
+        if let Some(bm) = &self.config.bill_manager {
+            bill_manager::opt_in(&self.client, bm, &self.callback_base_url).await?;
+        }
         Ok(())
+    }
+
+    async fn send_invoices(&self, invoices: &[Invoice]) -> Result<(), ProviderError> {
+        let Some(bm) = &self.config.bill_manager else {
+            return Err(ProviderError::Unsupported(
+                "no paybill is opted in to Bill Manager ([providers.daraja.bill_manager])".into(),
+            ));
+        };
+        if let Some(other) = invoices.iter().find(|i| i.paybill != bm.shortcode) {
+            return Err(ProviderError::Unsupported(format!(
+                "paybill {} is not the one opted in to Bill Manager",
+                other.paybill
+            )));
+        }
+        bill_manager::send(&self.client, invoices).await
+    }
+
+    async fn cancel_invoices(&self, external_references: &[String]) -> Result<(), ProviderError> {
+        if self.config.bill_manager.is_none() {
+            return Err(ProviderError::Unsupported(
+                "no paybill is opted in to Bill Manager".into(),
+            ));
+        }
+        bill_manager::cancel(&self.client, external_references).await
     }
 
     async fn balance(&self, account: AccountRef<'_>) -> Result<Balance, ProviderError> {
@@ -558,6 +586,10 @@ impl Provider for DarajaProvider {
                 .route("/stk", post(stk_callback))
                 .route("/c2b/{shortcode}/validation", post(c2b_validation))
                 .route("/c2b/{shortcode}/confirmation", post(c2b_confirmation))
+                .route(
+                    "/billmanager/{shortcode}/payment",
+                    post(bill_manager_payment),
+                )
                 .route("/stk/{transaction_reference}", post(stk_callback_for))
                 .route("/result/balance/{token}", post(balance_result))
                 .route("/timeout/balance/{token}", post(balance_timeout))
@@ -910,7 +942,15 @@ async fn c2b_validation(
     let config = state.c2b.iter().find(|c| {
         c.shortcode == shortcode && c.shortcode == notification.business_short_code.as_str()
     });
-    let (code, desc) = transform::c2b::validate(config, &notification);
+    let (mut code, mut desc) = transform::c2b::validate(config, &notification);
+    if code == "0" {
+        if let Some(payment) = transform::c2b::incoming_payment(config, &notification) {
+            if let Err(why) = state.sink.validate_incoming(NAME, &payment).await {
+                tracing::info!(shortcode, %why, "a C2B payment breaks a bill's rules");
+                (code, desc) = ("C2B00013", "Rejected: invalid amount");
+            }
+        }
+    }
     if code != "0" {
         tracing::info!(shortcode, code, "refused a C2B payment at validation");
     }
@@ -956,6 +996,41 @@ async fn c2b_confirmation(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Json(
                     json!({"ResultCode": 1, "ResultDesc": "Temporarily unable to record the payment"}),
+                ),
+            )
+        }
+    }
+}
+
+/// A Bill Manager payment push: recorded as an incoming payment (a repeat of its `transactionId`, e.g. the same
+/// payment's C2B confirmation, is recorded once).
+async fn bill_manager_payment(
+    State(state): State<CallbackState>,
+    Path(shortcode): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let push: bill_manager::PaymentPush = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => return unreadable("Bill Manager payment", &e),
+    };
+    let Some(payment) = bill_manager::incoming_payment(&shortcode, &push) else {
+        tracing::warn!(
+            shortcode,
+            "ignored a Bill Manager payment with an unreadable amount"
+        );
+        return accepted();
+    };
+    match state.sink.incoming(NAME, payment).await {
+        Ok(_) => (
+            StatusCode::OK,
+            Json(json!({"rescode": "200", "resmsg": "Success"})),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "could not record a Bill Manager payment");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(
+                    json!({"rescode": "500", "resmsg": "Temporarily unable to record the payment"}),
                 ),
             )
         }

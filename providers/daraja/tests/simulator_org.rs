@@ -1448,3 +1448,113 @@ async fn unknown_paths_and_methods() {
     assert_envelope(&body, "400.002.05", "Invalid Request Payload");
     sim.stop();
 }
+
+fn invoice_body(external: &str, account: &str, amount: &str) -> Value {
+    json!({
+        "externalReference": external,
+        "billedFullName": "John Doe",
+        "billedPhoneNumber": "0708374149",
+        "billedPeriod": "December 2026",
+        "invoiceName": "Water",
+        "dueDate": "2026-12-31 00:00:00.00",
+        "accountReference": account,
+        "amount": amount,
+        "invoiceItems": [{"itemName": "Water", "amount": amount}]
+    })
+}
+
+#[tokio::test]
+async fn bill_manager_pushes_payments_of_invoiced_accounts() {
+    let mut receiver = Receiver::start().await;
+    let sim = Running::start(config(50)).await;
+    // Invoicing before opting in is refused.
+    let (status, body) = sim
+        .post(
+            "/v1/billmanager-invoice/single-invoicing",
+            &invoice_body("X-0", "INV-0", "100"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["rescode"], "400");
+
+    let (status, body) = sim
+        .post(
+            "/v1/billmanager-invoice/optin",
+            &json!({"shortcode": SANDBOX_SHORTCODE, "email": "billing@example.com",
+                    "officialContact": "0708374149", "sendReminders": "1", "logo": "",
+                    "callbackurl": receiver.url("/billmanager/payment")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["rescode"], "200");
+    assert_eq!(body["resmsg"], "Success");
+    assert!(body["app_key"].as_str().is_some_and(|k| !k.is_empty()));
+
+    let (status, body) = sim
+        .post(
+            "/v1/billmanager-invoice/single-invoicing",
+            &invoice_body("X-1", "INV-1", "100"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["Status_Message"], "Invoice sent successfully");
+    // The same external reference again is refused; a bulk of two is taken whole.
+    let (status, _) = sim
+        .post(
+            "/v1/billmanager-invoice/single-invoicing",
+            &invoice_body("X-1", "INV-9", "100"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = sim
+        .post(
+            "/v1/billmanager-invoice/bulk-invoicing",
+            &json!([
+                invoice_body("X-2", "INV-2", "50"),
+                invoice_body("X-3", "INV-3", "70")
+            ]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = sim
+        .post(
+            "/v1/billmanager-invoice/cancel-single-invoice",
+            &json!({"externalReference": "X-2"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // The customer pays INV-1 from the phone: the biller is pushed the payment.
+    let pay = |account: &str, amount: u64| {
+        json!({"ShortCode": SANDBOX_SHORTCODE, "CommandID": "CustomerPayBillOnline", "Amount": amount,
+               "Msisdn": CUSTOMER, "BillRefNumber": account})
+    };
+    let (status, _) = sim.post("/mpesa/c2b/v1/simulate", &pay("inv-1", 100)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (path, _, push) = receiver.next().await;
+    assert_eq!(path, "/billmanager/payment");
+    assert_eq!(push["accountReference"], "inv-1");
+    assert_eq!(push["shortCode"], SANDBOX_SHORTCODE);
+    assert_eq!(push["paidAmount"], "100.00");
+    assert_eq!(push["msisdn"], CUSTOMER);
+    assert!(push["transactionId"]
+        .as_str()
+        .is_some_and(|t| t.len() == 10));
+    assert!(push["dateCreated"].is_string());
+    // A cancelled invoice and an account that was never invoiced are not pushed.
+    sim.post("/mpesa/c2b/v1/simulate", &pay("INV-2", 10)).await;
+    sim.post("/mpesa/c2b/v1/simulate", &pay("OTHER", 10)).await;
+    receiver.nothing_for(Duration::from_millis(400)).await;
+    // The biller acknowledges a payment.
+    let (status, body) = sim
+        .post(
+            "/v1/billmanager-invoice/reconciliation",
+            &json!({"paymentDate": "2026-12-02", "paidAmount": "100", "actualAmount": "100",
+                    "TransactionId": push["transactionId"], "accountReference": "INV-1",
+                    "invoiceName": "Water", "phoneNumber": "0708374149", "fullName": "John Doe",
+                    "externalReference": "X-1", "Status": "Paid"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    sim.stop();
+}

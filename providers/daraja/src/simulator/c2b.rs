@@ -379,6 +379,7 @@ pub(crate) fn spawn_payment(sim: &Arc<SimState>, id: String) {
         if !sleep_or_shutdown(Duration::from_millis(wait), &mut shutdown).await {
             return;
         }
+        let paid = record.clone();
         let settlement = decide(&sim, record, &mut shutdown).await;
         let Some(settlement) = settlement else {
             return; // shut down while validating: decided again after a restart
@@ -387,10 +388,22 @@ pub(crate) fn spawn_payment(sim: &Arc<SimState>, id: String) {
             return;
         }
         let owes = settlement.confirmation.is_some();
+        let completed = settlement.outcome == "completed";
         tracing::debug!(id, outcome = %settlement.outcome, "Daraja simulator settled a C2B payment");
         sim.journal.append(&JournalEvent::C2bSettled(settlement));
         if owes {
             schedule_confirmation(&sim, id);
+        }
+        if completed {
+            super::bill_manager::push_payment(
+                &sim,
+                &paid.shortcode,
+                &paid.bill_ref,
+                &paid.trans_id,
+                &ledger::kes(ledger::cents(paid.amount)),
+                paid.msisdn,
+                paid.resolve_at_ms,
+            );
         }
     });
 }

@@ -45,6 +45,7 @@ use tokio::sync::watch;
 mod b2b;
 mod b2c;
 mod balance;
+mod bill_manager;
 mod c2b;
 mod callback;
 mod crypto;
@@ -269,6 +270,7 @@ pub(crate) struct SimState {
     initiator: Arc<crypto::Initiator>,
     results: results::ResultStore,
     c2b: c2b::C2bStore,
+    bill_manager: bill_manager::BillManagerStore,
     c2b_validation: bool,
     c2b_validation_timeout: Duration,
     journal: Journal,
@@ -345,6 +347,7 @@ impl SimState {
             initiator: Arc::new(initiator),
             results: results::ResultStore::new(),
             c2b: c2b::C2bStore::new(),
+            bill_manager: bill_manager::BillManagerStore::default(),
             c2b_validation: config.c2b_external_validation,
             c2b_validation_timeout: config.c2b_validation_timeout,
             consumer_key: config.consumer_key.clone(),
@@ -515,6 +518,7 @@ impl DarajaSimulator {
             .merge(balance::routes())
             .merge(reversal::routes())
             .merge(c2b::routes())
+            .merge(bill_manager::routes())
             .route("/__simulator/submissions", axum::routing::get(submissions))
             .route("/__simulator/ledger", axum::routing::get(ledger_view))
             .fallback(wire::not_found)

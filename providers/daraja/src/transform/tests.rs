@@ -34,6 +34,7 @@ fn config() -> DarajaConfig {
         result_deadline_secs: 60,
         balance_timeout_secs: 10,
         c2b: Vec::new(),
+        bill_manager: None,
     }
 }
 
