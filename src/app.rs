@@ -210,7 +210,12 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
             dispatch_tx,
         )
         .with_quotation_settings(config.quotations.clone())
-        .with_batch_settings(config.batches.clone()),
+        .with_batch_settings(config.batches.clone())
+        .with_bill_settings(if config.is_sandbox() {
+            config.bills.clone().or_sandbox()
+        } else {
+            config.bills.clone()
+        }),
     );
     store.recover_after_restart(crate::engine::now_ms()).await?;
     spawn_dispatcher(engine.clone(), dispatch_rx);

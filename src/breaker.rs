@@ -385,6 +385,23 @@ impl Provider for GuardedProvider {
         result
     }
 
+    async fn send_invoices(
+        &self,
+        invoices: &[mmapi_core::provider::Invoice],
+    ) -> Result<(), ProviderError> {
+        self.admit_uncurrencied()?;
+        let result = self.inner.send_invoices(invoices).await;
+        self.record_uncurrencied(&result);
+        result
+    }
+
+    async fn cancel_invoices(&self, external_references: &[String]) -> Result<(), ProviderError> {
+        self.admit_uncurrencied()?;
+        let result = self.inner.cancel_invoices(external_references).await;
+        self.record_uncurrencied(&result);
+        result
+    }
+
     async fn balance(&self, account: AccountRef<'_>) -> Result<Balance, ProviderError> {
         self.admit_uncurrencied()?;
         let result = self.inner.balance(account).await;

@@ -58,6 +58,8 @@ pub struct Config {
     pub quotations: crate::fees::QuotationSettings,
     /// Bulk disbursements: per-provider rate and concurrency, maker/checker approvers (`[batches]`).
     pub batches: crate::engine::batches::BatchSettings,
+    /// Bill companies (`[bills]`).
+    pub bills: crate::bills::BillSettings,
 }
 
 /// Operator backends.
@@ -209,6 +211,7 @@ impl Default for Config {
             limits: LimitSettings::default(),
             quotations: crate::fees::QuotationSettings::default(),
             batches: crate::engine::batches::BatchSettings::default(),
+            bills: crate::bills::BillSettings::default(),
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod bills;
 pub mod breaker;
 pub mod callback_sources;
 pub mod callbacks;

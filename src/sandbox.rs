@@ -177,6 +177,12 @@ pub async fn start_daraja(
             till: false,
         })
         .collect(),
+        bill_manager: Some(mmapi_daraja::config::BillManagerConfig {
+            shortcode: simulator::SANDBOX_SHORTCODE.into(),
+            email: "billing@sandbox.example".into(),
+            official_contact: "0708374149".into(),
+            send_reminders: false,
+        }),
     };
     Ok(SandboxDaraja {
         simulator,

@@ -51,6 +51,8 @@ const STATUS_NOTE: &str = "KES (Daraja): organisation accounts the gateway holds
 const NAME_NOTE: &str =
     "GHS (M-Pesa OpenAPI, queryBeneficiaryName); elsewhere identification/identifierError";
 const MANDATE_NOTE: &str = "M-Pesa OpenAPI markets that offer direct debits";
+const BILL_NOTE: &str = "bills the client issued (POST /billers/bills, an extension)";
+const BILL_PAY_NOTE: &str = "a billpay transaction to the bill's paybill and account reference (Daraja: STK Push; M-Pesa OpenAPI: c2bPayment)";
 
 /// The operations of the GSMA 1.2 master the gateway routes to handlers.
 #[rustfmt::skip]
@@ -85,6 +87,18 @@ pub const SUPPORTED: &[Supported] = &[
     served("PATCH", "/batchtransactions/{batchId}", "batchtransactionsBatchIdPATCH", "approves a batch posted as created (maker/checker)"),
     served("GET", "/batchtransactions/{batchId}/rejections", "batchtransactionsBatchIdRejectionsGET", BATCH_NOTE),
     served("GET", "/batchtransactions/{batchId}/completions", "batchtransactionsBatchIdCompletionsGET", BATCH_NOTE),
+    served("GET", "/billcompanies", "billCompaniesGET", "the configured paybills ([[bills.companies]])"),
+    served("GET", "/billcompanies/{serviceProvider}", "billCompaniesServiceProviderGET", "the configured paybills ([[bills.companies]])"),
+    served("GET", "/accounts/{accountId}/billcompanies", "accountsAccountIdBillCompaniesGET", "every configured paybill"),
+    served("GET", "/accounts/{identifierType}/{identifier}/billcompanies", "accountsIdentifierTypeIdentifierBillCompaniesGET", "every configured paybill"),
+    served("GET", "/accounts/{accountId}/bills", "accountsAccountIdBillsGET", BILL_NOTE),
+    served("GET", "/accounts/{identifierType}/{identifier}/bills", "accountsIdentifierTypeIdentifierBillsGET", BILL_NOTE),
+    served("POST", "/accounts/{accountId}/bills/{billReference}/payments", "accountsAccountIdBillsBillReferencePaymentsPOST", BILL_PAY_NOTE),
+    served("GET", "/accounts/{accountId}/bills/{billReference}/payments", "accountsAccountIdBillsBillReferencePaymentsGET", BILL_NOTE),
+    served("POST", "/accounts/{identifierType}/{identifier}/bills/{billReference}/payments", "accountsIdentifierTypeIdentifierBillsBillReferencePaymentsPOST", BILL_PAY_NOTE),
+    served("GET", "/accounts/{identifierType}/{identifier}/bills/{billReference}/payments", "accountsIdentifierTypeIdentifierBillsBillReferencePaymentsGET", BILL_NOTE),
+    served("POST", "/bills/{billReference}/payments", "billsBillReferencePaymentsPOST", BILL_PAY_NOTE),
+    served("GET", "/bills/{billReference}/payments", "abillsBillReferencePaymentsGET", BILL_NOTE),
     served("POST", "/quotations", "quotationsPOST", "the operator's fees for a transaction"),
     served("GET", "/quotations/{quotationReference}", "quotationsQuotationReferenceGET", "the operator's fees for a transaction"),
     served("GET", "/heartbeat", "heartbeatGET", ""),

@@ -9,8 +9,8 @@ use utoipa::OpenApi;
 use super::unsupported::NotOffered;
 
 use super::{
-    account_status, accounts, batches, capabilities, mandates, quotations, statements, supporting,
-    transactions,
+    account_status, accounts, batches, bills, capabilities, mandates, quotations, statements,
+    supporting, transactions,
 };
 
 /// The OpenAPI document of the GSMA facade.
@@ -63,6 +63,21 @@ use super::{
         statements::statement_entries_by_id,
         statements::statement_entry,
         capabilities::capabilities,
+        bills::companies,
+        bills::company,
+        bills::account_companies,
+        bills::account_companies_by_id,
+        bills::issue,
+        bills::issue_bulk,
+        bills::cancel,
+        bills::bills,
+        bills::bills_by_id,
+        bills::pay_by_identifier,
+        bills::pay_by_id,
+        bills::pay_by_reference,
+        bills::payments_by_identifier,
+        bills::payments_by_id,
+        bills::payments_by_reference,
     ),
     modifiers(&SecuritySchemes, &NotOffered),
     security(("basicAuth" = []), ("oauth2" = []), ("apiKey" = [])),
@@ -72,6 +87,8 @@ use super::{
         (name = "Debit Mandates", description = "Recurring payments: a payer's standing authority for a payee to take payments"),
         (name = "Quotations", description = "What a transaction will cost: the operator's fees, and how long the quote holds"),
         (name = "Batch Transactions", description = "Bulk disbursements: many disbursements in one batch, with maker/checker approval"),
+        (name = "Bills", description = "Bills a customer owes and their payments, by API or from the phone"),
+        (name = "Billers (extension)", description = "An extension of the GSMA API: a biller client issues bills, one or many at once, and is notified of each payment"),
         (name = "Supporting", description = "Request states, responses and the heartbeat"),
         (name = "Capabilities", description = "An extension of the GSMA API: which markets, transaction types and operations this gateway serves, and why the others are not offered")
     )

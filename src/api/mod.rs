@@ -4,6 +4,7 @@
 pub mod account_status;
 pub mod accounts;
 pub mod batches;
+pub mod bills;
 pub mod capabilities;
 pub mod docs;
 pub mod error;
@@ -88,6 +89,39 @@ pub fn gsma_routes(engine: Arc<Engine>, clients: Arc<ClientRegistry>) -> Router 
         .route(
             "/accounts/{accountId}/debitmandates/{debitMandateReference}",
             get(mandates::get_by_id).patch(mandates::cancel_by_id),
+        )
+        .route("/billcompanies", get(bills::companies))
+        .route(
+            "/accounts/{identifierType}/{identifier}/billcompanies",
+            get(bills::account_companies),
+        )
+        .route(
+            "/accounts/{accountId}/billcompanies",
+            get(bills::account_companies_by_id),
+        )
+        .route("/billcompanies/{serviceProvider}", get(bills::company))
+        .route("/billers/bills", post(bills::issue))
+        .route("/billers/bills/bulk", post(bills::issue_bulk))
+        .route(
+            "/billers/bills/{billReference}",
+            axum::routing::delete(bills::cancel),
+        )
+        .route(
+            "/accounts/{identifierType}/{identifier}/bills",
+            get(bills::bills),
+        )
+        .route("/accounts/{accountId}/bills", get(bills::bills_by_id))
+        .route(
+            "/accounts/{identifierType}/{identifier}/bills/{billReference}/payments",
+            post(bills::pay_by_identifier).get(bills::payments_by_identifier),
+        )
+        .route(
+            "/accounts/{accountId}/bills/{billReference}/payments",
+            post(bills::pay_by_id).get(bills::payments_by_id),
+        )
+        .route(
+            "/bills/{billReference}/payments",
+            post(bills::pay_by_reference).get(bills::payments_by_reference),
         )
         .route("/quotations", post(quotations::create))
         .route("/quotations/{quotationReference}", get(quotations::get))

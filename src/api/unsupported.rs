@@ -26,7 +26,7 @@ use super::error::ApiError;
 pub enum Reason {
     /// Account opening, account records and KYC changes: M-Pesa offers businesses none of them.
     NoAccountManagement,
-    /// Bill presentment (bill companies, bills, bill payments by bill reference).
+    /// Bill payments without a bill reference.
     NoBillPresentment,
     /// Account-to-account links.
     NoAccountLinks,
@@ -56,8 +56,8 @@ impl Reason {
                  account records, or update KYC; do this with the operator"
             }
             Reason::NoBillPresentment => {
-                "Not offered: no M-Pesa API behind this gateway presents bills or lists bill companies; pay a \
-                 paybill account with POST /transactions/type/billpay"
+                "Not offered: bills are paid by their reference (POST …/bills/{billReference}/payments); a \
+                 payment without a bill is POST /transactions/type/billpay to the paybill and account number"
             }
             Reason::NoAccountLinks => {
                 "Not offered: no M-Pesa API behind this gateway links accounts"
@@ -113,18 +113,6 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     op("PATCH", "/accounts/{accountId}/identities/{identityId}", "accountIdentitiesAccountIdPATCH", NoAccountManagement),
     op("PATCH", "/accounts/{identifierType}/{identifier}/identities/{identityId}", "accountIdentitiesIdentifierTypeIdentifierPATCH", NoAccountManagement),
     // Bills.
-    op("GET", "/billcompanies", "billCompaniesGET", NoBillPresentment),
-    op("GET", "/billcompanies/{serviceProvider}", "billCompaniesServiceProviderGET", NoBillPresentment),
-    op("GET", "/accounts/{accountId}/billcompanies", "accountsAccountIdBillCompaniesGET", NoBillPresentment),
-    op("GET", "/accounts/{identifierType}/{identifier}/billcompanies", "accountsIdentifierTypeIdentifierBillCompaniesGET", NoBillPresentment),
-    op("GET", "/accounts/{accountId}/bills", "accountsAccountIdBillsGET", NoBillPresentment),
-    op("GET", "/accounts/{identifierType}/{identifier}/bills", "accountsIdentifierTypeIdentifierBillsGET", NoBillPresentment),
-    op("POST", "/accounts/{accountId}/bills/{billReference}/payments", "accountsAccountIdBillsBillReferencePaymentsPOST", NoBillPresentment),
-    op("GET", "/accounts/{accountId}/bills/{billReference}/payments", "accountsAccountIdBillsBillReferencePaymentsGET", NoBillPresentment),
-    op("POST", "/accounts/{identifierType}/{identifier}/bills/{billReference}/payments", "accountsIdentifierTypeIdentifierBillsBillReferencePaymentsPOST", NoBillPresentment),
-    op("GET", "/accounts/{identifierType}/{identifier}/bills/{billReference}/payments", "accountsIdentifierTypeIdentifierBillsBillReferencePaymentsGET", NoBillPresentment),
-    op("POST", "/bills/{billReference}/payments", "billsBillReferencePaymentsPOST", NoBillPresentment),
-    op("GET", "/bills/{billReference}/payments", "abillsBillReferencePaymentsGET", NoBillPresentment),
     op("POST", "/accounts/{accountId}/bills/payments", "accountsAccountIdBillsBillPaymentsPOST", NoBillPresentment),
     op("GET", "/accounts/{accountId}/bills/payments", "accountsAccountIdBillsBillPaymentsGET", NoBillPresentment),
     op("POST", "/accounts/{identifierType}/{identifier}/bills/payments", "accountsIdentifierTypeIdentifierBillsBillPaymentsPOST", NoBillPresentment),
@@ -263,7 +251,7 @@ impl utoipa::Modify for NotOffered {
         for (name, description) in [
             (
                 "Bills",
-                "Bill presentment: not offered (no M-Pesa API carries it)",
+                "Bills a customer owes and their payments, by API or from the phone",
             ),
             (
                 "Links",

@@ -90,6 +90,22 @@ impl EventSink for Engine {
         })
     }
 
+    async fn validate_incoming(
+        &self,
+        provider: &str,
+        payment: &IncomingPayment,
+    ) -> Result<(), String> {
+        let _ = provider;
+        match self.check_incoming_bill_payment(payment).await {
+            Ok(verdict) => verdict,
+            Err(e) => {
+                // The payment is not refused for the gateway's own trouble: it is applied when confirmed.
+                tracing::warn!(error = %e, "could not check a payment against its bill");
+                Ok(())
+            }
+        }
+    }
+
     async fn incoming(
         &self,
         provider: &str,

@@ -5,6 +5,7 @@
 
 mod awaiting;
 pub mod batches;
+pub mod bills;
 pub mod cancel;
 pub(crate) mod dispatch;
 mod events;
@@ -102,6 +103,8 @@ pub struct Engine {
     pub(crate) quotation_settings: crate::fees::QuotationSettings,
     /// Bulk disbursements: settings and per-provider limits (`[batches]`).
     batches: batches::Batches,
+    /// The bill companies (`[bills]`).
+    pub(crate) bill_settings: crate::bills::BillSettings,
 }
 
 impl Engine {
@@ -125,12 +128,19 @@ impl Engine {
             awaiting: awaiting::Awaiting::default(),
             quotation_settings: crate::fees::QuotationSettings::default(),
             batches: batches::Batches::new(batches::BatchSettings::default()),
+            bill_settings: crate::bills::BillSettings::default(),
         }
     }
 
     /// The engine with these bulk-disbursement settings (the defaults otherwise).
     pub(crate) fn with_batch_settings(mut self, settings: batches::BatchSettings) -> Self {
         self.batches = batches::Batches::new(settings);
+        self
+    }
+
+    /// The engine with these bill companies (none otherwise: bills for any paybill).
+    pub(crate) fn with_bill_settings(mut self, settings: crate::bills::BillSettings) -> Self {
+        self.bill_settings = settings;
         self
     }
 

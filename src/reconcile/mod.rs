@@ -27,6 +27,9 @@ pub fn spawn(engine: Arc<Engine>) {
             if let Err(e) = engine.resume_stale_mandates().await {
                 tracing::warn!(error = %e, "resuming interrupted mandate creations failed");
             }
+            if let Err(e) = engine.resume_stale_invoices().await {
+                tracing::warn!(error = %e, "resuming interrupted invoices failed");
+            }
         }
     });
 }

@@ -7,6 +7,7 @@
 //! task with its own connection. Reads use a separate connection pool and never wait for the writer.
 
 mod batches;
+mod bills;
 mod clients;
 mod conn;
 mod gauges;
@@ -28,6 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use batches::{
     BatchChange, BatchListQuery, BatchListRow, BatchRow, NewBatch, NewBatchItem, WaitingItemRow,
 };
+pub use bills::{BillPaymentRow, BillRow, NewBill};
 pub use mandates::{MandateFinalisation, MandateRow, NewMandate};
 pub use quotations::{NewQuotation, QuotationRow};
 pub use records::*;

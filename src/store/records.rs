@@ -301,6 +301,29 @@ pub enum Change {
         request_state: NewRequestState,
         quotation: super::quotations::NewQuotation,
     },
+    /// Stores bills a biller issued, all or none: as many rows as bills, or 0 when a bill reference or a
+    /// paybill's account reference is already used.
+    PutBills(Vec<super::bills::NewBill>),
+    /// Takes over sending the invoice of a bill pending and untouched since before `cutoff_ms`; 0 rows when it is
+    /// no longer pending or was taken over since.
+    ClaimInvoice {
+        bill_reference: String,
+        cutoff_ms: i64,
+        now_ms: i64,
+    },
+    /// A biller cancels its bill (not yet paid): 1 row, or 0 when it is not the client's, is paid or was
+    /// cancelled already.
+    CancelBill {
+        client_id: String,
+        bill_reference: String,
+        now_ms: i64,
+    },
+    /// What the operator's invoicing service did with these bills: `sent`, `failed` or `none`.
+    SetInvoiceStatus {
+        bill_references: Vec<String>,
+        status: &'static str,
+        now_ms: i64,
+    },
     /// A change to a bulk disbursement (see [`super::batches::BatchChange`]).
     Batch(super::batches::BatchChange),
     /// A client cancels its transaction before it was sent (see [`Cancellation`]): 1 row, or 0 when it is not

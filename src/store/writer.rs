@@ -586,6 +586,22 @@ async fn apply<C: WriteConn>(conn: &mut C, change: &Change) -> Result<u64, Store
             request_state,
             quotation,
         } => super::quotations::put(conn, request_state, quotation).await,
+        Change::PutBills(bills) => super::bills::put(conn, bills).await,
+        Change::CancelBill {
+            client_id,
+            bill_reference,
+            now_ms,
+        } => super::bills::cancel(conn, client_id, bill_reference, *now_ms).await,
+        Change::ClaimInvoice {
+            bill_reference,
+            cutoff_ms,
+            now_ms,
+        } => super::bills::claim_invoice(conn, bill_reference, *cutoff_ms, *now_ms).await,
+        Change::SetInvoiceStatus {
+            bill_references,
+            status,
+            now_ms,
+        } => super::bills::set_invoice_status(conn, bill_references, status, *now_ms).await,
         Change::Cancel(c) => cancel(conn, c).await,
         Change::RecoverAfterRestart {
             now_ms,
@@ -686,6 +702,16 @@ async fn finalise<C: WriteConn>(
         ],
     )
     .await?;
+    if f.status == "completed" {
+        super::bills::apply_payment(
+            conn,
+            &f.server_correlation_id,
+            &f.transaction_reference,
+            &f.body,
+            f.now_ms,
+        )
+        .await?;
+    }
     if let Some((original, body)) = &f.reverses {
         conn.execute(
             "UPDATE transactions SET status = 'reversed', body = $2, updated_at = $3 \
@@ -795,6 +821,14 @@ async fn record_incoming<C: WriteConn>(
     }
     conn.execute(INSERT_REQUEST_STATE, &request_state_params(rs, "completed"))
         .await?;
+    super::bills::apply_payment(
+        conn,
+        &rs.server_correlation_id,
+        &t.transaction_reference,
+        &t.body,
+        rs.now_ms,
+    )
+    .await?;
     let callback_id = match &i.callback {
         Some(cb) => Some(queue_callback(conn, &rs.server_correlation_id, cb, rs.now_ms).await?),
         None => None,
