@@ -17,6 +17,11 @@ use crate::time::Timestamp;
 /// The party key a payment under a mandate names in its `debitParty`.
 pub const MANDATE_REFERENCE_KEY: &str = "mandatereference";
 
+/// The key of a created mandate's [`ProviderRefs::extra`] under which an operator that takes the payments itself
+/// (e.g. M-Pesa Ratiba on its schedule) names what each of those payments carries: the same value as
+/// [`crate::provider::IncomingPayment::mandate_key`] of such a payment.
+pub const PAYMENT_KEY: &str = "mandatePaymentKey";
+
 /// `mandateStatus`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]

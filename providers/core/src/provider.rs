@@ -144,6 +144,10 @@ pub struct IncomingPayment {
     pub completed_at: Option<Timestamp>,
     /// Where the business wants each such payment pushed (same guarantees as client callbacks).
     pub notification_url: Option<String>,
+    /// What ties the payment to a debit mandate whose payments the operator takes itself: a mandate whose
+    /// references hold the same value under [`crate::mandate::PAYMENT_KEY`] (e.g. a Ratiba standing order's
+    /// shortcode and account reference).
+    pub mandate_key: Option<String>,
 }
 
 /// A bill sent to the operator's invoicing service (Daraja Bill Manager), which sends it to the customer.

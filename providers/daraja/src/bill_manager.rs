@@ -251,6 +251,7 @@ pub fn incoming_payment(shortcode: &str, push: &PaymentPush) -> Option<IncomingP
         receipt: Some(push.transaction_id.trim().to_owned()),
         completed_at: None,
         notification_url: None,
+        mandate_key: None,
     })
 }
 

@@ -56,6 +56,9 @@ pub struct DarajaConfig {
     /// Bill Manager: the paybill that sends invoices, opted in at start-up (`[providers.daraja.bill_manager]`).
     #[serde(default)]
     pub bill_manager: Option<BillManagerConfig>,
+    /// How long a debit mandate (an M-Pesa Ratiba standing order) waits for the customer's approval, in seconds.
+    #[serde(default = "default_ratiba_approval_timeout_secs")]
+    pub ratiba_approval_timeout_secs: u64,
 }
 
 /// The paybill opted in to Bill Manager: bills issued for it are sent to customers as invoices, and its payments
@@ -130,6 +133,10 @@ fn default_result_deadline_secs() -> u64 {
 
 fn default_balance_timeout_secs() -> u64 {
     10
+}
+
+fn default_ratiba_approval_timeout_secs() -> u64 {
+    180
 }
 
 impl DarajaConfig {

@@ -7,6 +7,7 @@ pub mod bill_manager;
 pub mod client;
 pub mod config;
 pub mod credential;
+pub mod ratiba;
 pub mod simulator;
 pub mod tariff;
 pub mod transform;
@@ -25,7 +26,10 @@ use axum::routing::post;
 use axum::{Json, Router};
 use mmapi_core::currency::Currency;
 use mmapi_core::error::{ErrorCategory, ErrorCode};
-use mmapi_core::model::{Balance, Transaction, TransactionType};
+use mmapi_core::mandate::{
+    DebitMandateRequest, MandateContext, MandateOrder, MandateState, MANDATE_REFERENCE_KEY,
+};
+use mmapi_core::model::{party_value, Balance, Party, Transaction, TransactionType};
 use mmapi_core::provider::{
     AccountRef, Capabilities, CheckRequest, DispatchContext, EventSink, Failure, Invoice, Outcome,
     Provider, ProviderError, ProviderEvent, ProviderRefs, Submitted,
@@ -56,6 +60,22 @@ pub enum DarajaError {
 }
 
 type BalanceWaiters = Arc<Mutex<HashMap<String, oneshot::Sender<Result<Balance, ProviderError>>>>>;
+/// Standing orders awaiting the customer's answer, by mandate reference.
+type RatibaWaiters = Arc<Mutex<HashMap<String, oneshot::Sender<ratiba::StandingOrderResult>>>>;
+
+/// Removes a mandate's waiter however its creation ends.
+struct RatibaWaiter<'a> {
+    waiters: &'a RatibaWaiters,
+    reference: &'a str,
+}
+
+impl Drop for RatibaWaiter<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut waiters) = self.waiters.lock() {
+            waiters.remove(self.reference);
+        }
+    }
+}
 
 /// The Daraja adapter.
 pub struct DarajaProvider {
@@ -65,6 +85,7 @@ pub struct DarajaProvider {
     /// The initiator password encrypted with Daraja's certificate, when an initiator is configured.
     security_credential: Option<Secret>,
     balances: BalanceWaiters,
+    ratiba: RatibaWaiters,
     /// Tags the transaction references in our callback URLs.
     tagger: url_tag::UrlTagger,
 }
@@ -74,6 +95,7 @@ pub struct DarajaProvider {
 struct CallbackState {
     sink: Arc<dyn EventSink>,
     balances: BalanceWaiters,
+    ratiba: RatibaWaiters,
     c2b: Arc<Vec<config::C2bConfig>>,
     tagger: url_tag::UrlTagger,
 }
@@ -126,6 +148,7 @@ impl DarajaProvider {
             callback_base_url: callback_base_url.into().trim_end_matches('/').to_owned(),
             security_credential,
             balances: Arc::new(Mutex::new(HashMap::new())),
+            ratiba: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
@@ -352,6 +375,13 @@ impl Provider for DarajaProvider {
     }
 
     fn check(&self, c: &CheckRequest<'_>) -> Result<(), GsmaError> {
+        if party_value(c.request.debit_parties(), MANDATE_REFERENCE_KEY).is_some() {
+            return Err(GsmaError::transaction_type(
+                "M-Pesa Ratiba takes the payments of a standing order itself, on its due dates; a payment \
+                 cannot be requested under it",
+            )
+            .with_param("field", "debitParty"));
+        }
         match c.transaction_type {
             t if t.is_customer_payment() => {
                 transform::check_stk_request(&self.config, c.transaction_type, c.request)
@@ -488,6 +518,78 @@ impl Provider for DarajaProvider {
         Ok(())
     }
 
+    fn check_mandate(
+        &self,
+        payer: &[Party],
+        request: &DebitMandateRequest,
+    ) -> Result<(), GsmaError> {
+        let order = MandateOrder {
+            reference: "check",
+            payer,
+            request,
+        };
+        ratiba::standing_order(&self.config, &order, String::new(), nairobi_today()).map(|_| ())
+    }
+
+    async fn create_mandate(
+        &self,
+        order: &MandateOrder<'_>,
+    ) -> Result<ProviderRefs, ProviderError> {
+        let callback_url = format!(
+            "{}/ratiba/{}",
+            self.callback_base_url,
+            self.tagger.tagged(order.reference)
+        );
+        let body = ratiba::standing_order(&self.config, order, callback_url, nairobi_today())
+            .map_err(Self::rejected)?;
+        let (sender, answer) = oneshot::channel();
+        if let Ok(mut waiters) = self.ratiba.lock() {
+            waiters.insert(order.reference.to_owned(), sender);
+        }
+        let _waiter = RatibaWaiter {
+            waiters: &self.ratiba,
+            reference: order.reference,
+        };
+        let ack: ratiba::StandingOrderAck = self
+            .client
+            .post(ratiba::CREATE_PATH, &body)
+            .await
+            .map_err(Self::map_call_error)?;
+        if !ack.accepted() {
+            return Err(ProviderError::InDoubt(
+                "Ratiba did not acknowledge the standing order with responseCode 200".into(),
+            ));
+        }
+        let ack_ref = ack.header.and_then(|h| h.response_ref_id);
+        let wait = Duration::from_secs(self.config.ratiba_approval_timeout_secs);
+        match tokio::time::timeout(wait, answer).await {
+            Ok(Ok(result)) if result.approved() => {
+                Ok(ratiba::created_refs(&body, ack_ref, &result))
+            }
+            Ok(Ok(result)) => Err(ProviderError::Rejected(result.failure())),
+            Ok(Err(_)) | Err(_) => Err(ProviderError::InDoubt(format!(
+                "no answer from the customer to the standing order within {} s",
+                wait.as_secs()
+            ))),
+        }
+    }
+
+    async fn query_mandate(&self, mandate: &MandateContext) -> Result<MandateState, ProviderError> {
+        let _ = mandate;
+        Err(ProviderError::Unsupported(
+            "M-Pesa Ratiba offers no enquiry on a standing order".into(),
+        ))
+    }
+
+    async fn cancel_mandate(&self, mandate: &MandateContext) -> Result<(), ProviderError> {
+        let _ = mandate;
+        Err(ProviderError::Unsupported(
+            "M-Pesa Ratiba offers businesses no API to cancel a standing order; the customer cancels it from \
+             the M-Pesa menu or app"
+                .into(),
+        ))
+    }
+
     async fn send_invoices(&self, invoices: &[Invoice]) -> Result<(), ProviderError> {
         let Some(bm) = &self.config.bill_manager else {
             return Err(ProviderError::Unsupported(
@@ -578,6 +680,7 @@ impl Provider for DarajaProvider {
         let state = CallbackState {
             sink,
             balances: self.balances.clone(),
+            ratiba: self.ratiba.clone(),
             c2b: Arc::new(self.config.c2b.clone()),
             tagger: self.tagger.clone(),
         };
@@ -591,6 +694,7 @@ impl Provider for DarajaProvider {
                     post(bill_manager_payment),
                 )
                 .route("/stk/{transaction_reference}", post(stk_callback_for))
+                .route("/ratiba/{mandate_reference}", post(ratiba_callback))
                 .route("/result/balance/{token}", post(balance_result))
                 .route("/timeout/balance/{token}", post(balance_timeout))
                 .route(
@@ -958,6 +1062,48 @@ async fn c2b_validation(
         StatusCode::OK,
         Json(json!({"ResultCode": code, "ResultDesc": desc})),
     )
+}
+
+/// The date in Nairobi, which Ratiba's dates are in.
+fn nairobi_today() -> chrono::NaiveDate {
+    chrono::Utc::now()
+        .with_timezone(&transform::eat())
+        .date_naive()
+}
+
+/// Ratiba's answer to a standing order (the customer approved or declined it), handed to the creation waiting
+/// for it. A URL the gateway did not issue, or a mandate no creation waits for any more, changes nothing.
+async fn ratiba_callback(
+    State(state): State<CallbackState>,
+    Path(tagged_reference): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let Some(reference) = hint(&state, &tagged_reference) else {
+        return unreferenced("Ratiba callback");
+    };
+    let Some(result) = ratiba::parse_callback(&body) else {
+        tracing::warn!(reference, "ignored an unreadable Ratiba callback");
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"ResultCode": 1, "ResultDesc": "Rejected: unreadable body"})),
+        );
+    };
+    let waiter = state
+        .ratiba
+        .lock()
+        .ok()
+        .and_then(|mut waiters| waiters.remove(&reference));
+    match waiter {
+        Some(sender) => {
+            let _ = sender.send(result);
+        }
+        None => tracing::warn!(
+            reference,
+            code = %result.code,
+            "a Ratiba answer came for a mandate no creation waits for"
+        ),
+    }
+    accepted()
 }
 
 /// Daraja confirms a customer's payment: it becomes a completed transaction.

@@ -52,8 +52,8 @@ pub(crate) fn routes() -> Router<Shared> {
         )
 }
 
-const PAY_BILL: &str = "CustomerPayBillOnline";
-const BUY_GOODS: &str = "CustomerBuyGoodsOnline";
+pub(crate) const PAY_BILL: &str = "CustomerPayBillOnline";
+pub(crate) const BUY_GOODS: &str = "CustomerBuyGoodsOnline";
 const SIMULATE_ACCEPTED: &str = "Accept the service request successfully.";
 /// Words Daraja refuses in callback URLs.
 const BANNED_URL_WORDS: &[&str] = &["mpesa", "m-pesa", "safaricom", "exe", "cmd", "sql", "query"];
@@ -170,6 +170,23 @@ impl C2bStore {
     }
 }
 
+/// The `Amount` of a customer's payment: whole shillings within the C2B range.
+pub(crate) fn customer_amount(field: &Option<Scalar>) -> Result<u64, Rejection> {
+    field
+        .as_ref()
+        .and_then(Scalar::whole_number)
+        .filter(|a| outcomes::C2B_AMOUNT_RANGE.contains(a))
+        .ok_or_else(|| Rejection::invalid("Amount"))
+}
+
+/// The paying customer's MSISDN (`2547…`), in the field named `name`.
+pub(crate) fn customer_msisdn(field: &Option<Scalar>, name: &str) -> Result<u64, Rejection> {
+    text_of(field)
+        .filter(|m| ledger::is_msisdn(m))
+        .and_then(|m| m.parse::<u64>().ok())
+        .ok_or_else(|| Rejection::invalid(name))
+}
+
 /// A callback URL as Daraja accepts it.
 fn callback_url(field: &Option<Scalar>) -> Option<String> {
     let url = wire::http_url(field)?;
@@ -243,21 +260,33 @@ async fn simulate(
     let shortcode = shortcode(&sim, &req.short_code)?;
     let command = wire::one_of(&req.command_id, &[PAY_BILL, BUY_GOODS])
         .ok_or_else(|| Rejection::invalid("CommandID"))?;
-    let amount = req
-        .amount
-        .as_ref()
-        .and_then(Scalar::whole_number)
-        .filter(|a| outcomes::C2B_AMOUNT_RANGE.contains(a))
-        .ok_or_else(|| Rejection::invalid("Amount"))?;
-    let msisdn = text_of(&req.msisdn)
-        .filter(|m| ledger::is_msisdn(m))
-        .and_then(|m| m.parse::<u64>().ok())
-        .ok_or_else(|| Rejection::invalid("Msisdn"))?;
+    let amount = customer_amount(&req.amount)?;
+    let msisdn = customer_msisdn(&req.msisdn, "Msisdn")?;
     let bill_ref = match text_of(&req.bill_ref_number) {
         Some(r) if r.chars().count() > 20 => return Err(Rejection::invalid("BillRefNumber")),
         Some(r) => r.into_owned(),
         None => String::new(),
     };
+    let id = start_payment(&sim.state, shortcode, command, amount, msisdn, bill_ref);
+    tracing::debug!(id, "Daraja simulator accepted a C2B simulation");
+    Ok(Json(C2bAck {
+        originator_coversation_id: id,
+        response_code: "0",
+        response_description: SIMULATE_ACCEPTED,
+    }))
+}
+
+/// Starts a customer's payment into `shortcode` (`command` Pay Bill or Buy Goods), decided after the callback
+/// delay as a simulated one is: the same validation, confirmation and Bill Manager push. Journaled, so it
+/// survives a restart. Returns its id.
+pub(crate) fn start_payment(
+    sim: &Arc<SimState>,
+    shortcode: String,
+    command: &str,
+    amount: u64,
+    msisdn: u64,
+    bill_ref: String,
+) -> String {
     let now = ids::now_ms();
     let trans_id = ids::receipt_str(&sim.ledger.lock().new_receipt()).to_owned();
     let record = C2bRecord {
@@ -274,13 +303,8 @@ async fn simulate(
     let id = record.id.clone();
     sim.c2b.insert(record.clone());
     sim.journal.append(&JournalEvent::C2bCreated(record));
-    tracing::debug!(id, "Daraja simulator accepted a C2B simulation");
-    spawn_payment(&sim.state, id.clone());
-    Ok(Json(C2bAck {
-        originator_coversation_id: id,
-        response_code: "0",
-        response_description: SIMULATE_ACCEPTED,
-    }))
+    spawn_payment(sim, id.clone());
+    id
 }
 
 /// `MSISDN` as the callbacks carry it: v1 a SHA-256 hex hash, v2 masked (`25470****149`).

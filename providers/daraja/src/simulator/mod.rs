@@ -15,7 +15,10 @@
 //! - `POST /mpesa/accountbalance/v1/query` → Account Balance;
 //! - `POST /mpesa/reversal/v1/request` → Reversal;
 //! - `POST /mpesa/c2b/v{1,2}/registerurl` and `/simulate` → C2B, with validation and
-//!   confirmation requests to the registered URLs.
+//!   confirmation requests to the registered URLs;
+//! - `POST /standingorder/v1/createStandingOrderExternal` → M-Pesa Ratiba standing orders, the customer's
+//!   answer to `CallBackURL`, and a C2B payment on each due date of the simulated clock
+//!   (`POST /__simulator/clock`; see [`DarajaSimulator::advance_clock`]).
 //!
 //! Money moves between simulated accounts (organisation Utility and Working accounts,
 //! customers' balances), so results reflect balances; see [`DarajaSimulator::balance_of`]. The
@@ -55,6 +58,7 @@ mod journal;
 mod ledger;
 mod oauth;
 pub mod outcomes;
+mod ratiba;
 mod results;
 mod reversal;
 mod status;
@@ -271,6 +275,7 @@ pub(crate) struct SimState {
     results: results::ResultStore,
     c2b: c2b::C2bStore,
     bill_manager: bill_manager::BillManagerStore,
+    ratiba: ratiba::RatibaStore,
     c2b_validation: bool,
     c2b_validation_timeout: Duration,
     journal: Journal,
@@ -348,6 +353,7 @@ impl SimState {
             results: results::ResultStore::new(),
             c2b: c2b::C2bStore::new(),
             bill_manager: bill_manager::BillManagerStore::default(),
+            ratiba: ratiba::RatibaStore::default(),
             c2b_validation: config.c2b_external_validation,
             c2b_validation_timeout: config.c2b_validation_timeout,
             consumer_key: config.consumer_key.clone(),
@@ -497,6 +503,7 @@ impl DarajaSimulator {
         for id in state.c2b.owed_confirmations() {
             c2b::schedule_confirmation(&state, id);
         }
+        ratiba::spawn_scheduler(&state);
         let guard = Arc::new(ShutdownGuard(Arc::clone(&state)));
         Ok(Self {
             shared: Shared {
@@ -519,6 +526,7 @@ impl DarajaSimulator {
             .merge(reversal::routes())
             .merge(c2b::routes())
             .merge(bill_manager::routes())
+            .merge(ratiba::routes())
             .route("/__simulator/submissions", axum::routing::get(submissions))
             .route("/__simulator/ledger", axum::routing::get(ledger_view))
             .fallback(wire::not_found)
@@ -587,6 +595,15 @@ impl DarajaSimulator {
             return None;
         };
         accounts.balance(&party).map(ledger::kes)
+    }
+
+    /// Moves the simulated clock forward by `by` and takes the M-Pesa Ratiba payments that fell due (also
+    /// `POST /__simulator/clock` with `{"advanceSeconds": n}`). Only standing orders read this clock.
+    pub fn advance_clock(&self, by: Duration) {
+        self.shared
+            .ratiba
+            .advance(i64::try_from(by.as_millis()).unwrap_or(i64::MAX / 4));
+        ratiba::take_due_payments(&self.shared.state);
     }
 
     /// Stops delivering callbacks and writing the journal. Owed callbacks stay owed in the

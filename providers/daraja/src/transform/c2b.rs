@@ -74,6 +74,11 @@ pub fn incoming_payment(
             .as_ref()
             .and_then(|t| parse_daraja_timestamp(t.as_str())),
         notification_url: config.and_then(|c| c.notification_url.clone()),
+        mandate_key: n
+            .bill_ref_number
+            .as_deref()
+            .filter(|a| !a.trim().is_empty())
+            .map(|account| crate::ratiba::mandate_payment_key(&shortcode, account)),
     })
 }
 

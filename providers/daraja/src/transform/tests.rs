@@ -35,6 +35,7 @@ fn config() -> DarajaConfig {
         balance_timeout_secs: 10,
         c2b: Vec::new(),
         bill_manager: None,
+        ratiba_approval_timeout_secs: 180,
     }
 }
 
