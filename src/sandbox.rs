@@ -183,6 +183,8 @@ pub async fn start_daraja(
             official_contact: "0708374149".into(),
             send_reminders: false,
         }),
+        // The simulated customer answers within the callback delay.
+        ratiba_approval_timeout_secs: 60,
     };
     Ok(SandboxDaraja {
         simulator,

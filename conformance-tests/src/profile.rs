@@ -121,8 +121,8 @@ mod tests {
         assert_eq!(p.data["currency"], "KES");
         assert!(p.capabilities.iter().any(|c| c == "merchantpay"));
         assert_eq!(
-            p.missing(&["merchantpay".into(), "debitmandates".into()]),
-            vec!["debitmandates"]
+            p.missing(&["merchantpay".into(), "accountlinks".into()]),
+            vec!["accountlinks"]
         );
         assert!(Profile::load("no-such-profile").is_err());
     }

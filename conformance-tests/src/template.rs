@@ -98,6 +98,9 @@ impl Vars {
         match name {
             "uuid" => Ok(uuid::Uuid::new_v4().to_string()),
             "now" => Ok(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            // Dates (UTC) for fields such as a mandate's startDate.
+            "today" => Ok(chrono::Utc::now().date_naive().to_string()),
+            "tomorrow" => Ok((chrono::Utc::now().date_naive() + chrono::Days::new(1)).to_string()),
             _ => self
                 .get(name)
                 .map(str::to_owned)

@@ -50,7 +50,8 @@ const BALANCE_NOTE: &str = "KES (Daraja): organisation accounts the gateway hold
 const STATUS_NOTE: &str = "KES (Daraja): organisation accounts the gateway holds, from the balance enquiry; elsewhere businessRule/genericError";
 const NAME_NOTE: &str =
     "GHS (M-Pesa OpenAPI, queryBeneficiaryName); elsewhere identification/identifierError";
-const MANDATE_NOTE: &str = "M-Pesa OpenAPI markets that offer direct debits";
+const MANDATE_NOTE: &str =
+    "M-Pesa OpenAPI markets that offer direct debits; Kenya as an M-Pesa Ratiba standing order";
 const BILL_NOTE: &str = "bills the client issued (POST /billers/bills, an extension)";
 const BILL_PAY_NOTE: &str = "a billpay transaction to the bill's paybill and account reference (Daraja: STK Push; M-Pesa OpenAPI: c2bPayment)";
 
@@ -80,8 +81,8 @@ pub const SUPPORTED: &[Supported] = &[
     served("POST", "/accounts/{identifierType}/{identifier}/debitmandates", "accountsIdentifierTypeIdentifierDebitmandatesPOST", MANDATE_NOTE),
     served("GET", "/accounts/{accountId}/debitmandates/{debitMandateReference}", "accountsAccountIdDebitmandatesDebitMandateReferenceGET", MANDATE_NOTE),
     served("GET", "/accounts/{identifierType}/{identifier}/debitmandates/{debitMandateReference}", "accountsIdentifierTypeIdentifierDebitmandatesDebitMandateReferenceGET", MANDATE_NOTE),
-    served("PATCH", "/accounts/{accountId}/debitmandates/{debitMandateReference}", "accountsAccountIdDebitmandatesDebitMandateReferencePATCH", "cancels a mandate (mandateStatus inactive); M-Pesa OpenAPI markets that offer direct debits"),
-    served("PATCH", "/accounts/{identifierType}/{identifier}/debitmandates/{debitMandateReference}", "accountsIdentifierTypeIdentifierDebitmandatesDebitMandateReferencePATCH", "cancels a mandate (mandateStatus inactive); M-Pesa OpenAPI markets that offer direct debits"),
+    served("PATCH", "/accounts/{accountId}/debitmandates/{debitMandateReference}", "accountsAccountIdDebitmandatesDebitMandateReferencePATCH", "cancels a mandate (mandateStatus inactive); M-Pesa OpenAPI markets that offer direct debits (Ratiba offers no cancel API)"),
+    served("PATCH", "/accounts/{identifierType}/{identifier}/debitmandates/{debitMandateReference}", "accountsIdentifierTypeIdentifierDebitmandatesDebitMandateReferencePATCH", "cancels a mandate (mandateStatus inactive); M-Pesa OpenAPI markets that offer direct debits (Ratiba offers no cancel API)"),
     served("POST", "/batchtransactions", "batchtransactionsPOST", BATCH_NOTE),
     served("GET", "/batchtransactions/{batchId}", "batchtransactionsBatchIdGET", BATCH_NOTE),
     served("PATCH", "/batchtransactions/{batchId}", "batchtransactionsBatchIdPATCH", "approves a batch posted as created (maker/checker)"),

@@ -7,13 +7,13 @@ use std::time::Duration;
 use mmapi_core::error::{ErrorCategory, ErrorCode};
 use mmapi_core::mandate::{
     DebitMandate, DebitMandateRequest, MandateContext, MandateOrder, MandateState, MandateStatus,
-    MANDATE_REFERENCE_KEY,
+    MANDATE_REFERENCE_KEY, PAYMENT_KEY,
 };
 use mmapi_core::model::{
     party_value, NotificationMethod, Party, RequestState, RequestStatus, Transaction,
     TransactionRequest, TransactionType,
 };
-use mmapi_core::provider::{CheckRequest, Provider, ProviderError, ProviderRefs};
+use mmapi_core::provider::{CheckRequest, IncomingPayment, Provider, ProviderError, ProviderRefs};
 use mmapi_core::{GsmaError, Timestamp};
 use uuid::Uuid;
 
@@ -246,15 +246,17 @@ impl Engine {
         let now = Timestamp::now();
         let mut mandate = job.mandate;
         mandate.modification_date = Some(now);
-        let (status, error, refs) = match outcome {
+        let (status, error, refs, payment_key) = match outcome {
             Ok(refs) => {
                 mandate.mandate_status = Some(MandateStatus::Active);
+                let payment_key = refs.extra.get(PAYMENT_KEY).cloned();
                 let refs = serde_json::to_string(&refs).map_err(|e| corrupt("references", e))?;
-                ("active", None, Some(refs))
+                ("active", None, Some(refs), payment_key)
             }
             Err(error) => (
                 "failed",
                 Some(serde_json::to_string(&error).map_err(|e| corrupt("an error", e))?),
+                None,
                 None,
             ),
         };
@@ -276,6 +278,7 @@ impl Engine {
                 body,
                 error,
                 provider_refs: refs,
+                payment_key,
                 callback: callback.clone(),
                 now_ms: now.millis(),
             }))
@@ -527,6 +530,24 @@ impl Engine {
                 "Debit mandate {reference} is not active"
             )));
         }
+        // The operator's own refusal comes first (e.g. one that takes a mandate's payments itself).
+        let provider = self.router.by_name(&row.provider).cloned().ok_or_else(|| {
+            EngineError::Rejected(GsmaError::unavailable(
+                "The mandate's operator is no longer configured",
+            ))
+        })?;
+        if !provider.capabilities().supports(transaction_type) {
+            return Err(EngineError::Rejected(GsmaError::transaction_type(
+                "The mandate's operator cannot carry merchant payments",
+            )));
+        }
+        provider
+            .check(&CheckRequest {
+                transaction_type,
+                request,
+                original: None,
+            })
+            .map_err(EngineError::Rejected)?;
         let mandate: DebitMandate =
             serde_json::from_str(&row.body).map_err(|e| corrupt("a stored mandate", e))?;
         if mandate.currency.is_some_and(|c| c != request.currency) {
@@ -547,24 +568,34 @@ impl Engine {
                 "Debit mandate {reference} is not in force today"
             )));
         }
-        let provider = self.router.by_name(&row.provider).cloned().ok_or_else(|| {
-            EngineError::Rejected(GsmaError::unavailable(
-                "The mandate's operator is no longer configured",
-            ))
-        })?;
-        if !provider.capabilities().supports(transaction_type) {
-            return Err(EngineError::Rejected(GsmaError::transaction_type(
-                "The mandate's operator cannot carry merchant payments",
-            )));
-        }
-        provider
-            .check(&CheckRequest {
-                transaction_type,
-                request,
-                original: None,
-            })
-            .map_err(EngineError::Rejected)?;
         Ok(Some(provider))
+    }
+
+    /// A payment the operator took itself under a mandate (an M-Pesa Ratiba standing order's due payment), as the
+    /// mandate's client sees it: a merchant payment whose debit party is the mandate's payer and names the mandate
+    /// (`mandatereference`), notified to the mandate's callback URL. Returns the payment, and the mandate's
+    /// client when it is one; any other payment is returned as it came.
+    pub(crate) async fn under_mandate(
+        &self,
+        provider: &str,
+        mut payment: IncomingPayment,
+    ) -> Result<(IncomingPayment, Option<String>), StoreError> {
+        let Some(key) = &payment.mandate_key else {
+            return Ok((payment, None));
+        };
+        let Some(row) = self.store.mandate_by_payment_key(provider, key).await? else {
+            return Ok((payment, None));
+        };
+        let mut debit: Vec<Party> =
+            serde_json::from_str(&row.payer).map_err(|e| corrupt("a mandate's payer", e))?;
+        debit.push(Party::new(MANDATE_REFERENCE_KEY, &row.mandate_reference));
+        payment.debit_party = debit;
+        payment.transaction_type = TransactionType::Merchantpay;
+        if row.callback_url.is_some() {
+            payment.notification_url = row.callback_url.clone();
+        }
+        tracing::info!(mandate = %row.mandate_reference, provider, "a payment taken under a debit mandate");
+        Ok((payment, Some(row.client_id)))
     }
 
     /// The mandate a payment is taken under, as its operator needs it.

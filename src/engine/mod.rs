@@ -604,6 +604,7 @@ impl Engine {
         provider: &str,
         payment: IncomingPayment,
     ) -> Result<bool, StoreError> {
+        let (payment, mandate_client) = self.under_mandate(provider, payment).await?;
         let now = Timestamp::now();
         let reference = Uuid::now_v7().simple().to_string();
         let server_correlation_id = Uuid::now_v7().to_string();
@@ -619,11 +620,12 @@ impl Engine {
         }
         let body =
             serde_json::to_string(&transaction).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let owner = match transaction.credit_party.first() {
-            Some(party) => {
+        let owner = match (mandate_client, transaction.credit_party.first()) {
+            (Some(client), _) => Some(client),
+            (None, Some(party)) => {
                 crate::auth::registry::owner_of_account(&self.store, &party.value).await?
             }
-            None => None,
+            (None, None) => None,
         }
         .unwrap_or_else(|| crate::auth::UNCLAIMED.to_owned());
         // The notification belongs to the client the account is granted to: its key signs it.

@@ -56,6 +56,8 @@ pub struct MandateFinalisation {
     pub error: Option<String>,
     /// The operator's references (JSON of `ProviderRefs`) when it was created.
     pub provider_refs: Option<String>,
+    /// What the payments the operator takes itself under the mandate carry (its `PAYMENT_KEY` reference).
+    pub payment_key: Option<String>,
     /// The client callback to queue, if the client asked for one.
     pub callback: Option<NewCallback>,
     pub now_ms: i64,
@@ -72,6 +74,23 @@ impl Store {
             "{MANDATE_COLUMNS} WHERE m.mandate_reference = $1"
         ))
         .bind(reference)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// The active mandate of `provider` whose operator-taken payments carry `payment_key` (the newest, should two
+    /// ever share one).
+    pub async fn mandate_by_payment_key(
+        &self,
+        provider: &str,
+        payment_key: &str,
+    ) -> Result<Option<MandateRow>, StoreError> {
+        Ok(sqlx::query_as::<_, MandateRow>(&format!(
+            "{MANDATE_COLUMNS} WHERE m.provider = $1 AND m.payment_key = $2 AND m.status = 'active' \
+             ORDER BY m.created_at DESC LIMIT 1"
+        ))
+        .bind(provider)
+        .bind(payment_key)
         .fetch_optional(&self.pool)
         .await?)
     }
@@ -150,13 +169,15 @@ pub(super) async fn finalise<C: WriteConn>(
     let changed = conn
         .execute(
             "UPDATE debit_mandates SET status = $2, body = $3, provider_refs = COALESCE($4, provider_refs), \
-             updated_at = $5 WHERE mandate_reference = $1 AND status = 'pending'",
+             updated_at = $5, payment_key = COALESCE($6, payment_key) \
+             WHERE mandate_reference = $1 AND status = 'pending'",
             &[
                 (&f.mandate_reference).into(),
                 f.status.into(),
                 (&f.body).into(),
                 (&f.provider_refs).into(),
                 f.now_ms.into(),
+                (&f.payment_key).into(),
             ],
         )
         .await?;
