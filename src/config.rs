@@ -60,6 +60,8 @@ pub struct Config {
     pub batches: crate::engine::batches::BatchSettings,
     /// Bill companies (`[bills]`).
     pub bills: crate::bills::BillSettings,
+    /// Span export to an OpenTelemetry collector (`[telemetry]`).
+    pub telemetry: crate::telemetry::TelemetrySettings,
 }
 
 /// Operator backends.
@@ -212,6 +214,7 @@ impl Default for Config {
             quotations: crate::fees::QuotationSettings::default(),
             batches: crate::engine::batches::BatchSettings::default(),
             bills: crate::bills::BillSettings::default(),
+            telemetry: crate::telemetry::TelemetrySettings::default(),
         }
     }
 }
@@ -356,6 +359,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        self.telemetry.validate().map_err(ConfigError::Invalid)?;
         self.simulators
             .faults
             .validate()

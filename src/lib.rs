@@ -23,4 +23,5 @@ pub mod routing;
 pub mod sandbox;
 pub mod simulate;
 pub mod store;
+pub mod telemetry;
 pub mod tls;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use mmapi_core::simulator_faults::Faults;
 use mmapi_gateway::config::{Config, Overrides};
+use mmapi_gateway::telemetry::{self, Telemetry, TelemetrySettings};
 
 /// The gateway makes many small, short-lived allocations per request; under load glibc's allocator spent about
 /// a tenth of the gateway's CPU on them, mimalloc far less.
@@ -259,22 +260,29 @@ enum Simulator {
     },
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MMAPI_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,hyper=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+/// Installs logging (and the span export `telemetry` asks for); exits if it cannot.
+fn init_logging(format: LogFormat, telemetry: &TelemetrySettings) -> Result<Telemetry, ExitCode> {
+    let format = match format {
+        LogFormat::Text => telemetry::LogFormat::Text,
+        LogFormat::Json => telemetry::LogFormat::Json,
+    };
+    telemetry::init(format, telemetry).map_err(|e| {
+        eprintln!("mmapi-gateway: {e}");
+        ExitCode::FAILURE
+    })
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // `serve` reads its configuration first: it may ask for the span export.
+    let _telemetry = match &cli.command {
+        Command::Serve { .. } => None,
+        _ => match init_logging(cli.log_format, &TelemetrySettings::default()) {
+            Ok(t) => Some(t),
+            Err(code) => return code,
+        },
+    };
     match cli.command {
         Command::Openapi => {
             print!("{}", mmapi_gateway::api::docs::json());
@@ -300,6 +308,10 @@ async fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            let mut telemetry = match init_logging(cli.log_format, &config.telemetry) {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
             let gateway = match mmapi_gateway::app::start(config).await {
                 Ok(g) => g,
                 Err(e) => {
@@ -307,13 +319,16 @@ async fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match gateway.run_until(stop_signal()).await {
+            let code = match gateway.run_until(stop_signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("mmapi-gateway: {e}");
                     ExitCode::FAILURE
                 }
-            }
+            };
+            // Sends the spans still buffered (a blocking call: off the runtime's threads).
+            let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+            code
         }
         Command::Simulate { operator } => simulate(operator).await,
         Command::Review { action } => review(action).await,
