@@ -219,7 +219,7 @@ th,td{border:1px solid #d8dce3;padding:.25em .5em;text-align:left;font-size:.9em
 td.num{text-align:right;font-variant-numeric:tabular-nums}form.filters{display:flex;flex-wrap:wrap;gap:.6em;\
 align-items:end;background:#fff;padding:.6em;border:1px solid #d8dce3}form.filters label{display:flex;\
 flex-direction:column;font-size:.8em}.charts{display:flex;flex-wrap:wrap;gap:1em}.chart{background:#fff;\
-border:1px solid #d8dce3;padding:.4em}.chart h3{margin:.2em 0;font-size:.95em}.status-completed{color:#1a7f37}\
+border:1px solid #d8dce3;padding:.4em;margin:0}.chart h3{margin:.2em 0;font-size:.95em}.status-completed{color:#1a7f37}\
 .status-failed{color:#c62828}.status-pending{color:#9a6700}.muted{color:#667}form.inline{display:inline}\
 .signin{max-width:420px;background:#fff;padding:1em 1.5em;border:1px solid #d8dce3}.signin label{display:block;\
 margin:.6em 0}.signin input{width:100%;padding:.3em}.error{color:#c62828}";

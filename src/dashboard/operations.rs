@@ -109,6 +109,7 @@ pub async fn page(
             }
         }
         h2 { "Batches" }
+        @if batches.is_empty() { p.muted { "No batches." } }
         table id="batches" {
             thead { tr { th { "Batch" } th { "Client" } th { "Status" } th { "Items" } th { "Progress" } th { "Created" } } }
             tbody {

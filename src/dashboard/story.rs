@@ -148,6 +148,13 @@ fn step_detail(kind: &str, detail: &Value) -> Markup {
                 @if detail.get("gaveUp").and_then(Value::as_bool) == Some(true) { " · given up" }
             }
         }
+        "acknowledged" => match serde_json::from_value::<ProviderRefs>(detail.clone()) {
+            Ok(refs) => html! {
+                "operator reference " code { (refs.reference) }
+                @for (name, value) in &refs.extra { " · " (name) " " code { (value) } }
+            },
+            Err(_) => html! {},
+        },
         _ => match detail {
             Value::Object(map) => html! {
                 @for (k, v) in map {
