@@ -99,7 +99,7 @@ async fn a_client_sees_only_its_own_transactions() {
 
     let (status, a_page) = get(&gw, &a, "/reports?per=200").await;
     assert_eq!(status, StatusCode::OK);
-    for (reference, _) in &a_refs {
+    for reference in a_refs.iter().map(|p| &p.reference) {
         assert!(
             a_page.contains(reference.as_str()),
             "A's page lacks {reference}"
@@ -110,13 +110,13 @@ async fn a_client_sees_only_its_own_transactions() {
         assert_eq!(shown, Some(expected.to_string()), "{status}");
     }
     let (_, b_page) = get(&gw, &b, "/reports?per=200").await;
-    for (reference, _) in &a_refs {
+    for reference in a_refs.iter().map(|p| &p.reference) {
         assert!(
             !b_page.contains(reference.as_str()),
             "B sees A's {reference}"
         );
     }
-    assert!(b_page.contains(b_refs[0].0.as_str()));
+    assert!(b_page.contains(b_refs[0].reference.as_str()));
     // A client cannot widen its filter to another client.
     let (_, widened) = get(
         &gw,
@@ -124,12 +124,12 @@ async fn a_client_sees_only_its_own_transactions() {
         &format!("/reports?per=200&client={}", a_credentials.consumer_key),
     )
     .await;
-    assert!(!widened.contains(a_refs[0].0.as_str()));
+    assert!(!widened.contains(a_refs[0].reference.as_str()));
 
     let (status, b_csv) = get(&gw, &b, "/reports.csv").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(b_csv.lines().count(), 1 + b_refs.len(), "{b_csv}");
-    for (reference, _) in &a_refs {
+    for reference in a_refs.iter().map(|p| &p.reference) {
         assert!(!b_csv.contains(reference.as_str()));
     }
     let (_, a_csv) = get(&gw, &a, "/reports.csv").await;
@@ -137,11 +137,11 @@ async fn a_client_sees_only_its_own_transactions() {
     assert!(a_csv.starts_with("transactionReference,"));
 
     // Another client's story is not found, exactly like a reference that does not exist.
-    let (status, _) = get(&gw, &b, &format!("/transactions/{}", a_refs[0].0)).await;
+    let (status, _) = get(&gw, &b, &format!("/transactions/{}", a_refs[0].reference)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = get(&gw, &b, "/transactions/nothing-here").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = get(&gw, &a, &format!("/transactions/{}", a_refs[0].0)).await;
+    let (status, _) = get(&gw, &a, &format!("/transactions/{}", a_refs[0].reference)).await;
     assert_eq!(status, StatusCode::OK);
 
     // Clients have no operations page; an operator sees every client, and can filter by one.
@@ -153,14 +153,19 @@ async fn a_client_sees_only_its_own_transactions() {
     )
     .await;
     let (_, all) = get(&gw, &operator, "/reports?per=200").await;
-    assert!(all.contains(a_refs[0].0.as_str()) && all.contains(b_refs[0].0.as_str()));
+    assert!(
+        all.contains(a_refs[0].reference.as_str()) && all.contains(b_refs[0].reference.as_str())
+    );
     let (_, only_a) = get(
         &gw,
         &operator,
         &format!("/reports?per=200&client={}", a_credentials.consumer_key),
     )
     .await;
-    assert!(only_a.contains(a_refs[0].0.as_str()) && !only_a.contains(b_refs[0].0.as_str()));
+    assert!(
+        only_a.contains(a_refs[0].reference.as_str())
+            && !only_a.contains(b_refs[0].reference.as_str())
+    );
     let (status, _) = get(&gw, &operator, "/operations").await;
     assert_eq!(status, StatusCode::OK);
 }

@@ -119,13 +119,23 @@ pub async fn pay(gw: &TestGateway, http: &reqwest::Client, payer: &str, amount: 
         .to_owned()
 }
 
-/// `n` payments with mixed outcomes by the client behind `http`, waited for: each one's transaction reference
-/// with its final status as the API reports it (`GET /transactions/{reference}`), and the count per status.
+/// A payment as the API reports it once final.
+#[derive(Clone, Debug)]
+pub struct Payment {
+    pub reference: String,
+    /// `transactionStatus` of `GET /transactions/{reference}`.
+    pub status: String,
+    /// The GSMA `errorCode` of the request state, when it failed.
+    pub error_code: Option<String>,
+}
+
+/// `n` payments with mixed outcomes by the client behind `http`, waited for, as the API reports them, and
+/// the count per status.
 pub async fn mixed_payments(
     gw: &TestGateway,
     http: &reqwest::Client,
     n: usize,
-) -> (Vec<(String, String)>, HashMap<String, usize>) {
+) -> (Vec<Payment>, HashMap<String, usize>) {
     let mut ids = Vec::new();
     for i in 0..n {
         let payer = MIXED_PAYERS[i % MIXED_PAYERS.len()];
@@ -152,7 +162,11 @@ pub async fn mixed_payments(
             .expect("transactionStatus")
             .to_owned();
         *counts.entry(status.clone()).or_default() += 1;
-        references.push((reference, status));
+        references.push(Payment {
+            reference,
+            status,
+            error_code: state["error"]["errorCode"].as_str().map(str::to_owned),
+        });
     }
     (references, counts)
 }
