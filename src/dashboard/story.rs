@@ -21,10 +21,10 @@ pub async fn page(
     Path(reference): Path<String>,
 ) -> Result<Response, DashboardError> {
     let store = state.engine.store();
+    let owner = (!viewer.is_operator()).then_some(viewer.client_id.as_str());
     let row = store
-        .transaction(&reference)
+        .transaction_seen_by(&reference, owner)
         .await?
-        .filter(|row| viewer.is_operator() || row.client_id == viewer.client_id)
         .ok_or(DashboardError::NotFound)?;
     let transaction: Option<Transaction> = serde_json::from_str(&row.body).ok();
     let error: Option<Value> = store

@@ -4,7 +4,7 @@
 
 use sqlx::FromRow;
 
-use super::{BatchRow, OutboxLogRow, Store, StoreError};
+use super::{BatchRow, OutboxLogRow, Store, StoreError, TransactionRow, TRANSACTION_COLUMNS};
 
 /// Which transactions a report covers. `client_id` is set for every client that is not an operator.
 #[derive(Clone, Debug, Default)]
@@ -112,6 +112,25 @@ const REPORT_COLUMNS: &str = "SELECT t.transaction_reference, t.client_id, t.tra
     t.updated_at FROM transactions t";
 
 impl Store {
+    /// A transaction by its reference, if it belongs to `client_id` (any client's when `None`).
+    pub async fn transaction_seen_by(
+        &self,
+        reference: &str,
+        client_id: Option<&str>,
+    ) -> Result<Option<TransactionRow>, StoreError> {
+        let sql = match client_id {
+            Some(_) => format!(
+                "{TRANSACTION_COLUMNS} WHERE t.transaction_reference = $1 AND t.client_id = $2"
+            ),
+            None => format!("{TRANSACTION_COLUMNS} WHERE t.transaction_reference = $1"),
+        };
+        let mut query = sqlx::query_as::<_, TransactionRow>(&sql).bind(reference);
+        if let Some(client_id) = client_id {
+            query = query.bind(client_id);
+        }
+        Ok(query.fetch_optional(&self.pool).await?)
+    }
+
     /// How many transactions match `filter`.
     pub async fn report_count(&self, filter: &ReportFilter) -> Result<i64, StoreError> {
         let (clause, binds) = filter.clause();
