@@ -287,6 +287,14 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
                     crate::auth::middleware::require_operator,
                 )),
         )
+        .nest(
+            crate::dashboard::BASE,
+            crate::dashboard::routes(crate::dashboard::DashboardState {
+                engine: engine.clone(),
+                clients: clients.clone(),
+                secure_cookie: tls.is_some(),
+            }),
+        )
         .merge(sandbox_routes)
         .fallback(api::error::no_route)
         .layer(axum::middleware::map_response(api::headers::add_x_date))

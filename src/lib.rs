@@ -12,6 +12,7 @@ pub mod breaker;
 pub mod callback_sources;
 pub mod callbacks;
 pub mod config;
+pub mod dashboard;
 pub mod engine;
 pub mod fees;
 pub mod metrics;

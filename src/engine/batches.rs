@@ -29,9 +29,8 @@ use uuid::Uuid;
 
 use super::{dispatch, now_ms, Engine, EngineError};
 use crate::store::{
-    account_key, Backend, BatchChange, BatchListQuery, BatchListRow, BatchRow, Change, NewBatch,
-    NewBatchItem, NewCallback, NewRequestState, NewTransaction, StoreError, TransactionRow,
-    WaitingItemRow,
+    Backend, BatchChange, BatchListQuery, BatchListRow, BatchRow, Change, NewBatch, NewBatchItem,
+    NewCallback, NewRequestState, NewTransaction, StoreError, TransactionRow, WaitingItemRow,
 };
 
 /// The request state's object type of a batch (its link is `/batchtransactions/{batchId}`).
@@ -854,27 +853,14 @@ impl Engine {
             // The item's operator call is logged with the request that posted the batch.
             request_id: batch.request_id.clone(),
         };
-        let new_transaction = NewTransaction {
-            transaction_reference: reference.clone(),
-            transaction_type: TransactionType::Disbursement.as_str(),
-            provider: provider.name().to_owned(),
-            body: body.clone(),
-            debit_account: transaction
-                .debit_party
-                .first()
-                .map(|p| account_key(&p.value)),
-            credit_account: transaction
-                .credit_party
-                .first()
-                .map(|p| account_key(&p.value)),
-        };
+        let new_transaction = NewTransaction::of(&transaction, provider.name(), body.clone());
         let created = self
             .store
             .apply(Change::Batch(BatchChange::AcceptItem {
                 batch_id: batch.batch_id.clone(),
                 index: item.item_index,
                 request_state,
-                transaction: new_transaction,
+                transaction: Box::new(new_transaction),
             }))
             .await?;
         if created == 0 {

@@ -32,8 +32,8 @@ use crate::config::DispatchSettings;
 use crate::notify::Notifier;
 use crate::routing::Router;
 use crate::store::{
-    account_key, AcceptResult, AccountQuery, Finalisation, NewCallback, NewIncoming,
-    NewRequestState, NewTransaction, Store, StoreError, TransactionRow,
+    AcceptResult, AccountQuery, Finalisation, NewCallback, NewIncoming, NewRequestState,
+    NewTransaction, Store, StoreError, TransactionRow,
 };
 
 pub use batches::{spawn_batch_runner, NewBatchRequest};
@@ -440,20 +440,7 @@ impl Engine {
             now_ms: now.millis(),
             request_id: request_id.clone(),
         };
-        let tx = NewTransaction {
-            transaction_reference: reference.clone(),
-            transaction_type: new.transaction_type.as_str(),
-            provider: provider.name().to_owned(),
-            body: body.clone(),
-            debit_account: transaction
-                .debit_party
-                .first()
-                .map(|p| account_key(&p.value)),
-            credit_account: transaction
-                .credit_party
-                .first()
-                .map(|p| account_key(&p.value)),
-        };
+        let tx = NewTransaction::of(&transaction, provider.name(), body.clone());
         match self.store.accept(rs, tx).await? {
             AcceptResult::Accepted => {}
             AcceptResult::Duplicate {
@@ -559,6 +546,7 @@ impl Engine {
         };
         let finalisation = Finalisation {
             reverses,
+            outcome: Some(outcome_detail(outcome, error_json.as_deref())),
             transaction_reference: row.transaction_reference.clone(),
             server_correlation_id: row.server_correlation_id.clone(),
             status,
@@ -653,20 +641,7 @@ impl Engine {
                 now_ms: now.millis(),
                 request_id: None,
             },
-            transaction: NewTransaction {
-                transaction_reference: reference.clone(),
-                transaction_type: payment.transaction_type.as_str(),
-                provider: provider.to_owned(),
-                debit_account: transaction
-                    .debit_party
-                    .first()
-                    .map(|p| account_key(&p.value)),
-                credit_account: transaction
-                    .credit_party
-                    .first()
-                    .map(|p| account_key(&p.value)),
-                body,
-            },
+            transaction: NewTransaction::of(&transaction, provider, body),
             provider_reference: payment.provider_reference,
             callback: callback.clone(),
         };
@@ -782,4 +757,21 @@ pub fn notification_method_str(m: NotificationMethod) -> &'static str {
 /// Milliseconds since the epoch, now.
 pub(crate) fn now_ms() -> i64 {
     Timestamp::now().millis()
+}
+
+/// What a transaction's story records of its result: the receipt of a completed one; of a failed one, the
+/// GSMA error the client sees beside the operator's own result code and description (empty when the gateway,
+/// not the operator, failed it).
+fn outcome_detail(outcome: &Outcome, error_json: Option<&str>) -> String {
+    let error: Option<serde_json::Value> = error_json.and_then(|e| serde_json::from_str(e).ok());
+    match outcome {
+        Outcome::Completed(done) => serde_json::json!({ "receipt": done.receipt }),
+        Outcome::Failed(failure) => serde_json::json!({
+            "error": error,
+            "providerCode": failure.provider_code,
+            "providerDescription": failure.provider_description,
+        }),
+        Outcome::Pending => serde_json::json!({}),
+    }
+    .to_string()
 }

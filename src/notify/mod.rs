@@ -343,6 +343,7 @@ fn refused(row: &OutboxRow, refusal: &Refusal, now: i64) -> Change {
         error: format!("destination refused: {refusal}"),
         next_attempt_at: now,
         give_up: true,
+        now_ms: now,
     }
 }
 
@@ -363,6 +364,7 @@ fn failure(d: &Deliverer, row: &OutboxRow, status: Option<u16>, error: String, n
         error,
         next_attempt_at: now + i64::try_from(base + jitter).unwrap_or(i64::MAX / 2),
         give_up,
+        now_ms: now,
     }
 }
 

@@ -116,7 +116,7 @@ pub enum BatchChange {
         batch_id: String,
         index: i64,
         request_state: NewRequestState,
-        transaction: NewTransaction,
+        transaction: Box<NewTransaction>,
     },
     /// Every item is final: the batch is completed, its request state too, and its callback is queued. 0 when it
     /// was not `processing`; else the callback's outbox id, or 1 without a callback.
@@ -130,7 +130,7 @@ pub enum BatchChange {
     ReleaseLeases,
 }
 
-const BATCH_COLUMNS: &str = "SELECT b.batch_id, b.server_correlation_id, b.client_id, b.status, b.meta, \
+pub(super) const BATCH_COLUMNS: &str = "SELECT b.batch_id, b.server_correlation_id, b.client_id, b.status, b.meta, \
     b.item_count, b.parsing_success_count, b.scheduled_start_at, b.approved_at, b.approved_by, b.completed_at, \
     b.created_at, b.updated_at, r.callback_url, r.client_correlation_id, r.request_id \
     FROM batches b JOIN request_states r ON r.server_correlation_id = b.server_correlation_id";

@@ -10,11 +10,14 @@ mod batches;
 mod bills;
 mod clients;
 mod conn;
+mod events;
 mod gauges;
 mod mandates;
 mod ops;
 mod quotations;
 mod records;
+mod reports;
+mod sessions;
 mod writer;
 
 use std::path::Path;
@@ -33,6 +36,7 @@ pub use bills::{BillPaymentRow, BillRow, NewBill};
 pub use mandates::{MandateFinalisation, MandateRow, NewMandate};
 pub use quotations::{NewQuotation, QuotationRow};
 pub use records::*;
+pub use reports::{LatencyRow, ReportFilter, ReportRow, SummaryRow};
 use writer::{WriteOp, WriteReply};
 
 /// Why the store could not do what was asked.

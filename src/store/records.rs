@@ -103,6 +103,28 @@ pub struct NewTransaction {
     /// The account keys of the two sides (see [`account_key`](crate::store::account_key)).
     pub debit_account: Option<String>,
     pub credit_account: Option<String>,
+    /// The currency code (the market) and the amount (a decimal string), kept beside the body for reports.
+    pub currency: String,
+    pub amount: String,
+}
+
+impl NewTransaction {
+    /// The row of `transaction` (serialised as `body`), routed to `provider`.
+    pub fn of(transaction: &mmapi_core::model::Transaction, provider: &str, body: String) -> Self {
+        let side = |parties: &[mmapi_core::model::Party]| {
+            parties.first().map(|p| crate::store::account_key(&p.value))
+        };
+        Self {
+            transaction_reference: transaction.transaction_reference.clone(),
+            transaction_type: transaction.transaction_type.as_str(),
+            provider: provider.to_owned(),
+            debit_account: side(&transaction.debit_party),
+            credit_account: side(&transaction.credit_party),
+            currency: transaction.currency.code().to_owned(),
+            amount: transaction.amount.to_string(),
+            body,
+        }
+    }
 }
 
 /// A completed payment the gateway did not start (an operator's incoming-payment notification).
@@ -167,6 +189,9 @@ pub struct Finalisation {
     /// A completed reversal's original: its reference and its body as `reversed` (changed only if it is
     /// still `completed`).
     pub reverses: Option<(String, String)>,
+    /// What the story of the transaction records of its result (JSON): the mapped GSMA error beside the
+    /// operator's own result code, or the receipt.
+    pub outcome: Option<String>,
     pub now_ms: i64,
 }
 
@@ -246,12 +271,17 @@ pub enum Change {
         error: String,
         next_attempt_at: i64,
         give_up: bool,
+        now_ms: i64,
     },
     /// Deliver a client callback again (CLI `callbacks redeliver`): back to `pending`, due at `now_ms`, with a
     /// fresh attempt budget. The latest status and error stay until the next attempt.
     Redeliver { id: i64, now_ms: i64 },
     /// Registers an API client.
     PutClient(ClientRow),
+    /// Starts a dashboard session (and forgets the expired ones).
+    PutSession(SessionRow),
+    /// Ends a dashboard session.
+    DeleteSession { session_digest: String },
     /// Replaces a client's credentials (`clients rotate`); its access tokens stop working.
     RotateClient {
         client_id: String,
@@ -380,4 +410,28 @@ pub struct ClientRow {
     pub disabled: i64,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// A dashboard session as stored: the cookie only as its SHA-256 digest.
+#[derive(Clone, Debug, FromRow)]
+pub struct SessionRow {
+    pub session_digest: String,
+    pub client_id: String,
+    /// The token every form of the session carries.
+    pub csrf_token: String,
+    /// ms since the epoch.
+    pub expires_at: i64,
+    /// ms since the epoch.
+    pub created_at: i64,
+}
+
+/// One step of a transaction's story (`transaction_events`).
+#[derive(Clone, Debug, FromRow)]
+pub struct EventRow {
+    /// ms since the epoch.
+    pub at_ms: i64,
+    /// `accepted`, `dispatched`, `acknowledged`, `completed`, `failed`, `callback`, …
+    pub kind: String,
+    /// JSON: what the step learnt (operator references, result codes, a callback's HTTP status).
+    pub detail: Option<String>,
 }

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
 use super::conn::{Param, WriteConn};
+use super::events;
 use super::records::*;
 use super::{Backend, StoreError, WriterStats};
 
@@ -229,7 +230,15 @@ async fn apply_batch<C: WriteConn>(
     for op in batch {
         let reply = match op {
             WriteOp::Accept { rs, tx, .. } => WriteReply::Accepted(accept(conn, rs, tx).await?),
-            WriteOp::Change { change, .. } => WriteReply::Done(apply(conn, change).await?),
+            WriteOp::Change { change, .. } => {
+                let changed = apply(conn, change).await?;
+                if changed > 0 {
+                    if let Some(step) = events::step_of(change) {
+                        events::record_step(conn, &step).await?;
+                    }
+                }
+                WriteReply::Done(changed)
+            }
             WriteOp::Finalise { f, .. } => WriteReply::Finalised(finalise(conn, f).await?),
             WriteOp::Claim { claim, .. } => claim_due(backend, conn, claim).await?,
             WriteOp::Incoming { incoming, .. } => {
@@ -336,7 +345,8 @@ pub(super) async fn accept<C: WriteConn>(
     conn.execute(
         "INSERT INTO transactions (transaction_reference, server_correlation_id, client_id, transaction_type, \
          status, provider, dispatch_state, next_check_at, body, created_at, updated_at, debit_account, \
-         credit_account) VALUES ($1, $2, $3, $4, 'pending', $5, 'queued', $6, $7, $8, $8, $9, $10)",
+         credit_account, currency, amount) \
+         VALUES ($1, $2, $3, $4, 'pending', $5, 'queued', $6, $7, $8, $8, $9, $10, $11, $12)",
         &[
             (&t.transaction_reference).into(),
             (&rs.server_correlation_id).into(),
@@ -348,9 +358,12 @@ pub(super) async fn accept<C: WriteConn>(
             rs.now_ms.into(),
             (&t.debit_account).into(),
             (&t.credit_account).into(),
+            (&t.currency).into(),
+            (&t.amount).into(),
         ],
     )
     .await?;
+    events::record(conn, &t.transaction_reference, rs.now_ms, "accepted", None).await?;
     Ok(AcceptResult::Accepted)
 }
 
@@ -452,6 +465,7 @@ async fn apply<C: WriteConn>(conn: &mut C, change: &Change) -> Result<u64, Store
             error,
             next_attempt_at,
             give_up,
+            ..
         } => {
             conn.execute(
                 "UPDATE outbox SET state = $2, attempts = attempts + 1, last_status = $3, last_error = $4, \
@@ -494,6 +508,32 @@ async fn apply<C: WriteConn>(conn: &mut C, change: &Change) -> Result<u64, Store
                     c.created_at.into(),
                     c.updated_at.into(),
                 ],
+            )
+            .await
+        }
+        Change::PutSession(session) => {
+            conn.execute(
+                "DELETE FROM dashboard_sessions WHERE expires_at < $1",
+                &[session.created_at.into()],
+            )
+            .await?;
+            conn.execute(
+                "INSERT INTO dashboard_sessions (session_digest, client_id, csrf_token, expires_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    (&session.session_digest).into(),
+                    (&session.client_id).into(),
+                    (&session.csrf_token).into(),
+                    session.expires_at.into(),
+                    session.created_at.into(),
+                ],
+            )
+            .await
+        }
+        Change::DeleteSession { session_digest } => {
+            conn.execute(
+                "DELETE FROM dashboard_sessions WHERE session_digest = $1",
+                &[session_digest.into()],
             )
             .await
         }
@@ -692,6 +732,14 @@ async fn finalise<C: WriteConn>(
     if changed == 0 {
         return Ok(None);
     }
+    events::record(
+        conn,
+        &f.transaction_reference,
+        f.now_ms,
+        f.status,
+        f.outcome.as_deref(),
+    )
+    .await?;
     conn.execute(
         "UPDATE request_states SET status = $2, error = $3, updated_at = $4 WHERE server_correlation_id = $1",
         &[
@@ -797,7 +845,8 @@ async fn record_incoming<C: WriteConn>(
         .execute(
             "INSERT INTO transactions (transaction_reference, server_correlation_id, client_id, transaction_type, \
              status, provider, dispatch_state, provider_reference, body, created_at, updated_at, debit_account, \
-             credit_account) VALUES ($1, $2, $3, $4, 'completed', $5, 'final', $6, $7, $8, $8, $9, $10) \
+             credit_account, currency, amount) \
+             VALUES ($1, $2, $3, $4, 'completed', $5, 'final', $6, $7, $8, $8, $9, $10, $11, $12) \
              ON CONFLICT (provider, provider_reference) DO NOTHING",
             &[
                 (&t.transaction_reference).into(),
@@ -810,6 +859,8 @@ async fn record_incoming<C: WriteConn>(
                 rs.now_ms.into(),
                 (&t.debit_account).into(),
                 (&t.credit_account).into(),
+                (&t.currency).into(),
+                (&t.amount).into(),
             ],
         )
         .await?;
@@ -821,6 +872,15 @@ async fn record_incoming<C: WriteConn>(
     }
     conn.execute(INSERT_REQUEST_STATE, &request_state_params(rs, "completed"))
         .await?;
+    let detail = events::detail(&[("providerReference", Some(i.provider_reference.as_str()))]);
+    events::record(
+        conn,
+        &t.transaction_reference,
+        rs.now_ms,
+        "received",
+        Some(&detail),
+    )
+    .await?;
     super::bills::apply_payment(
         conn,
         &rs.server_correlation_id,
