@@ -605,3 +605,65 @@ async fn a_bill_is_cancelled_until_it_is_paid() {
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["errorCategory"], "businessRule", "{error}");
 }
+
+#[tokio::test]
+async fn payments_of_one_bill_arriving_together_cannot_over_pay_it() {
+    let gw = TestGateway::start().await;
+    let biller = CallbackReceiver::start(vec![]).await;
+    let (status, bill) = issue(
+        &gw,
+        &biller.url,
+        json!({"serviceProvider": "174379", "accountReference": "RACE-1",
+               "customer": [{"key": "msisdn", "value": PAYER}], "amountDue": "100", "currency": "KES",
+               "overPaymentNotAllowed": true}),
+    )
+    .await;
+    assert_eq!(status, 201, "{bill}");
+    let path = format!(
+        "/bills/{}/payments",
+        bill["billReference"].as_str().expect("billReference")
+    );
+    // Thirty-two payments of 60 at once: each would fit alone, but only one fits the 100 due.
+    // A bearer token, so that the requests are not spaced out by the (slow on purpose) secret check.
+    let token: Value = gw
+        .http
+        .post(format!(
+            "http://{}/v1/oauth/accesstoken",
+            gw.gateway.address
+        ))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("a token");
+    let bearer = format!("Bearer {}", token["access_token"].as_str().expect("token"));
+    let mut payments = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let (http, url, bearer) = (reqwest::Client::new(), gw.url(&path), bearer.clone());
+        payments.spawn(async move {
+            let response = http
+                .post(url)
+                .header("authorization", bearer)
+                .header("X-CorrelationID", correlation_id())
+                .json(&json!({"amountPaid": "60", "currency": "KES"}))
+                .send()
+                .await
+                .expect("sent");
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        });
+    }
+    let answers = payments.join_all().await;
+    let accepted = answers.iter().filter(|(status, _)| *status == 202).count();
+    assert_eq!(accepted, 1, "{answers:?}");
+    for (status, error) in answers.iter().filter(|(status, _)| *status != 202) {
+        assert_eq!(*status, 400, "{error}");
+        assert_eq!(error["errorCode"], "overPaymentNotAllowed", "{error}");
+    }
+}

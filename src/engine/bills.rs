@@ -4,7 +4,7 @@
 //! phone arrives as an incoming payment. Either way the store applies it to the bill when the transaction is
 //! completed, in the same database transaction (see `store::bills::apply_payment`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -130,6 +130,27 @@ fn invoice_due_date(due_date: Option<&str>, issued_ms: i64) -> String {
 
 /// The most bills one request issues.
 pub const MAX_BILLS_PER_REQUEST: usize = 1000;
+
+/// Turns of the payments of each bill: a payment's check against the bill's rules and its acceptance happen in
+/// its bill's turn, so two payments of one bill arriving together are checked one after the other, the second
+/// seeing the first under way (within one gateway instance).
+#[derive(Default)]
+pub(crate) struct BillTurns(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl BillTurns {
+    fn of(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut turns = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        turns.entry(key.to_owned()).or_default().clone()
+    }
+
+    /// Forgets a bill nobody waits on any more.
+    fn release(&self, key: &str) {
+        let mut turns = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if turns.get(key).is_some_and(|t| Arc::strong_count(t) == 1) {
+            turns.remove(key);
+        }
+    }
+}
 
 fn rejected(e: GsmaError) -> EngineError {
     EngineError::Rejected(e)
@@ -630,6 +651,19 @@ impl Engine {
     /// Pays a bill: checks its rules (what is due less the payments of it still under way), then accepts a `billpay` transaction from the customer to the bill's paybill
     /// with its account reference. The bill changes when that transaction completes.
     pub async fn pay_bill(&self, new: NewBillPayment) -> Result<RequestState, EngineError> {
+        let key = format!("{}/{}", new.client_id, new.bill_reference);
+        let turn = self.bill_turns.of(&key);
+        let accepted = {
+            let _turn = turn.lock().await;
+            self.pay_bill_in_turn(new).await
+        };
+        drop(turn);
+        self.bill_turns.release(&key);
+        accepted
+    }
+
+    /// [`Engine::pay_bill`] in its bill's turn.
+    async fn pay_bill_in_turn(&self, new: NewBillPayment) -> Result<RequestState, EngineError> {
         let row = self
             .client_bill(&new.client_id, &new.bill_reference, new.payer.as_deref())
             .await?;
@@ -646,7 +680,6 @@ impl Engine {
                 "amountPaid must be above zero",
             )));
         }
-        let bill = bill_of(&row)?;
         // Payments of this bill still under way count as paid for the rules.
         let match_key = bills::account_match(&row.account_reference);
         let under_way: Decimal = self
@@ -665,6 +698,12 @@ impl Engine {
             })
             .map(|f| f.amount.value())
             .sum();
+        // What is due is read after the payments under way: one that completes in between is then counted twice
+        // (refusing too much, never too little) rather than missed.
+        let row = self
+            .client_bill(&new.client_id, &new.bill_reference, new.payer.as_deref())
+            .await?;
+        let bill = bill_of(&row)?;
         bills::check_amount(
             r.amount_paid.value(),
             (bill.amount_due.value() - under_way).max(Decimal::ZERO),

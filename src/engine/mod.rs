@@ -105,6 +105,8 @@ pub struct Engine {
     batches: batches::Batches,
     /// The bill companies (`[bills]`).
     pub(crate) bill_settings: crate::bills::BillSettings,
+    /// One payment of a bill at a time is checked and accepted.
+    bill_turns: bills::BillTurns,
 }
 
 impl Engine {
@@ -129,6 +131,7 @@ impl Engine {
             quotation_settings: crate::fees::QuotationSettings::default(),
             batches: batches::Batches::new(batches::BatchSettings::default()),
             bill_settings: crate::bills::BillSettings::default(),
+            bill_turns: bills::BillTurns::default(),
         }
     }
 
