@@ -7,46 +7,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use common::*;
-use mmapi_daraja::simulator;
 use serde_json::{json, Value};
-
-async fn simulate_c2b(gw: &TestGateway, account: &str, amount: u32) {
-    let sim = format!(
-        "http://{}",
-        gw.gateway.sandbox_daraja.expect("sandbox simulator")
-    );
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-        "{}:{}",
-        simulator::SANDBOX_CONSUMER_KEY,
-        simulator::SANDBOX_CONSUMER_SECRET
-    ));
-    let token: Value = gw
-        .http
-        .get(format!(
-            "{sim}/oauth/v1/generate?grant_type=client_credentials"
-        ))
-        .header("Authorization", format!("Basic {basic}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let response = gw
-        .http
-        .post(format!("{sim}/mpesa/c2b/v1/simulate"))
-        .bearer_auth(token["access_token"].as_str().unwrap())
-        .json(
-            &json!({"ShortCode": 174379, "CommandID": "CustomerPayBillOnline", "Amount": amount,
-                      "Msisdn": 254708374149u64, "BillRefNumber": account}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{:?}", response.text().await);
-}
 
 /// An amount without trailing zeros (Daraja's C2B confirmation says "600.00").
 fn amount(v: &Value) -> String {

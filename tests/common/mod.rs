@@ -426,3 +426,43 @@ pub async fn wait_up(http: &reqwest::Client, base: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A customer pays the sandbox paybill 174379 from the phone (the Daraja simulator's C2B simulate API), with
+/// `account` as the account number.
+pub async fn simulate_c2b(gw: &TestGateway, account: &str, amount: u32) {
+    use base64::Engine as _;
+    use mmapi_daraja::simulator;
+    let sim = format!(
+        "http://{}",
+        gw.gateway.sandbox_daraja.expect("sandbox simulator")
+    );
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        simulator::SANDBOX_CONSUMER_KEY,
+        simulator::SANDBOX_CONSUMER_SECRET
+    ));
+    let token: Value = gw
+        .http
+        .get(format!(
+            "{sim}/oauth/v1/generate?grant_type=client_credentials"
+        ))
+        .header("Authorization", format!("Basic {basic}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let response = gw
+        .http
+        .post(format!("{sim}/mpesa/c2b/v1/simulate"))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .json(
+            &json!({"ShortCode": 174379, "CommandID": "CustomerPayBillOnline", "Amount": amount,
+                      "Msisdn": 254708374149u64, "BillRefNumber": account}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+}
