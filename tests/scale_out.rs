@@ -7,7 +7,6 @@
 mod common;
 
 use std::collections::HashSet;
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,13 +24,6 @@ fn payments() -> usize {
         .and_then(|v| v.parse().ok())
         .filter(|&n: &usize| n >= 2)
         .unwrap_or(1_000)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 fn instance(

@@ -382,12 +382,56 @@ impl Drop for ChildGuard {
     }
 }
 
-/// A port free on the loopback interface.
+/// A free loopback port for a process the test starts (a gateway binary or a simulator) and may restart on
+/// the same port.
+///
+/// The port is taken from outside the kernel's ephemeral range (`ip_local_port_range`), where every
+/// `bind(…:0)` of the tests running beside this one lands: a port picked there and released for the child
+/// could be handed to another test's listener before the child binds it (CI saw a gateway fail with "address
+/// in use" while a callback receiver answered its heartbeat). Outside that range only this function hands
+/// out ports, each at most once per test process, so the child, and its restart, find the port free.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let Some((low, high)) = outside_ephemeral_range() else {
+        // The ephemeral range covers (nearly) every port: nothing better than the kernel's choice.
+        return std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+    };
+    let span = u32::from(high - low);
+    // Different test processes (and runs) start at different offsets.
+    let seed = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let offset = (seed + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        let port = low + u16::try_from(offset).expect("offset within the span");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {low}..{high}");
+}
+
+/// The widest port range outside the kernel's ephemeral ports (and above the well-known ones), if there is
+/// one of a useful size.
+fn outside_ephemeral_range() -> Option<(u16, u16)> {
+    let (first, last) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut parts = text.split_whitespace().map(|p| p.parse::<u16>().ok());
+            Some((parts.next()??, parts.next()??))
+        })
+        .unwrap_or((32768, 60999));
+    let below = first.saturating_sub(10_000);
+    let above = u16::MAX - last;
+    if below.max(above) < 1_000 {
+        None
+    } else if below >= above {
+        Some((10_000, first))
+    } else {
+        Some((last + 1, u16::MAX))
+    }
 }
 
 /// Starts the gateway binary (`serve`) with `config` on `port` and `data_dir`.

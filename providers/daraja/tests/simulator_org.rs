@@ -1163,10 +1163,15 @@ async fn c2b_rejection_and_cancellation_stop_the_payment() {
     assert_eq!(sim.balance(SANDBOX_SHORTCODE), "1000000.00");
 
     // Unreachable validation URL: ResponseType decides. Cancelled stops the payment…
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        format!("http://{}/c2b/validate", l.local_addr().expect("addr"))
-    };
+    // A port held bound but not listening: connections to it are refused, and no other test can take it.
+    let dead_socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    dead_socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let dead = format!(
+        "http://{}/c2b/validate",
+        dead_socket.local_addr().expect("addr")
+    );
     let mut body = register_body(&receiver, "Cancelled");
     body["ValidationURL"] = json!(dead);
     sim.post("/mpesa/c2b/v2/registerurl", &body).await;

@@ -252,9 +252,10 @@ async fn a_bearer_for_another_key_is_a_configuration_error() {
 
 #[tokio::test]
 async fn an_unreachable_operator_is_unavailable() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
+    // A port held bound but not listening: connections to it are refused, and no other test can take it.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let base = format!("http://{}", socket.local_addr().unwrap());
     let (sim, _) = simulator(SimulatorConfig::default()).await;
     let p = provider(market(&base, sim.public_key_base64()));
     assert!(matches!(
