@@ -1468,6 +1468,12 @@ fn invoice_body(external: &str, account: &str, amount: &str) -> Value {
     })
 }
 
+fn optin_body(receiver: &Receiver) -> Value {
+    json!({"shortcode": SANDBOX_SHORTCODE, "email": "billing@example.com",
+           "officialContact": "0708374149", "sendReminders": "1", "logo": "",
+           "callbackurl": receiver.url("/billmanager/payment")})
+}
+
 #[tokio::test]
 async fn bill_manager_pushes_payments_of_invoiced_accounts() {
     let mut receiver = Receiver::start().await;
@@ -1483,12 +1489,7 @@ async fn bill_manager_pushes_payments_of_invoiced_accounts() {
     assert_eq!(body["rescode"], "400");
 
     let (status, body) = sim
-        .post(
-            "/v1/billmanager-invoice/optin",
-            &json!({"shortcode": SANDBOX_SHORTCODE, "email": "billing@example.com",
-                    "officialContact": "0708374149", "sendReminders": "1", "logo": "",
-                    "callbackurl": receiver.url("/billmanager/payment")}),
-        )
+        .post("/v1/billmanager-invoice/optin", &optin_body(&receiver))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["rescode"], "200");
@@ -1562,4 +1563,128 @@ async fn bill_manager_pushes_payments_of_invoiced_accounts() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     sim.stop();
+}
+
+/// Collects `n` requests, by path.
+async fn collect(receiver: &mut Receiver, n: usize) -> HashMap<String, Vec<Value>> {
+    let mut seen: HashMap<String, Vec<Value>> = HashMap::new();
+    for _ in 0..n {
+        let (path, _, body) = receiver.next().await;
+        seen.entry(path).or_default().push(body);
+    }
+    seen
+}
+
+#[tokio::test]
+async fn standing_orders_and_invoices_survive_a_restart_without_paying_twice() {
+    let path = temp_path("ratiba-bills.jsonl");
+    let mut receiver = Receiver::start().await;
+    let journaled = || SimulatorConfig {
+        journal_path: Some(path.clone()),
+        ..config(50)
+    };
+    let today = (chrono::Utc::now() + chrono::Duration::hours(3)).date_naive();
+    let standing_order = json!({
+        "StandingOrderName": "Rent", "StartDate": today.format("%Y%m%d").to_string(),
+        "EndDate": (today + chrono::Days::new(5)).format("%Y%m%d").to_string(),
+        "BusinessShortCode": SANDBOX_SHORTCODE, "TransactionType": "Standing Order Customer Pay Bill",
+        "ReceiverPartyIdentifierType": "4", "Amount": "10", "PartyA": CUSTOMER,
+        "CallBackURL": receiver.url("/ratiba"), "AccountReference": "RENT", "TransactionDesc": "rent",
+        "Frequency": "2"
+    });
+
+    let first = Running::start(journaled()).await;
+    first
+        .post(
+            "/mpesa/c2b/v2/registerurl",
+            &register_body(&receiver, "Completed"),
+        )
+        .await;
+    let (status, ack) = first
+        .post(
+            "/standingorder/v1/createStandingOrderExternal",
+            &standing_order,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ack}");
+    // The customer approves; the first payment (due today) is taken at once.
+    let seen = collect(&mut receiver, 3).await;
+    assert_eq!(seen["/ratiba"].len(), 1, "{seen:?}");
+    assert_eq!(seen["/c2b/confirm"][0]["BillRefNumber"], "RENT");
+    // One day later, the second.
+    first.sim.advance_clock(Duration::from_secs(24 * 3600));
+    let seen = collect(&mut receiver, 2).await;
+    assert_eq!(seen["/c2b/confirm"].len(), 1, "{seen:?}");
+    // Bill Manager: opted in, two invoices, one cancelled.
+    first
+        .post("/v1/billmanager-invoice/optin", &optin_body(&receiver))
+        .await;
+    let (status, _) = first
+        .post(
+            "/v1/billmanager-invoice/bulk-invoicing",
+            &json!([
+                invoice_body("X-1", "INV-1", "100"),
+                invoice_body("X-2", "INV-2", "50")
+            ]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    first
+        .post(
+            "/v1/billmanager-invoice/cancel-single-invoice",
+            &json!({"externalReference": "X-2"}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let customer = first.balance(CUSTOMER);
+    assert_eq!(customer, "99980.00");
+    first.stop();
+
+    let second = Running::start(journaled()).await;
+    // The clock is where it was, and no payment is taken again (the scheduler ticks every second).
+    let clock: Value = second
+        .http
+        .get(format!("{}/__simulator/clock", second.base))
+        .send()
+        .await
+        .expect("clock")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(clock["offsetSeconds"], json!(24 * 3600), "{clock}");
+    receiver.nothing_for(Duration::from_millis(1_500)).await;
+    assert_eq!(second.balance(CUSTOMER), customer);
+    // The standing order is still there: its name is taken, and the next day pays exactly once.
+    let (status, body) = second
+        .post(
+            "/standingorder/v1/createStandingOrderExternal",
+            &standing_order,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    second.sim.advance_clock(Duration::from_secs(24 * 3600));
+    let seen = collect(&mut receiver, 2).await;
+    assert_eq!(seen["/c2b/confirm"].len(), 1, "{seen:?}");
+    receiver.nothing_for(Duration::from_millis(300)).await;
+    assert_eq!(second.balance(CUSTOMER), "99970.00");
+    // The invoices are still there: INV-1 is pushed when paid, the cancelled INV-2 is not, X-1 stays taken.
+    let pay = |account: &str| {
+        json!({"ShortCode": SANDBOX_SHORTCODE, "CommandID": "CustomerPayBillOnline", "Amount": 100,
+               "Msisdn": CUSTOMER, "BillRefNumber": account})
+    };
+    second.post("/mpesa/c2b/v1/simulate", &pay("INV-1")).await;
+    let seen = collect(&mut receiver, 3).await;
+    assert_eq!(seen["/billmanager/payment"][0]["accountReference"], "INV-1");
+    second.post("/mpesa/c2b/v1/simulate", &pay("INV-2")).await;
+    let seen = collect(&mut receiver, 2).await;
+    assert!(!seen.contains_key("/billmanager/payment"), "{seen:?}");
+    let (status, _) = second
+        .post(
+            "/v1/billmanager-invoice/single-invoicing",
+            &invoice_body("X-1", "INV-7", "100"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    second.stop();
+    let _ = std::fs::remove_file(&path);
 }

@@ -6,8 +6,9 @@
 //! Answers: `{"rescode":"200","resmsg":"Success",…}` (opt-in adds `app_key`, invoicing `Status_Message`). A
 //! refused request answers HTTP 400 with `rescode` `400` and the reason in `resmsg`.
 //!
-//! Simplifications: the state is in memory only (not journaled); the simulator has one application, so an
-//! invoice belongs to the paybill that opted in last before it was sent.
+//! Opt-ins, invoices and cancellations are journaled, so a restarted simulator still pushes payments of open
+//! invoices. Simplification: the simulator has one application, so an invoice belongs to the paybill that opted
+//! in last before it was sent.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,6 +22,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::journal::JournalEvent;
 use super::oauth::{self, BadToken};
 use super::wire::{self, text_of, Scalar};
 use super::{ids, Shared, SimState};
@@ -94,6 +96,40 @@ struct Inner {
 impl BillManagerStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Journal replay: an opt-in, or a change of its details.
+    pub(crate) fn restore_optin(&self, shortcode: String, callback_url: String, current: bool) {
+        let mut inner = self.lock();
+        if current {
+            inner.current = Some(shortcode.clone());
+        }
+        inner.optins.insert(shortcode, OptIn { callback_url });
+    }
+
+    /// Journal replay: invoices sent for `shortcode`.
+    pub(crate) fn restore_invoices(&self, shortcode: &str, invoices: Vec<(String, String)>) {
+        let mut inner = self.lock();
+        for (external, account_reference) in invoices {
+            inner.invoices.insert(
+                external,
+                Invoice {
+                    shortcode: shortcode.to_owned(),
+                    account_reference,
+                    cancelled: false,
+                },
+            );
+        }
+    }
+
+    /// Journal replay: invoices cancelled.
+    pub(crate) fn restore_cancelled(&self, references: &[String]) {
+        let mut inner = self.lock();
+        for r in references {
+            if let Some(i) = inner.invoices.get_mut(r) {
+                i.cancelled = true;
+            }
+        }
     }
 
     /// Where a payment to `shortcode` with `account_reference` is pushed, if it pays an open invoice of an
@@ -175,6 +211,11 @@ async fn optin(State(sim): State<Shared>, headers: HeaderMap, body: Bytes) -> Re
         Err(why) => return refused(why),
     };
     let mut inner = sim.bill_manager.lock();
+    sim.journal.append(&JournalEvent::BillOptedIn {
+        shortcode: shortcode.clone(),
+        callback_url: opt_in.callback_url.clone(),
+        current: true,
+    });
     inner.optins.insert(shortcode.clone(), opt_in);
     inner.current = Some(shortcode);
     success(json!({"app_key": ids::originator_conversation_id()}))
@@ -193,6 +234,11 @@ async fn change_optin(State(sim): State<Shared>, headers: HeaderMap, body: Bytes
     if !inner.optins.contains_key(&shortcode) {
         return refused("Shortcode has not opted in");
     }
+    sim.journal.append(&JournalEvent::BillOptedIn {
+        shortcode: shortcode.clone(),
+        callback_url: opt_in.callback_url.clone(),
+        current: false,
+    });
     inner.optins.insert(shortcode, opt_in);
     success(json!({}))
 }
@@ -262,6 +308,10 @@ fn invoice(sim: &SimState, requests: &[InvoiceRequest]) -> Result<(), String> {
             return Err(format!("Duplicate externalReference {external}"));
         }
     }
+    sim.journal.append(&JournalEvent::BillsInvoiced {
+        shortcode: shortcode.clone(),
+        invoices: checked.clone(),
+    });
     for (external, account) in checked {
         inner.invoices.insert(
             external,
@@ -322,6 +372,9 @@ fn cancel(sim: &SimState, requests: &[CancelRequest]) -> Result<(), String> {
             .ok_or("Invalid externalReference")?;
         references.push(reference);
     }
+    sim.journal.append(&JournalEvent::BillsCancelled {
+        references: references.clone(),
+    });
     for r in references {
         if let Some(i) = inner.invoices.get_mut(&r) {
             i.cancelled = true;

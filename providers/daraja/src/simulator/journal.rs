@@ -16,7 +16,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use super::{ledger::TxnRecord, SimulatorError};
+use super::{ledger::TxnRecord, ratiba::Order, SimulatorError};
 
 /// One line of the journal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,6 +36,36 @@ pub(crate) enum JournalEvent {
     C2bCreated(C2bRecord),
     /// A C2B payment was decided.
     C2bSettled(C2bSettlement),
+    /// An M-Pesa Ratiba standing order was accepted (waiting for the customer's answer).
+    RatibaCreated(Order),
+    /// The customer approved or declined a standing order.
+    RatibaAnswered {
+        party_a: u64,
+        name: String,
+        approved: bool,
+    },
+    /// A standing order has taken `paid` payments in all.
+    RatibaPaid {
+        party_a: u64,
+        name: String,
+        paid: u32,
+    },
+    /// The simulated clock was moved: it is now `offset_ms` ahead of real time.
+    ClockMoved { offset_ms: i64 },
+    /// A paybill opted in to Bill Manager (`current`: by an opt-in, which makes it the application's paybill,
+    /// rather than by a change of its details).
+    BillOptedIn {
+        shortcode: String,
+        callback_url: String,
+        current: bool,
+    },
+    /// Invoices were sent for `shortcode`: `(externalReference, accountReference)` each.
+    BillsInvoiced {
+        shortcode: String,
+        invoices: Vec<(String, String)>,
+    },
+    /// Invoices were cancelled, by external reference.
+    BillsCancelled { references: Vec<String> },
 }
 
 /// An accepted initiator-API request and its (already rendered) result.

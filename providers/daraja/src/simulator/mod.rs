@@ -420,6 +420,32 @@ impl SimState {
                     }
                 }
             }
+            JournalEvent::RatibaCreated(order) => self.ratiba.restore(order),
+            JournalEvent::RatibaAnswered {
+                party_a,
+                name,
+                approved,
+            } => self.ratiba.restore_answer(party_a, &name, approved),
+            JournalEvent::RatibaPaid {
+                party_a,
+                name,
+                paid,
+            } => self.ratiba.restore_paid(party_a, &name, paid),
+            JournalEvent::ClockMoved { offset_ms } => self.ratiba.restore_clock(offset_ms),
+            JournalEvent::BillOptedIn {
+                shortcode,
+                callback_url,
+                current,
+            } => self
+                .bill_manager
+                .restore_optin(shortcode, callback_url, current),
+            JournalEvent::BillsInvoiced {
+                shortcode,
+                invoices,
+            } => self.bill_manager.restore_invoices(&shortcode, invoices),
+            JournalEvent::BillsCancelled { references } => {
+                self.bill_manager.restore_cancelled(&references)
+            }
         }
     }
 }
@@ -503,6 +529,7 @@ impl DarajaSimulator {
         for id in state.c2b.owed_confirmations() {
             c2b::schedule_confirmation(&state, id);
         }
+        ratiba::resume(&state);
         ratiba::spawn_scheduler(&state);
         let guard = Arc::new(ShutdownGuard(Arc::clone(&state)));
         Ok(Self {
@@ -600,10 +627,10 @@ impl DarajaSimulator {
     /// Moves the simulated clock forward by `by` and takes the M-Pesa Ratiba payments that fell due (also
     /// `POST /__simulator/clock` with `{"advanceSeconds": n}`). Only standing orders read this clock.
     pub fn advance_clock(&self, by: Duration) {
-        self.shared
-            .ratiba
-            .advance(i64::try_from(by.as_millis()).unwrap_or(i64::MAX / 4));
-        ratiba::take_due_payments(&self.shared.state);
+        ratiba::move_clock(
+            &self.shared.state,
+            i64::try_from(by.as_millis()).unwrap_or(i64::MAX / 4),
+        );
     }
 
     /// Stops delivering callbacks and writing the journal. Owed callbacks stay owed in the

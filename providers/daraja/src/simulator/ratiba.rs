@@ -13,8 +13,9 @@
 //! (`{"advanceSeconds": n}`, not part of Daraja) or [`super::DarajaSimulator::advance_clock`]; everything else
 //! in the simulator keeps real time.
 //!
-//! Simplification: the standing orders are kept in memory only (the payments they made are journaled as C2B
-//! payments are), so a restarted simulator has none.
+//! Standing orders, the customer's answers, the payments taken and the clock's moves are journaled, so a restarted
+//! simulator still has its standing orders, answers those it owes an answer, keeps its clock where it was and
+//! takes no payment twice.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,11 +27,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{Datelike, Months, NaiveDate};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::c2b::{self, BUY_GOODS, PAY_BILL};
 use super::callback::sleep_or_shutdown;
+use super::journal::JournalEvent;
 use super::oauth::{self, BadToken};
 use super::wire::{self, text_of, Rejection, Scalar};
 use super::{ids, outcomes, Shared, SimState};
@@ -59,22 +61,23 @@ pub(crate) fn routes() -> Router<Shared> {
         )
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum OrderState {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum OrderState {
     /// Waiting for the customer's answer.
     Pending,
     Active,
     Declined,
 }
 
-/// A standing order.
-#[derive(Clone, Debug)]
-struct Order {
+/// A standing order, as it is journaled when accepted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Order {
     name: String,
     party_a: u64,
     shortcode: String,
     /// The C2B command its payments are made with.
-    command: &'static str,
+    command: String,
     amount: u64,
     account_reference: String,
     frequency: u8,
@@ -83,9 +86,17 @@ struct Order {
     state: OrderState,
     /// Payments taken so far: the next is due `paid` periods after `start`.
     paid: u32,
+    /// Where the customer's answer goes.
+    callback_url: String,
+    /// The `responseRefID` of the acknowledgement, repeated in the answer.
+    response_ref_id: String,
 }
 
 impl Order {
+    fn is(&self, party_a: u64, name: &str) -> bool {
+        self.party_a == party_a && self.name == name
+    }
+
     /// The date of the payment after the `paid` already taken, if there is one.
     fn next_due(&self) -> Option<NaiveDate> {
         let n = self.paid;
@@ -136,9 +147,55 @@ impl RatibaStore {
             .date_naive()
     }
 
-    /// Moves the clock forward.
-    pub(crate) fn advance(&self, by_ms: i64) {
-        self.offset_ms.fetch_add(by_ms.max(0), Ordering::Relaxed);
+    /// Moves the clock forward; answers the new offset.
+    fn advance(&self, by_ms: i64) -> i64 {
+        let by_ms = by_ms.max(0);
+        self.offset_ms.fetch_add(by_ms, Ordering::Relaxed) + by_ms
+    }
+
+    /// Journal replay: a standing order accepted.
+    pub(crate) fn restore(&self, order: Order) {
+        self.orders().push(order);
+    }
+
+    /// Journal replay: the customer's answer to a standing order.
+    pub(crate) fn restore_answer(&self, party_a: u64, name: &str, approved: bool) {
+        if let Some(o) = self
+            .orders()
+            .iter_mut()
+            .find(|o| o.is(party_a, name) && o.state == OrderState::Pending)
+        {
+            o.state = if approved {
+                OrderState::Active
+            } else {
+                OrderState::Declined
+            };
+        }
+    }
+
+    /// Journal replay: a standing order's payments taken so far.
+    pub(crate) fn restore_paid(&self, party_a: u64, name: &str, paid: u32) {
+        if let Some(o) = self
+            .orders()
+            .iter_mut()
+            .find(|o| o.is(party_a, name) && o.state == OrderState::Active)
+        {
+            o.paid = o.paid.max(paid);
+        }
+    }
+
+    /// Journal replay: the clock's offset after a move.
+    pub(crate) fn restore_clock(&self, offset_ms: i64) {
+        self.offset_ms.fetch_max(offset_ms, Ordering::Relaxed);
+    }
+
+    /// The standing orders still waiting for the customer's answer.
+    fn pending(&self) -> Vec<Order> {
+        self.orders()
+            .iter()
+            .filter(|o| o.state == OrderState::Pending)
+            .cloned()
+            .collect()
     }
 }
 
@@ -166,7 +223,7 @@ fn date_of(field: &Option<Scalar>) -> Option<NaiveDate> {
 }
 
 /// Checks a request against Ratiba's rules: the order, and where the customer's answer goes.
-fn read(sim: &SimState, req: &CreateRequest) -> Result<(Order, String), Rejection> {
+fn read(sim: &SimState, req: &CreateRequest) -> Result<Order, Rejection> {
     let name = wire::short_text(&req.standing_order_name, 100)
         .filter(|n| !n.trim().is_empty())
         .ok_or_else(|| Rejection::invalid("StandingOrderName"))?;
@@ -204,11 +261,11 @@ fn read(sim: &SimState, req: &CreateRequest) -> Result<(Order, String), Rejectio
         .filter(|f| (1..=8).contains(f))
         .and_then(|f| u8::try_from(f).ok())
         .ok_or_else(|| Rejection::invalid("Frequency"))?;
-    let order = Order {
+    Ok(Order {
         name,
         party_a,
         shortcode,
-        command,
+        command: command.to_owned(),
         amount,
         account_reference,
         frequency,
@@ -216,8 +273,9 @@ fn read(sim: &SimState, req: &CreateRequest) -> Result<(Order, String), Rejectio
         end,
         state: OrderState::Pending,
         paid: 0,
-    };
-    Ok((order, callback_url))
+        callback_url,
+        response_ref_id: uuid::Uuid::new_v4().to_string(),
+    })
 }
 
 /// `POST /standingorder/v1/createStandingOrderExternal`
@@ -228,12 +286,12 @@ async fn create(
 ) -> Result<Json<Value>, Rejection> {
     oauth::authorize_as(&sim, &headers, BadToken::BadRequest)?;
     let req: CreateRequest = wire::parse_body(&body)?;
-    let (order, callback_url) = read(&sim, &req)?;
+    let order = read(&sim, &req)?;
     {
         let mut orders = sim.ratiba.orders();
-        let taken = orders.iter().any(|o| {
-            o.party_a == order.party_a && o.name == order.name && o.state != OrderState::Declined
-        });
+        let taken = orders
+            .iter()
+            .any(|o| o.is(order.party_a, &order.name) && o.state != OrderState::Declined);
         if taken {
             return Err(Rejection::new(
                 StatusCode::BAD_REQUEST,
@@ -241,11 +299,13 @@ async fn create(
                 "Bad Request - StandingOrderName already exists for this customer",
             ));
         }
+        sim.journal
+            .append(&JournalEvent::RatibaCreated(order.clone()));
         orders.push(order.clone());
     }
-    let response_ref_id = uuid::Uuid::new_v4().to_string();
+    let response_ref_id = order.response_ref_id.clone();
     tracing::debug!(name = %order.name, "Daraja simulator accepted a standing order");
-    spawn_answer(&sim.state, order, callback_url, response_ref_id.clone());
+    spawn_answer(&sim.state, order);
     Ok(Json(json!({
         "ResponseHeader": {
             "responseRefID": response_ref_id,
@@ -257,8 +317,15 @@ async fn create(
     })))
 }
 
+/// Answers the standing orders a restarted simulator still owes an answer.
+pub(crate) fn resume(sim: &Arc<SimState>) {
+    for order in sim.ratiba.pending() {
+        spawn_answer(sim, order);
+    }
+}
+
 /// The customer answers after the callback delay; the answer is posted to `CallBackURL`.
-fn spawn_answer(sim: &Arc<SimState>, order: Order, callback_url: String, response_ref_id: String) {
+fn spawn_answer(sim: &Arc<SimState>, order: Order) {
     let sim = Arc::clone(sim);
     tokio::spawn(async move {
         let mut shutdown = sim.shutdown.subscribe();
@@ -269,14 +336,20 @@ fn spawn_answer(sim: &Arc<SimState>, order: Order, callback_url: String, respons
         let approved = outcome.result_code == 0;
         {
             let mut orders = sim.ratiba.orders();
-            if let Some(o) = orders.iter_mut().find(|o| {
-                o.party_a == order.party_a && o.name == order.name && o.state == OrderState::Pending
-            }) {
+            if let Some(o) = orders
+                .iter_mut()
+                .find(|o| o.is(order.party_a, &order.name) && o.state == OrderState::Pending)
+            {
                 o.state = if approved {
                     OrderState::Active
                 } else {
                     OrderState::Declined
                 };
+                sim.journal.append(&JournalEvent::RatibaAnswered {
+                    party_a: order.party_a,
+                    name: order.name.clone(),
+                    approved,
+                });
             }
         }
         if approved {
@@ -290,10 +363,10 @@ fn spawn_answer(sim: &Arc<SimState>, order: Order, callback_url: String, respons
             approved,
             outcome.result_code,
             outcome.result_desc,
-            &response_ref_id,
+            &order.response_ref_id,
         );
         sim.callbacks
-            .deliver(&callback_url, body.to_string(), &mut shutdown)
+            .deliver(&order.callback_url, body.to_string(), &mut shutdown)
             .await;
     });
 }
@@ -330,16 +403,25 @@ fn answer_body(
     })
 }
 
-/// Takes every payment that has fallen due on the simulated clock, once each.
+/// Takes every payment that has fallen due on the simulated clock, once each. The count taken is journaled
+/// before the payments start, so a crash between the two loses a payment rather than taking one twice.
 pub(crate) fn take_due_payments(sim: &Arc<SimState>) {
     let today = sim.ratiba.today();
     let mut due = Vec::new();
     {
         let mut orders = sim.ratiba.orders();
         for order in orders.iter_mut().filter(|o| o.state == OrderState::Active) {
+            let before = due.len();
             while order.next_due().is_some_and(|date| date <= today) {
                 order.paid += 1;
                 due.push(order.clone());
+            }
+            if due.len() > before {
+                sim.journal.append(&JournalEvent::RatibaPaid {
+                    party_a: order.party_a,
+                    name: order.name.clone(),
+                    paid: order.paid,
+                });
             }
         }
     }
@@ -347,13 +429,20 @@ pub(crate) fn take_due_payments(sim: &Arc<SimState>) {
         let id = c2b::start_payment(
             sim,
             order.shortcode.clone(),
-            order.command,
+            &order.command,
             order.amount,
             order.party_a,
             order.account_reference.clone(),
         );
         tracing::debug!(id, name = %order.name, "Ratiba took a standing order's payment");
     }
+}
+
+/// Moves the simulated clock forward by `by_ms` (journaled) and takes the payments that fell due.
+pub(crate) fn move_clock(sim: &Arc<SimState>, by_ms: i64) {
+    let offset_ms = sim.ratiba.advance(by_ms);
+    sim.journal.append(&JournalEvent::ClockMoved { offset_ms });
+    take_due_payments(sim);
 }
 
 /// Looks for due payments every [`TICK`] until the simulator shuts down.
@@ -397,8 +486,7 @@ async fn advance(State(sim): State<Shared>, body: Bytes) -> Result<Json<Value>, 
     if !(0..=MAX_ADVANCE_SECS).contains(&advance_seconds) {
         return Err(Rejection::invalid("advanceSeconds"));
     }
-    sim.ratiba.advance(advance_seconds * 1000);
-    take_due_payments(&sim.state);
+    move_clock(&sim.state, advance_seconds * 1000);
     Ok(Json(clock_view(&sim)))
 }
 
@@ -411,7 +499,7 @@ mod tests {
             name: "n".into(),
             party_a: 254708374149,
             shortcode: "174379".into(),
-            command: PAY_BILL,
+            command: PAY_BILL.into(),
             amount: 10,
             account_reference: "A".into(),
             frequency,
@@ -419,6 +507,8 @@ mod tests {
             end: NaiveDate::parse_from_str(end, "%Y-%m-%d").unwrap(),
             state: OrderState::Active,
             paid: 0,
+            callback_url: "http://127.0.0.1:9/cb".into(),
+            response_ref_id: "r".into(),
         }
     }
 
