@@ -36,6 +36,8 @@ pub enum AppError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Daraja(#[from] mmapi_daraja::DarajaError),
+    #[error(transparent)]
+    Mmapi(#[from] mmapi_forward::MmapiError),
     #[error("HTTP client: {0}")]
     Http(#[from] reqwest::Error),
     #[error("sandbox: {0}")]
@@ -176,6 +178,12 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
     };
 
     let mut router = routing::Router::new(config.breaker.clone());
+    // GSMA-speaking operators first: a currency one of them is configured for is theirs.
+    for operator in &config.providers.mmapi {
+        let callbacks = format!("{public_url}/callbacks/{}", operator.name);
+        let provider = mmapi_forward::MmapiProvider::new(operator.clone(), callbacks)?;
+        router.add(Arc::new(provider));
+    }
     if let Some(openapi) = openapi_config {
         let provider = mmapi_mpesa_openapi::OpenApiProvider::new(
             openapi,

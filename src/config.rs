@@ -72,12 +72,15 @@ pub struct ProvidersConfig {
     pub daraja: Option<DarajaConfig>,
     /// The Vodafone/Vodacom M-Pesa OpenAPI (Tanzania, Ghana, Lesotho, DRC, Mozambique).
     pub mpesa_openapi: Option<mmapi_mpesa_openapi::OpenApiConfig>,
+    /// Operators that speak the GSMA Mobile Money API themselves (`[[providers.mmapi]]`), each by name.
+    #[serde(default)]
+    pub mmapi: Vec<mmapi_forward::MmapiConfig>,
 }
 
 impl ProvidersConfig {
     /// Whether any provider is configured.
     pub fn any(&self) -> bool {
-        self.daraja.is_some() || self.mpesa_openapi.is_some()
+        self.daraja.is_some() || self.mpesa_openapi.is_some() || !self.mmapi.is_empty()
     }
 }
 
@@ -355,6 +358,42 @@ impl Config {
                 resolve(&mut s.passkey, &field)?;
             }
         }
+        for operator in &mut self.providers.mmapi {
+            let auth = &mut operator.auth;
+            for (secret, what) in [
+                (auth.consumer_secret.as_mut(), "consumer_secret"),
+                (auth.api_key.as_mut(), "api_key"),
+            ] {
+                if let Some(secret) = secret {
+                    let field = format!("providers.mmapi[{}].auth.{what}", operator.name);
+                    resolve(secret, &field)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Each GSMA-speaking operator: a valid section, a name of its own (it names its callback route), and calls
+    /// that end before a dispatch claim does.
+    fn validate_mmapi_operators(&self, lease_ms: u64) -> Result<(), ConfigError> {
+        let mut names = std::collections::HashSet::new();
+        for operator in &self.providers.mmapi {
+            let name = &operator.name;
+            operator
+                .validate()
+                .map_err(|e| ConfigError::Invalid(format!("providers.mmapi[{name}]: {e}")))?;
+            let taken = [mmapi_daraja::NAME, mmapi_mpesa_openapi::NAME].contains(&name.as_str());
+            if taken || !names.insert(name.clone()) {
+                return Err(ConfigError::Invalid(format!(
+                    "providers.mmapi: the name '{name}' is already taken; give each operator its own"
+                )));
+            }
+            if operator.request_timeout_ms >= lease_ms {
+                return Err(ConfigError::Invalid(format!(
+                    "providers.mmapi[{name}].request_timeout_ms must be shorter than dispatch.claim_lease_ms ({lease_ms})"
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -412,6 +451,7 @@ impl Config {
                 )));
             }
         }
+        self.validate_mmapi_operators(lease)?;
         crate::notify::policy::CallbackPolicy::new(&self.callbacks, self.is_sandbox())
             .map_err(ConfigError::Invalid)?;
         if self.limits.max_body_bytes == 0 || self.limits.rate_limit_burst == Some(0) {
