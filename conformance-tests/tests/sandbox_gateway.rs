@@ -3,9 +3,9 @@
 
 use std::net::SocketAddr;
 
-use mmapi_conformance::profile::Profile;
-use mmapi_conformance::runner::{Auth, Outcome, RunConfig};
-use mmapi_conformance::scenario::Scenario;
+mod support;
+
+use mmapi_conformance::runner::Auth;
 use mmapi_gateway::config::Config;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,54 +40,6 @@ async fn every_scenario_passes(profile_name: &str) {
         password: demo.consumer_secret.expose().to_owned(),
     };
 
-    let profile = Profile::load(profile_name).expect("profile");
-    let scenarios = Scenario::embedded().expect("scenarios parse");
-    let expected_skips = scenarios
-        .iter()
-        .filter(|s| !profile.missing(&s.requires).is_empty())
-        .count();
-    let config = RunConfig {
-        base_url,
-        profile,
-        auth: Some(auth),
-        headers: vec![],
-    };
-    let results = mmapi_conformance::run_suite(
-        config,
-        &scenarios,
-        "127.0.0.1:0".parse().unwrap(),
-        None,
-        |_| {},
-    )
-    .await
-    .expect("the suite runs");
+    support::assert_suite_passes(base_url, auth, profile_name).await;
     gateway.abort();
-
-    let failed: Vec<String> = results
-        .iter()
-        .filter(|r| r.outcome == Outcome::Failed)
-        .map(|r| {
-            format!(
-                "{}: {}\n    {}",
-                r.id,
-                r.failures.join("\n    "),
-                r.log.join("\n    ")
-            )
-        })
-        .collect();
-    assert!(
-        failed.is_empty(),
-        "failing scenarios:\n{}",
-        failed.join("\n")
-    );
-    let skipped = results
-        .iter()
-        .filter(|r| r.outcome == Outcome::Skipped)
-        .count();
-    assert_eq!(skipped, expected_skips);
-    let passed = results
-        .iter()
-        .filter(|r| r.outcome == Outcome::Passed)
-        .count();
-    assert!(passed >= 20, "{passed} passed");
 }
