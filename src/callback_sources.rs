@@ -26,8 +26,8 @@ use serde::{Deserialize, Deserializer};
 /// The providers whose callback routes can be restricted.
 pub const PROVIDERS: [&str; 2] = [mmapi_daraja::NAME, mmapi_mpesa_openapi::NAME];
 
-/// `[callback_sources]`: allowed source networks per provider name (`daraja`, `mpesa-openapi`; `mpesa_openapi`
-/// is accepted too).
+/// `[callback_sources]`: allowed source networks per provider name (`daraja`, `mpesa-openapi`, the name of a
+/// `[[providers.mmapi]]` operator; `mpesa_openapi` is accepted too).
 #[derive(Clone, Debug, Default)]
 pub struct CallbackSources(BTreeMap<String, Vec<IpNet>>);
 
@@ -41,13 +41,12 @@ impl<'de> Deserialize<'de> for CallbackSources {
                 .map(|entry| parse_network(entry))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(serde::de::Error::custom)?;
-            let canonical = name.replace('_', "-");
-            if !PROVIDERS.contains(&canonical.as_str()) {
-                return Err(serde::de::Error::custom(format!(
-                    "callback_sources: unknown provider '{name}' (expected one of {})",
-                    PROVIDERS.join(", ")
-                )));
-            }
+            let built_in = name.replace('_', "-");
+            let canonical = if PROVIDERS.contains(&built_in.as_str()) {
+                built_in
+            } else {
+                name.clone()
+            };
             if lists.insert(canonical, networks).is_some() {
                 return Err(serde::de::Error::custom(format!(
                     "callback_sources: provider '{name}' is listed twice"
@@ -72,6 +71,22 @@ fn parse_network(entry: &str) -> Result<IpNet, String> {
 }
 
 impl CallbackSources {
+    /// Checks that every list names a provider the gateway has: a built-in one or a configured GSMA-speaking
+    /// operator (`[[providers.mmapi]]`, by name).
+    pub fn validate(&self, operators: &[&str]) -> Result<(), String> {
+        for name in self.0.keys() {
+            if !PROVIDERS.contains(&name.as_str()) && !operators.contains(&name.as_str()) {
+                let mut known: Vec<&str> = PROVIDERS.to_vec();
+                known.extend(operators);
+                return Err(format!(
+                    "callback_sources: unknown provider '{name}' (expected one of {})",
+                    known.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// From lists keyed by provider name (tests and programs that build a configuration).
     pub fn new(lists: impl IntoIterator<Item = (String, Vec<IpNet>)>) -> Self {
         Self(
@@ -191,7 +206,10 @@ mod tests {
         assert!(!is_allowed(single, "196.201.214.201".parse().unwrap()));
         assert!(!is_allowed(&[], "::1".parse().unwrap()));
 
-        assert!(toml::from_str::<Wrapper>("[callback_sources]\nmtn = [\"10.0.0.0/8\"]\n").is_err());
+        let mtn: Wrapper = toml::from_str("[callback_sources]\nmtn = [\"10.0.0.0/8\"]\n").unwrap();
+        assert!(mtn.callback_sources.validate(&[]).is_err());
+        assert!(mtn.callback_sources.validate(&["mtn"]).is_ok());
+        assert!(w.callback_sources.validate(&[]).is_ok());
         assert!(
             toml::from_str::<Wrapper>("[callback_sources]\ndaraja = [\"10.0.0.300/8\"]\n").is_err()
         );

@@ -452,6 +452,15 @@ impl Config {
             }
         }
         self.validate_mmapi_operators(lease)?;
+        let operators: Vec<&str> = self
+            .providers
+            .mmapi
+            .iter()
+            .map(|o| o.name.as_str())
+            .collect();
+        self.callback_sources
+            .validate(&operators)
+            .map_err(ConfigError::Invalid)?;
         crate::notify::policy::CallbackPolicy::new(&self.callbacks, self.is_sandbox())
             .map_err(ConfigError::Invalid)?;
         if self.limits.max_body_bytes == 0 || self.limits.rate_limit_burst == Some(0) {
@@ -571,6 +580,41 @@ shortcodes = [{ shortcode = "174379", passkey = "pk" }]
         let d = c.providers.daraja.unwrap();
         assert_eq!(d.consumer_secret.expose(), "from-env");
         assert!(!format!("{d:?}").contains("from-env"));
+    }
+
+    #[test]
+    fn gsma_speaking_operators_with_env_secrets_and_their_own_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gw.toml");
+        let operator = |name: &str| {
+            format!(
+                "[[providers.mmapi]]\nname = \"{name}\"\nbase_url = \"https://api.acme.example/v1.2/mm\"\n\
+                 currencies = [\"RWF\"]\n[providers.mmapi.auth]\nscheme = \"oauth2\"\nconsumer_key = \"k\"\n\
+                 consumer_secret = \"env:MMAPI_TEST_ACME_SECRET_X\"\n"
+            )
+        };
+        std::env::set_var("MMAPI_TEST_ACME_SECRET_X", "acme-secret");
+        let file = format!(
+            "{}[callback_sources]\nacme = [\"10.0.0.0/8\"]\n",
+            operator("acme")
+        );
+        std::fs::write(&path, file).unwrap();
+        let c = Config::load(Some(&path), Overrides::default()).unwrap();
+        assert!(!c.is_sandbox());
+        let acme = &c.providers.mmapi[0];
+        assert_eq!(
+            acme.auth.consumer_secret.as_ref().map(Secret::expose),
+            Some("acme-secret")
+        );
+        assert!(c.callback_sources.for_provider("acme").is_some());
+        // Two operators of one name, or one named like a built-in provider, are refused.
+        for file in [
+            format!("{}{}", operator("acme"), operator("acme")),
+            operator("daraja"),
+        ] {
+            std::fs::write(&path, file).unwrap();
+            assert!(Config::load(Some(&path), Overrides::default()).is_err());
+        }
     }
 
     #[test]
