@@ -258,6 +258,16 @@ enum Simulator {
         #[command(flatten)]
         credentials: mmapi_gateway::simulate::OpenApiArgs,
     },
+    /// The open GSMA MMAPI 1.2 reference simulator (wallets, transactions, authorisation codes, links, debit
+    /// mandates, quotations, accounts), at /v1.2/mm.
+    Mmapi {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8083")]
+        listen: SocketAddr,
+        /// How long an asynchronous request stays pending, in milliseconds.
+        #[arg(long, default_value_t = 200)]
+        processing_delay_ms: u64,
+    },
 }
 
 /// Installs logging (and the span export `telemetry` asks for); exits if it cannot.
@@ -362,11 +372,12 @@ async fn stop_signal() {
     tracing::info!("stop signal received");
 }
 
-/// `mmapi-gateway simulate daraja|mpesa-openapi`.
+/// `mmapi-gateway simulate daraja|mpesa-openapi|mmapi`.
 async fn simulate(operator: Simulator) -> ExitCode {
     let (listen, faults) = match &operator {
         Simulator::Daraja { listen, faults, .. }
         | Simulator::MpesaOpenapi { listen, faults, .. } => (*listen, faults.load()),
+        Simulator::Mmapi { listen, .. } => (*listen, Ok(Default::default())),
     };
     let faults = match faults {
         Ok(f) => f,
@@ -399,6 +410,15 @@ async fn simulate(operator: Simulator) -> ExitCode {
         }
         Simulator::MpesaOpenapi { credentials, .. } => {
             mmapi_gateway::simulate::openapi(credentials, faults, listener).await
+        }
+        Simulator::Mmapi {
+            processing_delay_ms,
+            ..
+        } => {
+            let config = mmapi_forward::simulator::SimulatorConfig {
+                processing_delay: Duration::from_millis(processing_delay_ms),
+            };
+            mmapi_gateway::simulate::mmapi(config, listener).await
         }
     };
     match served {

@@ -1,4 +1,4 @@
-//! `mmapi-gateway simulate daraja|mpesa-openapi`: the operator simulators on their own listener, with the
+//! `mmapi-gateway simulate daraja|mpesa-openapi|mmapi`: the operator simulators on their own listener, with the
 //! credentials an operator of the gateway chooses (so that a test can run the gateway against them with
 //! distinctive secrets), their RSA key kept in a file, and the certificate or public key the gateway's
 //! configuration needs written out.
@@ -206,6 +206,22 @@ pub async fn openapi(
     }
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "M-Pesa OpenAPI simulator listening");
+    }
+    serve_router(listener, router).await
+}
+
+/// `mmapi-gateway simulate mmapi`: the open MMAPI 1.2 reference simulator, served at `/v1.2/mm` (and at the
+/// GSMA sandbox's `/simulator/v1.2/passthrough/mm`). It asks for no credentials.
+pub async fn mmapi(
+    config: mmapi_forward::simulator::SimulatorConfig,
+    listener: tokio::net::TcpListener,
+) -> Result<(), String> {
+    let sim = mmapi_forward::simulator::MmapiSimulator::new(config);
+    let router = Router::new()
+        .nest("/v1.2/mm", sim.router())
+        .nest("/simulator/v1.2/passthrough/mm", sim.router());
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "MMAPI reference simulator listening at /v1.2/mm");
     }
     serve_router(listener, router).await
 }

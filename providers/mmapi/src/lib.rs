@@ -15,6 +15,7 @@
 mod callbacks;
 mod client;
 pub mod config;
+pub mod simulator;
 mod transform;
 
 use std::sync::Arc;

@@ -1,0 +1,200 @@
+//! An open reference simulator of the GSMA Mobile Money API 1.2: a server with real behaviour, not canned
+//! answers. Wallets in any ISO 4217 currency, named by every GSMA identifier type, whose balances move with
+//! each transaction and whose limits produce the GSMA limit errors; authorisation codes redeemed by a payment's
+//! `oneTimeCode`; account links whose mode is enforced; debit mandates enforced on the payments taken under
+//! them; quotations with FX rates and fees, and international transfers with the KYC rules; accounts created
+//! with KYC and identities. Every asynchronous operation answers `202` with a request state, then calls back
+//! (`X-Callback-URL`) or waits to be polled, as a GSMA server must.
+//!
+//! Run it alone with `mmapi-gateway simulate mmapi --listen ADDR`; the README has its test data table.
+
+mod accounts;
+mod consents;
+mod ledger;
+mod quotations;
+mod requests;
+mod transactions;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use mmapi_core::GsmaError;
+use serde_json::{json, Value};
+
+/// How the simulator behaves.
+#[derive(Clone, Debug)]
+pub struct SimulatorConfig {
+    /// How long an asynchronous request stays `pending` before it completes or fails.
+    pub processing_delay: Duration,
+}
+
+impl Default for SimulatorConfig {
+    fn default() -> Self {
+        Self {
+            processing_delay: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Everything the simulator holds.
+pub(crate) struct Sim {
+    pub config: SimulatorConfig,
+    pub ledger: Mutex<ledger::Ledger>,
+    pub requests: Mutex<requests::Requests>,
+    pub transactions: Mutex<transactions::Transactions>,
+    pub consents: Mutex<consents::Consents>,
+    pub quotations: Mutex<quotations::Quotations>,
+    pub http: reqwest::Client,
+}
+
+/// Locks a part of the state; a panic elsewhere never makes it unusable.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The MMAPI reference simulator.
+#[derive(Clone)]
+pub struct MmapiSimulator {
+    sim: Arc<Sim>,
+}
+
+impl MmapiSimulator {
+    /// A simulator holding the seeded test accounts.
+    pub fn new(config: SimulatorConfig) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        Self {
+            sim: Arc::new(Sim {
+                config,
+                ledger: Mutex::new(ledger::Ledger::seeded()),
+                requests: Mutex::new(requests::Requests::default()),
+                transactions: Mutex::new(transactions::Transactions::default()),
+                consents: Mutex::new(consents::Consents::default()),
+                quotations: Mutex::new(quotations::Quotations::default()),
+                http,
+            }),
+        }
+    }
+
+    /// The API, to be served at the MMAPI root (e.g. nested under `/v1.2/mm`).
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/heartbeat", get(heartbeat))
+            .route("/transactions", post(transactions::create_untyped))
+            .route("/transactions/type/{type}", post(transactions::create))
+            .route(
+                "/transactions/{reference}",
+                get(transactions::read).patch(transactions::patch),
+            )
+            .route(
+                "/transactions/{reference}/reversals",
+                post(transactions::reverse),
+            )
+            .route("/quotations", post(quotations::create))
+            .route("/quotations/{reference}", get(quotations::read))
+            .route("/requeststates/{id}", get(requests::request_state))
+            .route("/responses/{id}", get(requests::response))
+            .route("/accounts", any(accounts::dispatch_root))
+            .route("/accounts/{*rest}", any(accounts::dispatch))
+            .fallback(not_found)
+            .with_state(Arc::clone(&self.sim))
+    }
+
+    /// The balance of the account one identifier names, as a decimal string.
+    pub fn balance_of(&self, key: &str, value: &str) -> Option<String> {
+        lock(&self.sim.ledger)
+            .find(key, value)
+            .map(|a| a.balance.to_string())
+    }
+}
+
+async fn heartbeat() -> Json<Value> {
+    Json(json!({"serviceStatus": "available"}))
+}
+
+async fn not_found() -> SimError {
+    SimError(GsmaError::not_found("No such resource"))
+}
+
+/// A GSMA error answered with the status the spec gives its category.
+pub(crate) struct SimError(pub GsmaError);
+
+impl From<GsmaError> for SimError {
+    fn from(e: GsmaError) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for SimError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        (status, Json(self.0)).into_response()
+    }
+}
+
+/// A JSON answer with a status.
+pub(crate) fn answer(status: StatusCode, body: Value) -> Response {
+    (status, Json(body)).into_response()
+}
+
+/// The request headers an asynchronous request carries.
+pub(crate) struct AsyncHeaders {
+    /// `X-CorrelationID`, lower-cased.
+    pub correlation_id: Option<String>,
+    /// `X-Callback-URL`.
+    pub callback_url: Option<String>,
+}
+
+impl AsyncHeaders {
+    pub(crate) fn read(headers: &HeaderMap) -> Result<Self, GsmaError> {
+        let text = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let correlation_id = match text("X-CorrelationID") {
+            Some(id) if uuid::Uuid::try_parse(&id).is_ok() => Some(id.to_ascii_lowercase()),
+            Some(id) => {
+                return Err(GsmaError::format(
+                    "X-CorrelationID",
+                    format!("X-CorrelationID '{id}' is not a UUID"),
+                ))
+            }
+            None => None,
+        };
+        let callback_url = match text("X-Callback-URL") {
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => Some(url),
+            Some(_) => {
+                return Err(GsmaError::format(
+                    "X-Callback-URL",
+                    "X-Callback-URL is not an http(s) URL",
+                ))
+            }
+            None => None,
+        };
+        Ok(Self {
+            correlation_id,
+            callback_url,
+        })
+    }
+}
+
+/// Parses a JSON body.
+pub(crate) fn json_body(body: &[u8]) -> Result<Value, GsmaError> {
+    serde_json::from_slice(body)
+        .map_err(|e| GsmaError::format("body", format!("The request body is not valid JSON: {e}")))
+}
+
+/// A new reference: 32 lower-case hex digits.
+pub(crate) fn new_reference() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}

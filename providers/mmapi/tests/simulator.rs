@@ -1,0 +1,533 @@
+//! The MMAPI reference simulator over real HTTP on 127.0.0.1, with `walletid` parties in USD, RWF and GBP:
+//! authorisation codes issued and redeemed (and refused once used, expired or cancelled), links with their
+//! mode enforced, debit mandates enforced, a quotation cited by an international transfer (and refused once
+//! expired, or for a refused nationality), an account created and its KYC updated, limits, reversals,
+//! callbacks and idempotency.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::put;
+use axum::Router;
+use mmapi_forward::simulator::{MmapiSimulator, SimulatorConfig};
+use serde_json::{json, Value};
+
+/// Callbacks received: the X-CorrelationID and the body of each.
+type Received = Arc<Mutex<Vec<(String, Value)>>>;
+
+struct Sim {
+    sim: MmapiSimulator,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Sim {
+    async fn start() -> Self {
+        let sim = MmapiSimulator::new(SimulatorConfig {
+            processing_delay: Duration::from_millis(20),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}/v1.2/mm", listener.local_addr().expect("addr"));
+        let router = Router::new().nest("/v1.2/mm", sim.router());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Self {
+            sim,
+            base,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("X-CorrelationID", uuid::Uuid::new_v4().to_string());
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("sent");
+        let status = StatusCode::from_u16(response.status().as_u16()).expect("status");
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    async fn patch(&self, path: &str, body: Value) -> StatusCode {
+        self.send(reqwest::Method::PATCH, path, Some(body)).await.0
+    }
+
+    /// POSTs an asynchronous request and polls it until final: the final request state.
+    async fn run(&self, path: &str, body: Value) -> Value {
+        let (status, state) = self.send(reqwest::Method::POST, path, Some(body)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{path}: {state}");
+        let id = state["serverCorrelationId"]
+            .as_str()
+            .expect("an id")
+            .to_owned();
+        for _ in 0..200 {
+            let (_, state) = self.get(&format!("/requeststates/{id}")).await;
+            if state["status"] != "pending" {
+                return state;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{path} still pending");
+    }
+
+    async fn pay(&self, transaction_type: &str, body: Value) -> Value {
+        self.run(&format!("/transactions/type/{transaction_type}"), body)
+            .await
+    }
+
+    fn balance(&self, wallet: &str) -> String {
+        self.sim.balance_of("walletid", wallet).expect("a wallet")
+    }
+}
+
+fn wallet(id: &str) -> Value {
+    json!([{"key": "walletid", "value": id}])
+}
+
+fn payment(from: Value, to: Value, amount: &str, currency: &str) -> Value {
+    json!({"amount": amount, "currency": currency, "debitParty": from, "creditParty": to})
+}
+
+fn assert_failed(state: &Value, code: &str) {
+    assert_eq!(state["status"], "failed", "{state}");
+    assert_eq!(state["error"]["errorCode"], code, "{state}");
+}
+
+#[tokio::test]
+async fn authorisation_codes_are_redeemed_once_and_refused_expired_or_cancelled() {
+    let sim = Sim::start().await;
+    let state = sim
+        .run(
+            "/accounts/walletid/1/authorisationcodes",
+            json!({"amount": "25", "currency": "USD", "amountType": "exact", "codeLifetime": 600}),
+        )
+        .await;
+    assert_eq!(state["status"], "completed", "{state}");
+    let code = state["objectReference"]
+        .as_str()
+        .expect("the code")
+        .to_owned();
+    let (status, view) = sim
+        .get(&format!("/accounts/walletid/1/authorisationcodes/{code}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(view["codeState"], "active");
+    assert_eq!(view["amount"], "25");
+
+    let mut pay = payment(wallet("1"), wallet("1000"), "25", "USD");
+    pay["oneTimeCode"] = json!(code);
+    assert_eq!(
+        sim.pay("merchantpay", pay.clone()).await["status"],
+        "completed"
+    );
+    assert_eq!(sim.balance("1"), "99975");
+    assert_eq!(sim.balance("1000"), "25");
+    let (_, view) = sim
+        .get(&format!("/accounts/walletid/1/authorisationcodes/{code}"))
+        .await;
+    assert_eq!(view["codeState"], "expired", "a used code is spent");
+    assert_failed(&sim.pay("merchantpay", pay).await, "requestDeclined");
+
+    // Another amount than an exact code's, a code past its lifetime, a cancelled code.
+    let state = sim
+        .run(
+            "/accounts/walletid/1/authorisationcodes",
+            json!({"amount": "30", "currency": "USD", "amountType": "maximum", "codeLifetime": 1}),
+        )
+        .await;
+    let short = state["objectReference"]
+        .as_str()
+        .expect("a code")
+        .to_owned();
+    let mut over = payment(wallet("1"), wallet("1000"), "31", "USD");
+    over["oneTimeCode"] = json!(short);
+    assert_failed(&sim.pay("merchantpay", over).await, "requestDeclined");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let mut late = payment(wallet("1"), wallet("1000"), "20", "USD");
+    late["oneTimeCode"] = json!(short);
+    let state = sim.pay("merchantpay", late).await;
+    assert_failed(&state, "requestDeclined");
+    assert!(state["error"]["errorDescription"]
+        .as_str()
+        .is_some_and(|d| d.contains("expired")));
+    let (_, expired) = sim
+        .get("/accounts/walletid/1/authorisationcodes?codeState=expired")
+        .await;
+    assert_eq!(expired.as_array().map(Vec::len), Some(2), "{expired}");
+
+    let state = sim
+        .run(
+            "/accounts/walletid/1/authorisationcodes",
+            json!({"amount": "5", "currency": "USD"}),
+        )
+        .await;
+    let cancelled = state["objectReference"]
+        .as_str()
+        .expect("a code")
+        .to_owned();
+    let path = format!("/accounts/walletid/1/authorisationcodes/{cancelled}");
+    let cancel = json!([{"op": "replace", "path": "/codeState", "value": "cancelled"}]);
+    assert_eq!(
+        sim.patch(&path, cancel.clone()).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(sim.patch(&path, cancel).await, StatusCode::BAD_REQUEST);
+    let mut pay = payment(wallet("1"), wallet("1000"), "5", "USD");
+    pay["oneTimeCode"] = json!(cancelled);
+    assert_failed(&sim.pay("merchantpay", pay).await, "requestDeclined");
+    assert_eq!(sim.balance("1"), "99975", "no refused payment moved money");
+}
+
+#[tokio::test]
+async fn links_carry_transfers_their_mode_allows() {
+    let sim = Sim::start().await;
+    let state = sim
+        .run(
+            "/accounts/walletid/3/links",
+            json!({"sourceAccountIdentifiers": wallet("4"), "mode": "push", "status": "active"}),
+        )
+        .await;
+    assert_eq!(state["status"], "completed", "{state}");
+    let link = state["objectReference"]
+        .as_str()
+        .expect("a linkref")
+        .to_owned();
+    let (_, view) = sim.get(&format!("/accounts/walletid/3/links/{link}")).await;
+    assert_eq!(view["mode"], "push");
+    let linkref = json!([{"key": "linkref", "value": link}]);
+
+    let push = sim
+        .pay(
+            "transfer",
+            payment(wallet("4"), linkref.clone(), "1000", "RWF"),
+        )
+        .await;
+    assert_eq!(push["status"], "completed", "{push}");
+    assert_eq!(sim.balance("3"), "10001000");
+    let pull = sim
+        .pay(
+            "transfer",
+            payment(linkref.clone(), wallet("4"), "1000", "RWF"),
+        )
+        .await;
+    assert_failed(&pull, "linkViolation");
+    // Only the source account may use it; an inactive link carries nothing.
+    assert_failed(
+        &sim.pay(
+            "transfer",
+            payment(wallet("2"), linkref.clone(), "10", "USD"),
+        )
+        .await,
+        "linkViolation",
+    );
+    let path = format!("/accounts/walletid/3/links/{link}");
+    let off = json!([{"op": "replace", "path": "/status", "value": "inactive"}]);
+    assert_eq!(sim.patch(&path, off).await, StatusCode::NO_CONTENT);
+    assert_failed(
+        &sim.pay("transfer", payment(wallet("4"), linkref, "1000", "RWF"))
+            .await,
+        "linkViolation",
+    );
+    assert_eq!(sim.balance("3"), "10001000");
+}
+
+#[tokio::test]
+async fn debit_mandates_cover_only_what_they_allow() {
+    let sim = Sim::start().await;
+    let today = chrono::Utc::now().date_naive();
+    let state = sim
+        .run(
+            "/accounts/walletid/5/debitmandates",
+            json!({"payee": wallet("6"), "amountLimit": "100", "currency": "GBP",
+                   "startDate": today.to_string(), "endDate": (today + chrono::Days::new(30)).to_string(),
+                   "frequencyType": "weekly", "numberOfPayments": 2}),
+        )
+        .await;
+    assert_eq!(state["status"], "completed", "{state}");
+    let mandate = state["objectReference"]
+        .as_str()
+        .expect("a mandate")
+        .to_owned();
+    let under = json!([{"key": "mandatereference", "value": mandate}]);
+    let ok = sim
+        .pay(
+            "merchantpay",
+            payment(under.clone(), wallet("6"), "50", "GBP"),
+        )
+        .await;
+    assert_eq!(ok["status"], "completed", "{ok}");
+    assert_eq!(sim.balance("5"), "79950");
+    assert_failed(
+        &sim.pay(
+            "merchantpay",
+            payment(under.clone(), wallet("6"), "150", "GBP"),
+        )
+        .await,
+        "noMandateAuthority",
+    );
+    assert_failed(
+        &sim.pay(
+            "merchantpay",
+            payment(under.clone(), wallet("2"), "10", "USD"),
+        )
+        .await,
+        "noMandateAuthority",
+    );
+    assert_eq!(
+        sim.pay(
+            "merchantpay",
+            payment(under.clone(), wallet("6"), "10", "GBP")
+        )
+        .await["status"],
+        "completed"
+    );
+    assert_failed(
+        &sim.pay("merchantpay", payment(under, wallet("6"), "10", "GBP"))
+            .await,
+        "noMandateAuthority",
+    );
+    let (_, view) = sim
+        .get(&format!("/accounts/walletid/5/debitmandates/{mandate}"))
+        .await;
+    assert_eq!(view["mandateStatus"], "active");
+}
+
+#[tokio::test]
+async fn a_quotation_prices_an_international_transfer_until_it_expires() {
+    let sim = Sim::start().await;
+    let quote = |lifetime: &str| {
+        json!({"debitParty": wallet("1"), "creditParty": wallet("3"), "requestAmount": "100",
+               "requestCurrency": "USD", "customData": [{"key": "quoteLifetimeSeconds", "value": lifetime}]})
+    };
+    let state = sim.run("/quotations", quote("600")).await;
+    let reference = state["objectReference"]
+        .as_str()
+        .expect("a quotation")
+        .to_owned();
+    let (_, quotation) = sim.get(&format!("/quotations/{reference}")).await;
+    let q = &quotation["quotes"][0];
+    assert_eq!(q["sendingAmount"], "100");
+    assert_eq!(q["receivingAmount"], "130000");
+    assert_eq!(q["receivingCurrency"], "RWF");
+    assert_eq!(q["fxRate"], "1300");
+    assert_eq!(q["fees"][0]["feeAmount"], "1");
+    let transfer = |reference: &str, quote_id: &Value, nationality: &str| {
+        json!({"amount": "100", "currency": "USD", "debitParty": wallet("1"), "creditParty": wallet("3"),
+               "internationalTransferInformation": {"originCountry": "GB", "quotationReference": reference,
+                                                    "quoteId": quote_id},
+               "senderKyc": {"nationality": nationality,
+                             "idDocument": [{"idType": "passport", "idNumber": "123456789"}]}})
+    };
+    let refused = sim
+        .pay("inttransfer", transfer(&reference, &q["quoteId"], "KP"))
+        .await;
+    assert_failed(&refused, "nationalityNotPermitted");
+    let done = sim
+        .pay("inttransfer", transfer(&reference, &q["quoteId"], "GB"))
+        .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(sim.balance("1"), "99900");
+    assert_eq!(sim.balance("3"), "10130000");
+
+    let state = sim.run("/quotations", quote("1")).await;
+    let short = state["objectReference"]
+        .as_str()
+        .expect("a quotation")
+        .to_owned();
+    let (_, quotation) = sim.get(&format!("/quotations/{short}")).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let late = sim
+        .pay(
+            "inttransfer",
+            transfer(&short, &quotation["quotes"][0]["quoteId"], "GB"),
+        )
+        .await;
+    assert_failed(&late, "quoteHasExpired");
+}
+
+#[tokio::test]
+async fn an_account_is_created_and_its_kyc_updated() {
+    let sim = Sim::start().await;
+    let state = sim
+        .run(
+            "/accounts/individual",
+            json!({"accountIdentifiers": [{"key": "msisdn", "value": "+447700900123"}, {"key": "walletid", "value": "77"}],
+                   "identity": [{"identityKyc": {"subjectName": {"firstName": "Ivy", "lastName": "Ito"}, "nationality": "GB"},
+                                 "accountRelationship": "accountholder"}],
+                   "customData": [{"key": "currency", "value": "GBP"}, {"key": "openingBalance", "value": "10"}]}),
+        )
+        .await;
+    assert_eq!(state["status"], "completed", "{state}");
+    let (_, name) = sim.get("/accounts/walletid/77/accountname").await;
+    assert_eq!(name["name"]["lastName"], "Ito");
+    let (_, status) = sim.get("/accounts/msisdn/+447700900123/status").await;
+    assert_eq!(status["accountStatus"], "available");
+    let (_, balance) = sim.get("/accounts/walletid/77/balance").await;
+    assert_eq!(balance["currency"], "GBP");
+    assert_eq!(balance["currentBalance"], "10");
+    let rename =
+        json!([{"op": "replace", "path": "/identityKyc/subjectName/lastName", "value": "Ivory"}]);
+    assert_eq!(
+        sim.patch("/accounts/walletid/77/identities/1", rename)
+            .await,
+        StatusCode::NO_CONTENT
+    );
+    let (_, name) = sim.get("/accounts/walletid/77/accountname").await;
+    assert_eq!(name["name"]["lastName"], "Ivory");
+    // The same identifiers again are refused; an unknown account is not found.
+    let (status, error) = sim
+        .send(
+            reqwest::Method::POST,
+            "/accounts/individual",
+            Some(
+                json!({"accountIdentifiers": [{"key": "walletid", "value": "77"}],
+                        "identity": [{"identityKyc": {}, "accountRelationship": "accountholder"}]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    let (status, _) = sim.get("/accounts/walletid/404/balance").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The new wallet pays like any other.
+    let paid = sim
+        .pay("transfer", payment(wallet("77"), wallet("6"), "4", "GBP"))
+        .await;
+    assert_eq!(paid["status"], "completed", "{paid}");
+    assert_eq!(sim.balance("77"), "6");
+}
+
+#[tokio::test]
+async fn limits_reversals_callbacks_and_idempotency() {
+    let sim = Sim::start().await;
+    assert_failed(
+        &sim.pay("transfer", payment(wallet("7"), wallet("2"), "6", "USD"))
+            .await,
+        "insufficientFunds",
+    );
+    assert_failed(
+        &sim.pay("transfer", payment(wallet("8"), wallet("2"), "6", "USD"))
+            .await,
+        "incorrectState",
+    );
+    assert_failed(
+        &sim.pay(
+            "transfer",
+            payment(wallet("1"), wallet("2"), "1000001", "USD"),
+        )
+        .await,
+        "greaterThanTransactionMaxValue",
+    );
+    assert_failed(
+        &sim.pay("transfer", payment(wallet("1"), wallet("3"), "10", "USD"))
+            .await,
+        "currencyNotSupported",
+    );
+
+    // A completed payment reversed: the money goes back and the original reads reversed.
+    let paid = sim
+        .pay(
+            "merchantpay",
+            payment(wallet("2"), wallet("1000"), "40", "USD"),
+        )
+        .await;
+    let original = paid["objectReference"]
+        .as_str()
+        .expect("a reference")
+        .to_owned();
+    assert_eq!(sim.balance("2"), "49960");
+    let reversed = sim
+        .run(
+            &format!("/transactions/{original}/reversals"),
+            json!({"type": "reversal"}),
+        )
+        .await;
+    assert_eq!(reversed["status"], "completed", "{reversed}");
+    assert_eq!(sim.balance("2"), "50000");
+    let (_, view) = sim.get(&format!("/transactions/{original}")).await;
+    assert_eq!(view["transactionStatus"], "reversed");
+
+    // Callback mode: the final transaction is PUT with the client's X-CorrelationID.
+    let received: Received = Arc::default();
+    let receiver = Router::new()
+        .route(
+            "/cb",
+            put(
+                |State(seen): State<Received>, headers: HeaderMap, body: Bytes| async move {
+                    let id = headers
+                        .get("X-CorrelationID")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    seen.lock().expect("lock").push((id, body));
+                    StatusCode::NO_CONTENT
+                },
+            ),
+        )
+        .with_state(Arc::clone(&received));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let callback = format!("http://{}/cb", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, receiver).await;
+    });
+    let correlation = uuid::Uuid::new_v4().to_string();
+    let post = |body: Value| {
+        sim.http
+            .post(format!("{}/transactions/type/merchantpay", sim.base))
+            .header("X-CorrelationID", &correlation)
+            .header("X-Callback-URL", &callback)
+            .json(&body)
+            .send()
+    };
+    let body = payment(wallet("2"), wallet("1000"), "3", "USD");
+    let first = post(body.clone()).await.expect("sent");
+    assert_eq!(first.status().as_u16(), 202);
+    let state: Value = first.json().await.expect("json");
+    assert_eq!(state["notificationMethod"], "callback");
+    for _ in 0..200 {
+        if !received.lock().expect("lock").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let calls = received.lock().expect("lock").clone();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].0, correlation);
+    assert_eq!(calls[0].1["transactionStatus"], "completed");
+    assert_eq!(calls[0].1["transactionReference"], state["objectReference"]);
+    // The same X-CorrelationID again is a duplicate; /responses finds the first.
+    let again = post(body).await.expect("sent");
+    assert_eq!(again.status().as_u16(), 400);
+    let error: Value = again.json().await.expect("json");
+    assert_eq!(error["errorCode"], "duplicateRequest");
+    let (status, link) = sim.get(&format!("/responses/{correlation}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        link["link"],
+        format!(
+            "/transactions/{}",
+            state["objectReference"].as_str().unwrap_or_default()
+        )
+    );
+    assert_eq!(sim.balance("2"), "49997", "paid once");
+}
