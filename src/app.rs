@@ -66,6 +66,8 @@ pub struct Gateway {
     pub daraja_listener: Option<sandbox::SimulatorListener>,
     /// The sandbox M-Pesa OpenAPI simulator's own listener.
     pub openapi_listener: Option<sandbox::SimulatorListener>,
+    /// In sandbox mode, the MMAPI reference simulator's listener.
+    pub mmapi_listener: Option<sandbox::SimulatorListener>,
     /// The client registry.
     pub clients: Arc<ClientRegistry>,
     /// The sandbox's demo client (an operator granted the sandbox accounts), in sandbox mode.
@@ -177,9 +179,17 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
         config.providers.mpesa_openapi.clone()
     };
 
+    let mut mmapi_operators = config.providers.mmapi.clone();
+    let mut mmapi_listener = None;
+    if config.is_sandbox() {
+        let sim = sandbox::start_mmapi(&config.simulators).await?;
+        tracing::info!(address = %sim.address, "sandbox mode: MMAPI reference simulator listening at /v1.2/mm");
+        mmapi_operators.push(sim.operator);
+        mmapi_listener = Some(sim.listener);
+    }
     let mut router = routing::Router::new(config.breaker.clone());
     // GSMA-speaking operators first: a currency one of them is configured for is theirs.
-    for operator in &config.providers.mmapi {
+    for operator in &mmapi_operators {
         let callbacks = format!("{public_url}/callbacks/{}", operator.name);
         let provider = mmapi_forward::MmapiProvider::new(operator.clone(), callbacks)?;
         router.add(Arc::new(provider));
@@ -350,6 +360,7 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
         openapi_simulator,
         daraja_listener,
         openapi_listener,
+        mmapi_listener,
         clients,
         sandbox_client,
         server,

@@ -92,6 +92,8 @@ pub struct SandboxSettings {
     pub daraja_listen: SocketAddr,
     /// Address of the M-Pesa OpenAPI simulator's own listener (port 0: any free port).
     pub openapi_listen: SocketAddr,
+    /// Address of the MMAPI reference simulator's own listener (port 0: any free port).
+    pub mmapi_listen: SocketAddr,
     /// How long the simulated customer takes to answer an STK prompt, in milliseconds.
     pub callback_delay_ms: u64,
     /// How long to wait for an STK result before asking STK Query, in seconds.
@@ -227,6 +229,7 @@ impl Default for SandboxSettings {
         Self {
             daraja_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             openapi_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            mmapi_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             callback_delay_ms: 500,
             stk_result_deadline_secs: 5,
             stk_unacknowledged_expiry_secs: 15,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use mmapi_core::error::{ErrorCategory, ErrorCode};
 use mmapi_core::model::ServiceStatus;
-use mmapi_core::model::{TransactionRequest, TransactionType};
+use mmapi_core::model::{Party, TransactionRequest, TransactionType};
 use mmapi_core::provider::{CheckRequest, Provider};
 use mmapi_core::GsmaError;
 
@@ -17,6 +17,8 @@ use crate::breaker::{self, Admission, Breaker, BreakerSettings, GuardedProvider}
 pub struct Router {
     by_name: HashMap<String, Arc<dyn Provider>>,
     by_currency: HashMap<&'static str, Arc<dyn Provider>>,
+    /// Providers chosen by the identifier type of a party (`Capabilities::identifier_types`), in the order added.
+    by_identifier: Vec<Arc<dyn Provider>>,
     guarded: HashMap<String, Arc<GuardedProvider>>,
     breaker_settings: BreakerSettings,
 }
@@ -31,7 +33,8 @@ impl Router {
     }
 
     /// Adds a provider behind new circuit breakers (one per currency, i.e. per OpenAPI market); it serves the
-    /// currencies its capabilities list (the first provider added wins a tie).
+    /// currencies its capabilities list (the first provider added wins a tie), or, when its capabilities name
+    /// identifier types, the requests that name an account by one of them.
     pub fn add(&mut self, provider: Arc<dyn Provider>) {
         let guarded = Arc::new(GuardedProvider::new(
             provider,
@@ -40,10 +43,15 @@ impl Router {
         self.guarded
             .insert(guarded.name().to_owned(), guarded.clone());
         let provider: Arc<dyn Provider> = guarded;
-        for currency in provider.capabilities().currencies {
-            self.by_currency
-                .entry(currency.code())
-                .or_insert_with(|| provider.clone());
+        let capabilities = provider.capabilities();
+        if capabilities.identifier_types.is_empty() {
+            for currency in capabilities.currencies {
+                self.by_currency
+                    .entry(currency.code())
+                    .or_insert_with(|| provider.clone());
+            }
+        } else {
+            self.by_identifier.push(provider.clone());
         }
         self.by_name.insert(provider.name().to_owned(), provider);
     }
@@ -88,9 +96,65 @@ impl Router {
         markets
     }
 
+    /// The markets of providers chosen by identifier type: each currency of each, with the provider and its
+    /// identifier types, in the order the providers were added.
+    pub fn identifier_markets(&self) -> Vec<(String, Arc<dyn Provider>, Vec<String>)> {
+        self.by_identifier
+            .iter()
+            .flat_map(|provider| {
+                let capabilities = provider.capabilities();
+                let types = capabilities.identifier_types.clone();
+                capabilities
+                    .currencies
+                    .into_iter()
+                    .map(move |c| (c.code().to_owned(), provider.clone(), types.clone()))
+            })
+            .collect()
+    }
+
+    /// The providers chosen by identifier type, in the order added.
+    pub fn identifier_providers(&self) -> impl Iterator<Item = &Arc<dyn Provider>> {
+        self.by_identifier.iter()
+    }
+
     /// Every provider.
     pub fn providers(&self) -> impl Iterator<Item = &Arc<dyn Provider>> {
         self.by_name.values()
+    }
+
+    /// The provider for `currency` and an account named by `parties`: one chosen by their identifier type,
+    /// else the currency's.
+    pub fn for_parties(&self, currency: &str, parties: &[Party]) -> Option<&Arc<dyn Provider>> {
+        self.by_identifier
+            .iter()
+            .find(|p| {
+                let capabilities = p.capabilities();
+                capabilities.chosen_by(parties)
+                    && capabilities.currencies.iter().any(|c| c.code() == currency)
+            })
+            .or_else(|| self.by_currency.get(currency))
+    }
+
+    /// The providers that may know the account `identifiers` name: those chosen by its identifier types, when
+    /// there are any; else every provider not chosen by identifier type.
+    pub fn for_account(&self, identifiers: &[Party]) -> Vec<Arc<dyn Provider>> {
+        let chosen: Vec<Arc<dyn Provider>> = self
+            .by_identifier
+            .iter()
+            .filter(|p| p.capabilities().chosen_by(identifiers))
+            .cloned()
+            .collect();
+        if !chosen.is_empty() {
+            return chosen;
+        }
+        let mut rest: Vec<Arc<dyn Provider>> = self
+            .by_name
+            .values()
+            .filter(|p| p.capabilities().identifier_types.is_empty())
+            .cloned()
+            .collect();
+        rest.sort_by(|a, b| a.name().cmp(b.name()));
+        rest
     }
 
     /// Chooses the provider for a transaction and checks it can carry it.
@@ -99,9 +163,9 @@ impl Router {
         transaction_type: TransactionType,
         request: &TransactionRequest,
     ) -> Result<Arc<dyn Provider>, GsmaError> {
+        let parties = request.parties();
         let provider = self
-            .by_currency
-            .get(request.currency.code())
+            .for_parties(request.currency.code(), &parties)
             .ok_or_else(|| {
                 GsmaError::new(
                     ErrorCategory::Validation,

@@ -260,3 +260,45 @@ pub async fn start_openapi(
         listener,
     })
 }
+
+/// The sandbox's MMAPI reference simulator and the operator configuration that reaches it.
+pub struct SandboxMmapi {
+    pub address: SocketAddr,
+    pub operator: mmapi_forward::MmapiConfig,
+    pub listener: SimulatorListener,
+}
+
+/// The name of the sandbox's GSMA-speaking operator: the MMAPI reference simulator.
+pub const MMAPI_SANDBOX_OPERATOR: &str = "mmapi-simulator";
+
+/// Starts the MMAPI reference simulator on its own listener (its API at `/v1.2/mm`); in sandbox mode the
+/// accounts named by `walletid` (in the currencies it quotes) are its.
+pub async fn start_mmapi(settings: &SandboxSettings) -> Result<SandboxMmapi, crate::app::AppError> {
+    use mmapi_forward::simulator::{MmapiSimulator, SimulatorConfig, CURRENCIES};
+    let simulator = MmapiSimulator::new(SimulatorConfig {
+        processing_delay: Duration::from_millis(settings.callback_delay_ms),
+    });
+    let router = axum::Router::new().nest("/v1.2/mm", simulator.router());
+    let listener = tokio::net::TcpListener::bind(settings.mmapi_listen).await?;
+    let listener = SimulatorListener::serve("mmapi", listener, router).await?;
+    let address = listener.address();
+    let currencies = CURRENCIES
+        .iter()
+        .filter_map(|c| mmapi_core::Currency::parse(c).ok())
+        .collect();
+    let mut operator =
+        mmapi_forward::MmapiConfig::new(format!("http://{address}/v1.2/mm"), currencies);
+    operator.name = MMAPI_SANDBOX_OPERATOR.to_owned();
+    operator.identifier_types = vec!["walletid".to_owned()];
+    // The simulator's international transfers cite its own quotations, which the gateway does not forward yet.
+    operator
+        .transaction_types
+        .retain(|t| *t != mmapi_core::model::TransactionType::Inttransfer);
+    operator.result_deadline_secs = Some(settings.stk_result_deadline_secs.max(1));
+    operator.poll_interval_ms = 100;
+    Ok(SandboxMmapi {
+        address,
+        operator,
+        listener,
+    })
+}

@@ -129,6 +129,10 @@ pub struct MarketCapabilities {
     pub transaction_types: Vec<String>,
     /// The harmonised transaction types it does not carry (answered `businessRule/transactionTypeError`).
     pub unsupported_transaction_types: Vec<String>,
+    /// When not empty, the market serves only accounts named by these identifier types (e.g. `walletid`),
+    /// before the currency's own provider.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identifier_types: Vec<String>,
 }
 
 /// One operation of the GSMA 1.2 specification.
@@ -151,10 +155,13 @@ pub struct OperationCapability {
 /// The table for this gateway's router.
 pub fn table(router: &crate::routing::Router) -> CapabilityTable {
     let all_types = TransactionType::ALL;
-    let markets = router
+    let by_currency = router
         .markets()
         .into_iter()
-        .map(|(currency, provider)| {
+        .map(|(currency, provider)| (currency, provider, Vec::new()));
+    let markets = by_currency
+        .chain(router.identifier_markets())
+        .map(|(currency, provider, identifier_types)| {
             let capabilities = provider.capabilities();
             let (carried, not_carried): (Vec<TransactionType>, Vec<TransactionType>) =
                 all_types.iter().partition(|t| capabilities.supports(**t));
@@ -166,6 +173,7 @@ pub fn table(router: &crate::routing::Router) -> CapabilityTable {
                     .iter()
                     .map(|t| t.as_str().to_owned())
                     .collect(),
+                identifier_types,
             }
         })
         .collect();
@@ -219,10 +227,19 @@ pub fn markdown(table: &CapabilityTable) -> String {
         "| Currency | Provider | Transaction types carried | Not carried |\n|---|---|---|---|\n",
     );
     for m in &table.markets {
+        let provider = if m.identifier_types.is_empty() {
+            m.provider.clone()
+        } else {
+            format!(
+                "{} (accounts by {})",
+                m.provider,
+                m.identifier_types.join(", ")
+            )
+        };
         out.push_str(&format!(
             "| {} | {} | {} | {} |\n",
             m.currency,
-            m.provider,
+            provider,
             m.transaction_types.join(", "),
             m.unsupported_transaction_types.join(", ")
         ));

@@ -367,13 +367,12 @@ impl Engine {
                 )));
             }
         }
-        let markets = self.router.markets();
         let mut parsed = Vec::with_capacity(items.len());
         let mut valid = 0i64;
         for (index, item) in items.into_iter().enumerate() {
             let index = i64::try_from(index).unwrap_or(i64::MAX);
             parsed.push(
-                match self.validate_item(&item, new.allowed_providers.as_deref(), &markets) {
+                match self.validate_item(&item, new.allowed_providers.as_deref()) {
                     Ok((request, provider)) => {
                         valid += 1;
                         NewBatchItem {
@@ -458,7 +457,6 @@ impl Engine {
         &self,
         item: &Value,
         allowed: Option<&[String]>,
-        markets: &[(String, Arc<dyn Provider>)],
     ) -> Result<(TransactionRequest, String), GsmaError> {
         let Value::Object(object) = item else {
             return Err(GsmaError::format(
@@ -484,10 +482,10 @@ impl Engine {
         }
         // Routed as `Router::route` does, but without asking the circuit breaker: an operator down now is no
         // reason to reject an item that will be sent later.
-        let provider = markets
-            .iter()
-            .find(|(currency, _)| currency.as_str() == request.currency.code())
-            .map(|(_, provider)| provider)
+        let parties = request.parties();
+        let provider = self
+            .router
+            .for_parties(request.currency.code(), &parties)
             .ok_or_else(|| {
                 GsmaError::new(
                     ErrorCategory::Validation,

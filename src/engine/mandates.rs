@@ -64,10 +64,15 @@ impl Engine {
             .request
             .currency
             .ok_or_else(|| EngineError::Rejected(GsmaError::mandatory("currency")))?;
+        let parties: Vec<Party> = new
+            .payer
+            .iter()
+            .chain(new.request.payee.iter().flatten())
+            .cloned()
+            .collect();
         let provider = self
             .router
-            .providers()
-            .find(|p| p.capabilities().currencies.contains(&currency))
+            .for_parties(currency.code(), &parties)
             .cloned()
             .ok_or_else(|| {
                 EngineError::Rejected(

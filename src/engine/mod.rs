@@ -383,7 +383,7 @@ impl Engine {
         &self,
         identifiers: &[Party],
     ) -> Result<mmapi_core::model::AccountName, EngineError> {
-        for provider in self.router.providers() {
+        for provider in self.router.for_account(identifiers) {
             match provider.account_name(AccountRef { identifiers }).await {
                 Ok(name) => return Ok(name),
                 Err(ProviderError::Unsupported(_)) => continue,
@@ -402,7 +402,7 @@ impl Engine {
 
     /// The balance of an operator account the gateway holds, from the first provider that can tell it.
     pub async fn balance(&self, identifiers: &[Party]) -> Result<Balance, EngineError> {
-        for provider in self.router.providers() {
+        for provider in self.router.for_account(identifiers) {
             match provider.balance(AccountRef { identifiers }).await {
                 Ok(balance) => return Ok(balance),
                 Err(ProviderError::Unsupported(_)) => continue,

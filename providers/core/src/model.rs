@@ -467,6 +467,15 @@ impl TransactionRequest {
         }
     }
 
+    /// Every party, debit then credit.
+    pub fn parties(&self) -> Vec<Party> {
+        self.debit_parties()
+            .iter()
+            .chain(self.credit_parties())
+            .cloned()
+            .collect()
+    }
+
     /// The debit parties (empty when none were given).
     pub fn debit_parties(&self) -> &[Party] {
         self.debit_party.as_deref().unwrap_or_default()

@@ -22,12 +22,24 @@ pub struct Capabilities {
     pub transaction_types: Vec<TransactionType>,
     /// Currencies the provider's accounts hold.
     pub currencies: Vec<Currency>,
+    /// Account identifier types (`walletid`, …) that choose this provider: when not empty, it serves only
+    /// requests naming an account by one of them, and takes those before the currency's provider.
+    pub identifier_types: Vec<String>,
 }
 
 impl Capabilities {
     /// Whether the provider can carry a transaction of this type.
     pub fn supports(&self, transaction_type: TransactionType) -> bool {
         self.transaction_types.contains(&transaction_type)
+    }
+
+    /// Whether the provider is chosen by identifier type and one of `parties` is of one of its types.
+    pub fn chosen_by(&self, parties: &[crate::model::Party]) -> bool {
+        parties.iter().any(|p| {
+            self.identifier_types
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(&p.key))
+        })
     }
 }
 
@@ -223,6 +235,29 @@ pub struct AccountRef<'a> {
     pub identifiers: &'a [crate::model::Party],
 }
 
+/// A GSMA request the gateway does not model itself (authorisation codes, account links, account creation and
+/// KYC), to be sent as it is to an operator that speaks GSMA.
+#[derive(Clone, Copy, Debug)]
+pub struct ForwardRequest<'a> {
+    /// `GET`, `POST` or `PATCH`.
+    pub method: &'a str,
+    /// The path below the API root, percent-encoded as received (e.g. `/accounts/walletid/1/links`).
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    /// The client's `X-CorrelationID`.
+    pub correlation_id: Option<&'a str>,
+    /// The client's `X-Callback-URL`: the operator calls the client back itself.
+    pub callback_url: Option<&'a str>,
+    pub body: Option<&'a [u8]>,
+}
+
+/// The operator's answer to a forwarded request, passed to the client as it is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ForwardAnswer {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
 /// An operator backend.
 #[async_trait]
 pub trait Provider: Send + Sync {
@@ -336,6 +371,15 @@ pub trait Provider: Send + Sync {
         let _ = external_references;
         Err(ProviderError::Unsupported(
             "this operator offers no invoicing".into(),
+        ))
+    }
+
+    /// Sends a request the gateway does not model itself to the operator, as it is (an operator that speaks GSMA).
+    /// The default: this operator cannot take one ([`ProviderError::Unsupported`]).
+    async fn forward(&self, request: &ForwardRequest<'_>) -> Result<ForwardAnswer, ProviderError> {
+        let _ = request;
+        Err(ProviderError::Unsupported(
+            "this operator does not speak GSMA".into(),
         ))
     }
 

@@ -371,6 +371,7 @@ impl Provider for DarajaProvider {
         Capabilities {
             transaction_types,
             currencies: vec![Currency::KES],
+            ..Capabilities::default()
         }
     }
 

@@ -20,6 +20,11 @@ pub struct MmapiConfig {
     pub base_url: String,
     /// The currencies its accounts hold: transactions in them are routed to it.
     pub currencies: Vec<Currency>,
+    /// Account identifier types that choose this operator (e.g. `["walletid"]`): when set, only requests that
+    /// name an account by one of them come to it, before the currency's own provider. Default: none, the
+    /// operator serves its currencies.
+    #[serde(default)]
+    pub identifier_types: Vec<String>,
     /// The transaction types it serves (default: all but `adjustment`).
     #[serde(default = "default_transaction_types")]
     pub transaction_types: Vec<TransactionType>,
@@ -112,6 +117,7 @@ impl MmapiConfig {
             name: default_name(),
             base_url: base_url.into(),
             currencies,
+            identifier_types: Vec::new(),
             transaction_types: default_transaction_types(),
             operations: Operations::default(),
             auth: AuthConfig::default(),

@@ -264,6 +264,7 @@ impl Provider for OpenApiProvider {
                 .iter()
                 .filter_map(|e| e.market.currency())
                 .collect(),
+            ..Capabilities::default()
         }
     }
 

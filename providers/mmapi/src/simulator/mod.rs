@@ -25,6 +25,9 @@ use axum::{Json, Router};
 use mmapi_core::GsmaError;
 use serde_json::{json, Value};
 
+/// The currencies the simulator's accounts can hold and its quotations convert between.
+pub const CURRENCIES: [&str; 8] = ["USD", "GBP", "EUR", "RWF", "KES", "TZS", "GHS", "ZAR"];
+
 /// How the simulator behaves.
 #[derive(Clone, Debug)]
 pub struct SimulatorConfig {
