@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use mmapi_core::model::{AccountName, Balance, Transaction, TransactionType};
 use mmapi_core::provider::{
-    AccountRef, Capabilities, CheckRequest, DispatchContext, EventSink, Outcome, Provider,
-    ProviderError, ProviderRefs, Submitted,
+    AccountRef, Capabilities, CheckRequest, DispatchContext, EventSink, ForwardAnswer,
+    ForwardRequest, Outcome, Provider, ProviderError, ProviderRefs, Submitted,
 };
 use mmapi_core::GsmaError;
 use serde::Deserialize;
@@ -379,6 +379,13 @@ impl Provider for GuardedProvider {
         result
     }
 
+    async fn forward(&self, request: &ForwardRequest<'_>) -> Result<ForwardAnswer, ProviderError> {
+        self.admit_uncurrencied()?;
+        let result = self.inner.forward(request).await;
+        self.record_uncurrencied(&result);
+        result
+    }
+
     async fn start(&self) -> Result<(), ProviderError> {
         let result = self.inner.start().await;
         self.record_uncurrencied(&result);
@@ -530,6 +537,7 @@ mod tests {
                     .iter()
                     .filter_map(|c| mmapi_core::currency::Currency::parse(c).ok())
                     .collect(),
+                ..Capabilities::default()
             }
         }
         fn check(&self, _: &CheckRequest<'_>) -> Result<(), GsmaError> {

@@ -8,6 +8,7 @@ pub mod bills;
 pub mod capabilities;
 pub mod docs;
 pub mod error;
+mod forward;
 pub mod headers;
 pub mod internal;
 pub mod json;

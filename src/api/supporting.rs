@@ -77,7 +77,14 @@ pub async fn request_state(
         Some(row) if row.client_id == caller.client_id => {
             Ok(GsmaJson(StatusCode::OK, request_state_of(row)?))
         }
-        _ => Err(GsmaError::not_found(format!("There is no request {raw}"))
+        // Not the gateway's: a request forwarded to a GSMA-speaking operator (see `forward`) is its.
+        None => match super::forward::operator_request_state(&engine, &caller, &raw).await {
+            Some(state) => Ok(GsmaJson(StatusCode::OK, state)),
+            None => Err(GsmaError::not_found(format!("There is no request {raw}"))
+                .with_param("serverCorrelationId", raw)
+                .into()),
+        },
+        Some(_) => Err(GsmaError::not_found(format!("There is no request {raw}"))
             .with_param("serverCorrelationId", raw)
             .into()),
     }

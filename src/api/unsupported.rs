@@ -13,12 +13,15 @@
 //! ([`super::capabilities`]) lists it. When a later provider or feature serves one of these operations, remove
 //! its row and route the real handler.
 
+use std::sync::Arc;
+
 use axum::routing::{on, MethodFilter};
 use axum::Router;
 use mmapi_core::error::{ErrorCategory, ErrorCode};
 use mmapi_core::GsmaError;
 
 use super::error::ApiError;
+use crate::engine::Engine;
 
 /// Why a group of operations is not offered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -169,16 +172,36 @@ impl Unsupported {
     }
 }
 
-/// Adds a route for every row of [`UNSUPPORTED`], each answering its error object. Rows that share a path with
-/// each other or with real routes merge with them (one method each).
-pub fn routes<S: Clone + Send + Sync + 'static>(mut router: Router<S>) -> Router<S> {
+/// Adds a route for every row of [`UNSUPPORTED`]. Account management, links and authorisation codes are forwarded
+/// to a GSMA-speaking operator that holds the account ([`super::forward`]); otherwise, and for the other rows,
+/// each answers its error object. Rows that share a path with each other or with real routes merge with them
+/// (one method each).
+pub fn routes(mut router: Router<Arc<Engine>>) -> Router<Arc<Engine>> {
     for entry in UNSUPPORTED {
-        router = router.route(
-            entry.route_path(),
-            on(entry.method_filter(), move || async move {
-                ApiError::from(entry.error())
-            }),
+        let forwardable = matches!(
+            entry.reason,
+            Reason::NoAccountManagement | Reason::NoAccountLinks | Reason::NoAuthorisationCodes
         );
+        router = if forwardable {
+            router.route(
+                entry.route_path(),
+                on(
+                    entry.method_filter(),
+                    move |state, caller, method, uri, headers, body| {
+                        super::forward::forward_or_refuse(
+                            entry, state, caller, method, uri, headers, body,
+                        )
+                    },
+                ),
+            )
+        } else {
+            router.route(
+                entry.route_path(),
+                on(entry.method_filter(), move || async move {
+                    ApiError::from(entry.error())
+                }),
+            )
+        };
     }
     router
 }

@@ -18,6 +18,8 @@ use crate::config::{AuthScheme, MmapiConfig};
 pub(crate) struct Call<'a> {
     /// Path segments below `base_url`, each percent-encoded as needed.
     pub segments: Vec<&'a str>,
+    /// Instead of `segments`: a path below `base_url` that is already percent-encoded, and its query.
+    pub raw_path: Option<(&'a str, Option<&'a str>)>,
     /// `X-CorrelationID`.
     pub correlation_id: Option<&'a str>,
     /// `X-Callback-URL`.
@@ -111,8 +113,17 @@ impl OperatorClient {
 
     async fn send_once(&self, method: Method, call: &Call<'_>) -> Result<Answer, ProviderError> {
         let mut url = self.base.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty().extend(call.segments.iter().copied());
+        match call.raw_path {
+            Some((path, query)) => {
+                let joined = format!("{}{path}", self.base.path().trim_end_matches('/'));
+                url.set_path(&joined);
+                url.set_query(query);
+            }
+            None => {
+                if let Ok(mut path) = url.path_segments_mut() {
+                    path.pop_if_empty().extend(call.segments.iter().copied());
+                }
+            }
         }
         let reads = method == Method::GET;
         let mut request = self

@@ -26,8 +26,8 @@ use mmapi_core::mandate::{MandateContext, MandateOrder, MandateState};
 use mmapi_core::model::TransactionType;
 use mmapi_core::model::{AccountName, Balance, Party, RequestState, RequestStatus, Transaction};
 use mmapi_core::provider::{
-    AccountRef, Capabilities, CheckRequest, DispatchContext, EventSink, Outcome, Provider,
-    ProviderError, ProviderRefs, Submitted,
+    AccountRef, Capabilities, CheckRequest, DispatchContext, EventSink, ForwardAnswer,
+    ForwardRequest, Outcome, Provider, ProviderError, ProviderRefs, Submitted,
 };
 use mmapi_core::{ErrorCode, GsmaError};
 use reqwest::{Method, StatusCode};
@@ -303,6 +303,7 @@ impl Provider for MmapiProvider {
         Capabilities {
             transaction_types: self.config.transaction_types.clone(),
             currencies: self.config.currencies.clone(),
+            identifier_types: self.config.identifier_types.clone(),
         }
     }
 
@@ -357,6 +358,7 @@ impl Provider for MmapiProvider {
                     correlation_id: Some(&correlation_id),
                     callback_url: callback_url.as_deref(),
                     body: Some(&body),
+                    raw_path: None,
                 },
             )
             .await?;
@@ -459,6 +461,7 @@ impl Provider for MmapiProvider {
                     correlation_id: Some(&correlation_id),
                     callback_url: None,
                     body: Some(&body),
+                    raw_path: None,
                 },
             )
             .await?;
@@ -519,6 +522,7 @@ impl Provider for MmapiProvider {
                     correlation_id: Some(&correlation_id),
                     callback_url: None,
                     body: Some(&patch),
+                    raw_path: None,
                 },
             )
             .await?;
@@ -536,6 +540,40 @@ impl Provider for MmapiProvider {
             }
         }
         Ok(())
+    }
+
+    async fn forward(&self, request: &ForwardRequest<'_>) -> Result<ForwardAnswer, ProviderError> {
+        let method = Method::from_bytes(request.method.as_bytes())
+            .map_err(|_| ProviderError::Unsupported(format!("method {}", request.method)))?;
+        let body: Option<serde_json::Value> = match request.body.filter(|b| !b.is_empty()) {
+            Some(bytes) => Some(serde_json::from_slice(bytes).map_err(|_| {
+                ProviderError::Rejected(transform::failure(GsmaError::format(
+                    "body",
+                    "The request body is not valid JSON",
+                )))
+            })?),
+            None => None,
+        };
+        let answer = self
+            .client
+            .send(
+                method,
+                &Call {
+                    raw_path: Some((request.path, request.query)),
+                    correlation_id: request.correlation_id,
+                    callback_url: request.callback_url,
+                    body: body.as_ref(),
+                    ..Call::default()
+                },
+            )
+            .await?;
+        if answer.status == StatusCode::UNAUTHORIZED || answer.status == StatusCode::FORBIDDEN {
+            return Err(transform::refusal(&answer, true));
+        }
+        Ok(ForwardAnswer {
+            status: answer.status.as_u16(),
+            body: answer.body,
+        })
     }
 
     fn result_deadline(&self, _transaction_type: TransactionType) -> Duration {

@@ -1,0 +1,184 @@
+//! Operations the gateway does not model itself — authorisation codes, account links, account creation,
+//! account records and KYC — forwarded as they are to the GSMA-speaking operator that holds the account
+//! (`[[providers.mmapi]]` chosen by identifier type, e.g. the sandbox's MMAPI simulator for `walletid`), its
+//! answer passed back unchanged. The operator calls the client's `X-Callback-URL` itself. Where no such operator
+//! holds the account, the operation answers "not offered" as before ([`super::unsupported`]).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use mmapi_core::model::Party;
+use mmapi_core::provider::{ForwardRequest, ProviderError};
+use mmapi_core::GsmaError;
+
+use super::accounts::{granted, parse_account_id};
+use super::error::ApiError;
+use super::json::GsmaJson;
+use super::unsupported::Unsupported;
+use crate::auth::Caller;
+use crate::engine::Engine;
+
+/// The account an operation's path (or, for `POST /accounts/{identityType}`, its body) names.
+fn account_of(entry: &Unsupported, path: &str, body: &[u8]) -> Result<Vec<Party>, ApiError> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let decoded = |s: &str| {
+        percent_decode(s)
+            .ok_or_else(|| ApiError::from(GsmaError::format("path", "bad percent-encoding")))
+    };
+    if entry.path == "/accounts/{identityType}" {
+        let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| {
+            ApiError::from(GsmaError::format(
+                "body",
+                "The request body is not valid JSON",
+            ))
+        })?;
+        let identifiers: Vec<Party> = value
+            .get("accountIdentifiers")
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        if identifiers.is_empty() {
+            return Err(GsmaError::mandatory("accountIdentifiers").into());
+        }
+        return Ok(identifiers);
+    }
+    if entry
+        .path
+        .starts_with("/accounts/{identifierType}/{identifier}")
+    {
+        let (Some(key), Some(value)) = (segments.get(1), segments.get(2)) else {
+            return Err(GsmaError::mandatory("identifier").into());
+        };
+        return Ok(vec![Party::new(decoded(key)?, decoded(value)?)]);
+    }
+    let account_id = segments
+        .get(1)
+        .ok_or_else(|| ApiError::from(GsmaError::mandatory("accountId")))?;
+    parse_account_id(&decoded(account_id)?)
+}
+
+/// `%XX` sequences decoded; `None` when malformed or not UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Forwards the operation to the GSMA-speaking operator that holds the account, or answers it "not offered".
+pub async fn forward_or_refuse(
+    entry: &'static Unsupported,
+    State(engine): State<Arc<Engine>>,
+    caller: Caller,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let identifiers = account_of(entry, uri.path(), &body)?;
+    let operators: Vec<_> = engine
+        .router()
+        .for_account(&identifiers)
+        .into_iter()
+        .filter(|p| !p.capabilities().identifier_types.is_empty())
+        .collect();
+    if operators.is_empty() {
+        return Err(entry.error().into());
+    }
+    if entry.path != "/accounts/{identityType}" {
+        granted(&caller, &identifiers)?;
+    }
+    let request = ForwardRequest {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query(),
+        correlation_id: header(&headers, "X-CorrelationID"),
+        callback_url: header(&headers, "X-Callback-URL"),
+        body: (!body.is_empty()).then_some(&body[..]),
+    };
+    for operator in operators {
+        if !caller.may_use(operator.name()) {
+            continue;
+        }
+        match operator.forward(&request).await {
+            Ok(answer) => {
+                let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+                if answer.body.is_null() {
+                    return Ok(status.into_response());
+                }
+                return Ok(GsmaJson(status, answer.body).into_response());
+            }
+            Err(ProviderError::Unsupported(_)) => continue,
+            Err(ProviderError::Rejected(failure)) => return Err(failure.error.into()),
+            Err(ProviderError::Configuration(why)) => {
+                tracing::error!(provider = operator.name(), reason = %why, "forwarded request refused by the operator");
+                return Err(GsmaError::internal().into());
+            }
+            Err(ProviderError::Unavailable(why) | ProviderError::InDoubt(why)) => {
+                tracing::info!(provider = operator.name(), reason = %why, "forwarded request unanswered");
+                return Err(GsmaError::unavailable("The operator did not answer in time").into());
+            }
+        }
+    }
+    Err(entry.error().into())
+}
+
+/// The request state of a forwarded request, from the GSMA-speaking operators the caller may use.
+pub async fn operator_request_state(
+    engine: &Engine,
+    caller: &Caller,
+    id: &str,
+) -> Option<mmapi_core::model::RequestState> {
+    let path = format!("/requeststates/{id}");
+    let request = ForwardRequest {
+        method: "GET",
+        path: &path,
+        query: None,
+        correlation_id: None,
+        callback_url: None,
+        body: None,
+    };
+    for operator in engine.router().identifier_providers() {
+        if !caller.may_use(operator.name()) {
+            continue;
+        }
+        if let Ok(answer) = operator.forward(&request).await {
+            if answer.status == 200 {
+                if let Ok(state) = serde_json::from_value(answer.body) {
+                    return Some(state);
+                }
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("%2B2547").as_deref(), Some("+2547"));
+        assert_eq!(percent_decode("walletid").as_deref(), Some("walletid"));
+        assert_eq!(percent_decode("%2"), None);
+        assert_eq!(percent_decode("%zz"), None);
+    }
+}

@@ -1,0 +1,288 @@
+//! Sandbox mode's GSMA-speaking operator, the MMAPI reference simulator, through the gateway (issue 12,
+//! acceptance 2 as far as the gateway carries it today): with `walletid` parties in USD, RWF and GBP, payments
+//! and transfers move the simulator's balances, a debit mandate is created and a payment taken under it (one
+//! above its limit refused), an account's name and balance are read, and a maker/checker batch completes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestGateway;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+fn wallet(id: &str) -> Value {
+    json!([{"key": "walletid", "value": id}])
+}
+
+async fn post(gw: &TestGateway, path: &str, body: Value) -> Value {
+    let response = gw
+        .http
+        .post(gw.url(path))
+        .header("X-CorrelationID", common::correlation_id())
+        .json(&body)
+        .send()
+        .await
+        .expect("sent");
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(status, 202, "{path}: {body}");
+    body
+}
+
+async fn pay(gw: &TestGateway, transaction_type: &str, body: Value) -> Value {
+    let state = post(gw, &format!("/transactions/type/{transaction_type}"), body).await;
+    let id = state["serverCorrelationId"].as_str().expect("an id");
+    gw.wait_final(id, Duration::from_secs(15)).await
+}
+
+async fn balance(gw: &TestGateway, wallet: &str) -> String {
+    let (status, balance) = gw
+        .get(&format!("/accounts/walletid/{wallet}/balance"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{balance}");
+    balance["currentBalance"]
+        .as_str()
+        .expect("a balance")
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walletid_payments_mandates_and_batches_reach_the_mmapi_simulator() {
+    let gw = TestGateway::start().await;
+    let payment = |from: &str, to: &str, amount: &str, currency: &str| json!({"amount": amount, "currency": currency, "debitParty": wallet(from), "creditParty": wallet(to)});
+
+    // USD, RWF and GBP move between the simulator's wallets.
+    let paid = pay(&gw, "merchantpay", payment("1", "1000", "25", "USD")).await;
+    assert_eq!(paid["status"], "completed", "{paid}");
+    assert_eq!(balance(&gw, "1").await, "99975");
+    assert_eq!(balance(&gw, "1000").await, "25");
+    let reference = paid["objectReference"].as_str().expect("a reference");
+    let (_, transaction) = gw.get(&format!("/transactions/{reference}")).await;
+    assert!(transaction["transactionReceipt"]
+        .as_str()
+        .is_some_and(|r| r.starts_with("SIM")));
+    assert_eq!(
+        pay(&gw, "transfer", payment("4", "3", "1000", "RWF")).await["status"],
+        "completed"
+    );
+    assert_eq!(balance(&gw, "3").await, "10001000");
+    let poor = pay(&gw, "transfer", payment("7", "2", "6", "USD")).await;
+    assert_eq!(poor["status"], "failed");
+    assert_eq!(poor["error"]["errorCode"], "insufficientFunds", "{poor}");
+    // A USD payment from an M-Pesa number still goes to the M-Pesa OpenAPI (DRC), not to the simulator.
+    let drc = pay(
+        &gw,
+        "merchantpay",
+        json!({"amount": "5", "currency": "USD", "debitParty": [{"key": "msisdn", "value": "+243810000001"}],
+               "creditParty": [{"key": "businessshortcode", "value": "000000"}]}),
+    )
+    .await;
+    assert_eq!(drc["status"], "completed", "{drc}");
+    assert_eq!(balance(&gw, "1000").await, "25");
+    let (_, name) = gw.get("/accounts/walletid/1/accountname").await;
+    assert_eq!(name["name"]["lastName"], "Adams", "{name}");
+
+    // A GBP debit mandate on wallet 5 for wallet 6, and payments under it.
+    let today = chrono::Utc::now().date_naive();
+    let state = post(
+        &gw,
+        "/accounts/walletid/5/debitmandates",
+        json!({"payee": wallet("6"), "amountLimit": "100", "currency": "GBP", "startDate": today.to_string(),
+               "frequencyType": "weekly"}),
+    )
+    .await;
+    let id = state["serverCorrelationId"].as_str().expect("an id");
+    let created = gw.wait_final(id, Duration::from_secs(15)).await;
+    assert_eq!(created["status"], "completed", "{created}");
+    let mandate = created["objectReference"]
+        .as_str()
+        .expect("a mandate")
+        .to_owned();
+    let under = json!([{"key": "mandatereference", "value": mandate}]);
+    let taken = pay(
+        &gw,
+        "merchantpay",
+        json!({"amount": "60", "currency": "GBP", "debitParty": under, "creditParty": wallet("6")}),
+    )
+    .await;
+    assert_eq!(taken["status"], "completed", "{taken}");
+    assert_eq!(balance(&gw, "5").await, "79940");
+    // Above the mandate's limit: refused before it is accepted.
+    let response = gw
+        .http
+        .post(gw.url("/transactions/type/merchantpay"))
+        .header("X-CorrelationID", common::correlation_id())
+        .json(&json!({"amount": "150", "currency": "GBP", "debitParty": under, "creditParty": wallet("6")}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 400);
+    let refused: Value = response.json().await.expect("an error object");
+    assert_eq!(refused["errorCode"], "noMandateAuthority", "{refused}");
+    assert_eq!(balance(&gw, "5").await, "79940");
+
+    // A maker/checker batch of USD disbursements from wallet 2.
+    let disbursement = |to: &str, amount: &str| {
+        json!({"type": "disbursement", "amount": amount, "currency": "USD",
+               "debitParty": wallet("2"), "creditParty": wallet(to)})
+    };
+    let state = post(
+        &gw,
+        "/batchtransactions",
+        json!({"batchStatus": "created", "batchTitle": "grants",
+               "transactions": [disbursement("1", "10"), disbursement("1000", "15")]}),
+    )
+    .await;
+    let batch_id = state["objectReference"]
+        .as_str()
+        .expect("a batch")
+        .to_owned();
+    let response = gw
+        .http
+        .patch(gw.url(&format!("/batchtransactions/{batch_id}")))
+        .header("X-CorrelationID", common::correlation_id())
+        .json(&json!([{"op": "replace", "path": "/batchStatus", "value": "approved"}]))
+        .send()
+        .await
+        .expect("sent");
+    assert!(response.status().is_success(), "{}", response.status());
+    let mut batch = Value::Null;
+    for _ in 0..300 {
+        batch = gw.get(&format!("/batchtransactions/{batch_id}")).await.1;
+        if batch["batchStatus"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(batch["batchStatus"], "completed", "{batch}");
+    assert_eq!(batch["completedCount"], 2, "{batch}");
+    assert_eq!(balance(&gw, "2").await, "49975");
+    assert_eq!(balance(&gw, "1000").await, "40");
+}
+
+/// What the gateway does not model itself is forwarded to the simulator: the request state is read through
+/// the gateway, the objects at the account's paths.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codes_links_and_accounts_are_forwarded_to_the_mmapi_simulator() {
+    let gw = TestGateway::start().await;
+    // An authorisation code, redeemed once by a merchant payment.
+    let code = made(
+        &gw,
+        post(
+            &gw,
+            "/accounts/walletid/1/authorisationcodes",
+            json!({"amount": "25", "currency": "USD", "codeLifetime": 600}),
+        )
+        .await,
+    )
+    .await;
+    let (status, view) = gw
+        .get(&format!("/accounts/walletid/1/authorisationcodes/{code}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["codeState"], "active");
+    let redeem = json!({"amount": "25", "currency": "USD", "debitParty": wallet("1"),
+                        "creditParty": wallet("1000"), "oneTimeCode": code});
+    assert_eq!(
+        pay(&gw, "merchantpay", redeem.clone()).await["status"],
+        "completed"
+    );
+    assert_eq!(balance(&gw, "1000").await, "25");
+    let again = pay(&gw, "merchantpay", redeem).await;
+    assert_eq!(again["error"]["errorCode"], "requestDeclined", "{again}");
+    let short = made(
+        &gw,
+        post(
+            &gw,
+            "/accounts/walletid/1/authorisationcodes",
+            json!({"amount": "5", "currency": "USD", "codeLifetime": 1}),
+        )
+        .await,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let expired = pay(
+        &gw,
+        "merchantpay",
+        json!({"amount": "5", "currency": "USD", "debitParty": wallet("1"),
+               "creditParty": wallet("1000"), "oneTimeCode": short}),
+    )
+    .await;
+    assert_eq!(
+        expired["error"]["errorCode"], "requestDeclined",
+        "{expired}"
+    );
+
+    // A push-only link: a transfer in through its linkref, a pull refused.
+    let link = made(
+        &gw,
+        post(
+            &gw,
+            "/accounts/walletid/3/links",
+            json!({"sourceAccountIdentifiers": wallet("4"), "mode": "push", "status": "active"}),
+        )
+        .await,
+    )
+    .await;
+    let linkref = json!([{"key": "linkref", "value": link}]);
+    let pushed = pay(
+        &gw,
+        "transfer",
+        json!({"amount": "1000", "currency": "RWF", "debitParty": wallet("4"), "creditParty": linkref}),
+    )
+    .await;
+    assert_eq!(pushed["status"], "completed", "{pushed}");
+    assert_eq!(balance(&gw, "3").await, "10001000");
+    let pulled = pay(
+        &gw,
+        "transfer",
+        json!({"amount": "1000", "currency": "RWF", "debitParty": linkref, "creditParty": wallet("4")}),
+    )
+    .await;
+    assert_eq!(pulled["error"]["errorCode"], "linkViolation", "{pulled}");
+
+    // An account opened, its KYC updated, its name read.
+    made(
+        &gw,
+        post(
+            &gw,
+            "/accounts/individual",
+            json!({"accountIdentifiers": [{"key": "walletid", "value": "88"}],
+                   "identity": [{"identityKyc": {"subjectName": {"firstName": "Ivy", "lastName": "Ito"}},
+                                 "accountRelationship": "accountholder"}],
+                   "customData": [{"key": "currency", "value": "GBP"}]}),
+        )
+        .await,
+    )
+    .await;
+    let response = gw
+        .http
+        .patch(gw.url("/accounts/walletid/88/identities/1"))
+        .header("X-CorrelationID", common::correlation_id())
+        .json(&json!([{"op": "replace", "path": "/identityKyc/subjectName/lastName", "value": "Ivory"}]))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 204);
+    let (_, name) = gw.get("/accounts/walletid/88/accountname").await;
+    assert_eq!(name["name"]["lastName"], "Ivory", "{name}");
+    let (status, account) = gw.get("/accounts/walletid/88").await;
+    assert_eq!(status, StatusCode::OK, "{account}");
+    assert_eq!(account["currency"], "GBP");
+    // Where no GSMA-speaking operator holds the account, these stay "not offered".
+    let (status, refused) = gw.get("/accounts/msisdn/+254708374149/links/L1").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["errorParameters"][1]["value"], "noAccountLinks");
+}
+
+/// Waits for a forwarded request (its state read through the gateway) to complete: the reference it made.
+async fn made(gw: &TestGateway, state: Value) -> String {
+    let id = state["serverCorrelationId"].as_str().expect("an id");
+    let done = gw.wait_final(id, Duration::from_secs(15)).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    done["objectReference"]
+        .as_str()
+        .expect("a reference")
+        .to_owned()
+}
