@@ -220,7 +220,7 @@ impl GuardedProvider {
         currencies.sort_unstable();
         currencies.dedup();
         let name = inner.name().to_owned();
-        let guards = if currencies.len() <= 1 {
+        let guards = if currencies.len() <= 1 || !inner.breaker_per_currency() {
             vec![Guard {
                 currency: "",
                 label: name,
@@ -377,6 +377,10 @@ impl Provider for GuardedProvider {
         let result = self.inner.account_name(account).await;
         self.record_uncurrencied(&result);
         result
+    }
+
+    fn breaker_per_currency(&self) -> bool {
+        self.inner.breaker_per_currency()
     }
 
     async fn forward(&self, request: &ForwardRequest<'_>) -> Result<ForwardAnswer, ProviderError> {

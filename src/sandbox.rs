@@ -290,10 +290,8 @@ pub async fn start_mmapi(settings: &SandboxSettings) -> Result<SandboxMmapi, cra
         mmapi_forward::MmapiConfig::new(format!("http://{address}/v1.2/mm"), currencies);
     operator.name = MMAPI_SANDBOX_OPERATOR.to_owned();
     operator.identifier_types = vec!["walletid".to_owned()];
-    // The simulator's international transfers cite its own quotations, which the gateway does not forward yet.
-    operator
-        .transaction_types
-        .retain(|t| *t != mmapi_core::model::TransactionType::Inttransfer);
+    // Its quotations are its own: an international transfer cites one.
+    operator.quotations = true;
     operator.result_deadline_secs = Some(settings.stk_result_deadline_secs.max(1));
     operator.poll_interval_ms = 100;
     Ok(SandboxMmapi {

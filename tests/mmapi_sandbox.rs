@@ -1,7 +1,8 @@
 //! Sandbox mode's GSMA-speaking operator, the MMAPI reference simulator, through the gateway (issue 12,
 //! acceptance 2 as far as the gateway carries it today): with `walletid` parties in USD, RWF and GBP, payments
 //! and transfers move the simulator's balances, a debit mandate is created and a payment taken under it (one
-//! above its limit refused), an account's name and balance are read, and a maker/checker batch completes.
+//! above its limit refused), an account's name and balance are read, and a maker/checker batch completes;
+//! authorisation codes, links and accounts are forwarded to it.
 
 mod common;
 
@@ -242,6 +243,41 @@ async fn codes_links_and_accounts_are_forwarded_to_the_mmapi_simulator() {
     .await;
     assert_eq!(pulled["error"]["errorCode"], "linkViolation", "{pulled}");
 
+    // A quotation from the simulator, and an international transfer citing it; an expired quote refused.
+    let quote = |lifetime: &str| {
+        json!({"debitParty": wallet("1"), "creditParty": wallet("3"), "requestAmount": "100",
+               "requestCurrency": "USD", "customData": [{"key": "quoteLifetimeSeconds", "value": lifetime}]})
+    };
+    let quotation = made(&gw, post(&gw, "/quotations", quote("600")).await).await;
+    let (status, priced) = gw.get(&format!("/quotations/{quotation}")).await;
+    assert_eq!(status, StatusCode::OK, "{priced}");
+    assert_eq!(priced["quotes"][0]["receivingAmount"], "130000", "{priced}");
+    let transfer = |reference: &str, quote_id: &Value| {
+        json!({"amount": "100", "currency": "USD", "debitParty": wallet("1"), "creditParty": wallet("3"),
+               "internationalTransferInformation": {"originCountry": "GB", "quotationReference": reference,
+                                                    "quoteId": quote_id},
+               "senderKyc": {"nationality": "GB",
+                             "idDocument": [{"idType": "passport", "idNumber": "123456789"}]}})
+    };
+    let sent = pay(
+        &gw,
+        "inttransfer",
+        transfer(&quotation, &priced["quotes"][0]["quoteId"]),
+    )
+    .await;
+    assert_eq!(sent["status"], "completed", "{sent}");
+    assert_eq!(balance(&gw, "3").await, "10131000");
+    let short = made(&gw, post(&gw, "/quotations", quote("1")).await).await;
+    let (_, priced) = gw.get(&format!("/quotations/{short}")).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let late = pay(
+        &gw,
+        "inttransfer",
+        transfer(&short, &priced["quotes"][0]["quoteId"]),
+    )
+    .await;
+    assert_eq!(late["error"]["errorCode"], "quoteHasExpired", "{late}");
+
     // An account opened, its KYC updated, its name read.
     made(
         &gw,
@@ -267,6 +303,10 @@ async fn codes_links_and_accounts_are_forwarded_to_the_mmapi_simulator() {
     assert_eq!(response.status().as_u16(), 204);
     let (_, name) = gw.get("/accounts/walletid/88/accountname").await;
     assert_eq!(name["name"]["lastName"], "Ivory", "{name}");
+    let (_, status) = gw.get("/accounts/walletid/88/status").await;
+    assert_eq!(status["accountStatus"], "available", "{status}");
+    let (_, status) = gw.get("/accounts/walletid/8/status").await;
+    assert_eq!(status["accountStatus"], "unavailable", "{status}");
     let (status, account) = gw.get("/accounts/walletid/88").await;
     assert_eq!(status, StatusCode::OK, "{account}");
     assert_eq!(account["currency"], "GBP");

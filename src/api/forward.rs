@@ -117,27 +117,116 @@ pub async fn forward_or_refuse(
         if !caller.may_use(operator.name()) {
             continue;
         }
-        match operator.forward(&request).await {
-            Ok(answer) => {
-                let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
-                if answer.body.is_null() {
-                    return Ok(status.into_response());
-                }
-                return Ok(GsmaJson(status, answer.body).into_response());
-            }
-            Err(ProviderError::Unsupported(_)) => continue,
-            Err(ProviderError::Rejected(failure)) => return Err(failure.error.into()),
-            Err(ProviderError::Configuration(why)) => {
-                tracing::error!(provider = operator.name(), reason = %why, "forwarded request refused by the operator");
-                return Err(GsmaError::internal().into());
-            }
-            Err(ProviderError::Unavailable(why) | ProviderError::InDoubt(why)) => {
-                tracing::info!(provider = operator.name(), reason = %why, "forwarded request unanswered");
-                return Err(GsmaError::unavailable("The operator did not answer in time").into());
-            }
+        match send(operator.as_ref(), &request).await {
+            Err(Skip) => continue,
+            Ok(answer) => return answer,
         }
     }
     Err(entry.error().into())
+}
+
+/// The operator cannot take the request: try another, or answer as if none could.
+struct Skip;
+
+/// Sends a forwarded request: the operator's answer as it is, or the GSMA error of a call that failed.
+async fn send(
+    operator: &dyn mmapi_core::provider::Provider,
+    request: &ForwardRequest<'_>,
+) -> Result<Result<Response, ApiError>, Skip> {
+    let answer = match operator.forward(request).await {
+        Ok(answer) => answer,
+        Err(ProviderError::Unsupported(_)) => return Err(Skip),
+        Err(ProviderError::Rejected(failure)) => return Ok(Err(failure.error.into())),
+        Err(ProviderError::Configuration(why)) => {
+            tracing::error!(provider = operator.name(), reason = %why, "forwarded request refused by the operator");
+            return Ok(Err(GsmaError::internal().into()));
+        }
+        Err(ProviderError::Unavailable(why) | ProviderError::InDoubt(why)) => {
+            tracing::info!(provider = operator.name(), reason = %why, "forwarded request unanswered");
+            return Ok(Err(GsmaError::unavailable(
+                "The operator did not answer in time",
+            )
+            .into()));
+        }
+    };
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    Ok(Ok(if answer.body.is_null() {
+        status.into_response()
+    } else {
+        GsmaJson(status, answer.body).into_response()
+    }))
+}
+
+/// A quotation between accounts of an operator that quotes itself is its: forwarded (`None`: the gateway
+/// quotes with its own tariffs).
+pub async fn quotation_to_operator(
+    engine: &Engine,
+    caller: &Caller,
+    request: &mmapi_core::quotation::QuotationRequest,
+    headers: &super::headers::RequestHeaders,
+    body: &[u8],
+) -> Option<Result<Response, ApiError>> {
+    let parties: Vec<Party> = request
+        .debit_party
+        .iter()
+        .chain(&request.credit_party)
+        .cloned()
+        .collect();
+    let operator = engine
+        .router()
+        .for_parties(request.request_currency.code(), &parties)
+        .filter(|p| p.capabilities().quotations && caller.may_use(p.name()))?;
+    let forwarded = ForwardRequest {
+        method: "POST",
+        path: "/quotations",
+        query: None,
+        correlation_id: headers.correlation_id.as_deref(),
+        callback_url: headers.callback_url.as_deref(),
+        body: Some(body),
+    };
+    send(operator.as_ref(), &forwarded).await.ok()
+}
+
+/// The first `200` answer to `GET {path}` from those of `operators` the caller may use.
+async fn first_found<'a>(
+    operators: impl Iterator<Item = &'a Arc<dyn mmapi_core::provider::Provider>>,
+    caller: &Caller,
+    path: &str,
+) -> Option<serde_json::Value> {
+    let request = ForwardRequest {
+        method: "GET",
+        path,
+        query: None,
+        correlation_id: None,
+        callback_url: None,
+        body: None,
+    };
+    for operator in operators {
+        if !caller.may_use(operator.name()) {
+            continue;
+        }
+        if let Ok(answer) = operator.forward(&request).await {
+            if answer.status == 200 {
+                return Some(answer.body);
+            }
+        }
+    }
+    None
+}
+
+/// A quotation the gateway does not have, from the operators that quote themselves.
+pub async fn operator_quotation(
+    engine: &Engine,
+    caller: &Caller,
+    reference: &str,
+) -> Option<Response> {
+    let quoting = engine
+        .router()
+        .providers()
+        .filter(|p| p.capabilities().quotations);
+    first_found(quoting, caller, &format!("/quotations/{reference}"))
+        .await
+        .map(|body| GsmaJson(StatusCode::OK, body).into_response())
 }
 
 /// The request state of a forwarded request, from the GSMA-speaking operators the caller may use.
@@ -146,28 +235,9 @@ pub async fn operator_request_state(
     caller: &Caller,
     id: &str,
 ) -> Option<mmapi_core::model::RequestState> {
-    let path = format!("/requeststates/{id}");
-    let request = ForwardRequest {
-        method: "GET",
-        path: &path,
-        query: None,
-        correlation_id: None,
-        callback_url: None,
-        body: None,
-    };
-    for operator in engine.router().identifier_providers() {
-        if !caller.may_use(operator.name()) {
-            continue;
-        }
-        if let Ok(answer) = operator.forward(&request).await {
-            if answer.status == 200 {
-                if let Ok(state) = serde_json::from_value(answer.body) {
-                    return Some(state);
-                }
-            }
-        }
-    }
-    None
+    let operators = engine.router().identifier_providers();
+    let body = first_found(operators, caller, &format!("/requeststates/{id}")).await?;
+    serde_json::from_value(body).ok()
 }
 
 #[cfg(test)]

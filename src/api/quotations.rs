@@ -6,6 +6,8 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use mmapi_core::model::RequestState;
 use mmapi_core::quotation::{self, Quotation, QuotationRequest};
 use mmapi_core::GsmaError;
 
@@ -22,7 +24,9 @@ use crate::engine::{Engine, NewQuotationRequest};
 /// once, 201 with the completed quotation: one quote whose `fees` are what the operator will charge (none when
 /// its tariff has no charge for it) and whose `quoteExpiryTime` ends its validity. A transaction cites it with
 /// `internationalTransferInformation.quotationReference` (and `quoteId`); after the expiry it is refused with
-/// businessRule/quoteHasExpired.
+/// businessRule/quoteHasExpired. Between accounts of an operator that quotes itself (a GSMA-speaking operator
+/// with `quotations = true`, e.g. the sandbox's MMAPI simulator for `walletid` accounts) the request is the
+/// operator's: forwarded, its answer (typically 202 and a request state) passed back.
 #[utoipa::path(
     post,
     path = "/quotations",
@@ -35,6 +39,7 @@ use crate::engine::{Engine, NewQuotationRequest};
     responses(
         (status = 201, description = "The completed quotation", body = Quotation,
          headers(("X-Date" = String, description = "When the response was sent"))),
+        (status = 202, description = "Forwarded to an operator that quotes itself: its request state", body = RequestState),
         (status = 400, description = "Validation or business-rule error (e.g. no operator carries the transaction)", body = GsmaError),
         (status = 401, description = "Not authorised", body = GsmaError),
         (status = 500, description = "Internal error", body = GsmaError),
@@ -46,9 +51,14 @@ pub async fn create(
     caller: Caller,
     headers: RequestHeaders,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, GsmaJson<Quotation>), ApiError> {
+) -> Result<Response, ApiError> {
     let body = body_bytes(body)?;
     let request = quotation::quotation_request(&body)?;
+    if let Some(forwarded) =
+        super::forward::quotation_to_operator(&engine, &caller, &request, &headers, &body).await
+    {
+        return forwarded;
+    }
     let quotation = engine
         .create_quotation(NewQuotationRequest {
             client_id: caller.client_id,
@@ -57,10 +67,7 @@ pub async fn create(
             request,
         })
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        GsmaJson(StatusCode::CREATED, quotation),
-    ))
+    Ok(GsmaJson(StatusCode::CREATED, quotation).into_response())
 }
 
 /// Read a quotation the client made.
@@ -81,8 +88,15 @@ pub async fn get(
     State(engine): State<Arc<Engine>>,
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
-) -> Result<GsmaJson<Quotation>, ApiError> {
+) -> Result<Response, ApiError> {
     let reference = path_param(path)?;
-    let quotation = engine.quotation(&caller.client_id, &reference).await?;
-    Ok(GsmaJson(StatusCode::OK, quotation))
+    match engine.quotation(&caller.client_id, &reference).await {
+        Ok(quotation) => Ok(GsmaJson(StatusCode::OK, quotation).into_response()),
+        Err(not_ours) => {
+            match super::forward::operator_quotation(&engine, &caller, &reference).await {
+                Some(theirs) => Ok(theirs),
+                None => Err(not_ours.into()),
+            }
+        }
+    }
 }

@@ -139,6 +139,14 @@ impl Engine {
         transaction_type: TransactionType,
         request: &TransactionRequest,
     ) -> Result<Option<Vec<Fee>>, EngineError> {
+        let operator_quotes = self
+            .router
+            .by_name(provider)
+            .is_some_and(|p| p.capabilities().quotations);
+        if operator_quotes {
+            // The quote is the operator's: it checks it, and its fees are in it.
+            return Ok(request.fees.clone());
+        }
         let cited = request
             .international_transfer_information
             .as_ref()

@@ -25,6 +25,9 @@ pub struct Capabilities {
     /// Account identifier types (`walletid`, …) that choose this provider: when not empty, it serves only
     /// requests naming an account by one of them, and takes those before the currency's provider.
     pub identifier_types: Vec<String>,
+    /// The operator prices transfers itself (GSMA quotations): quotations naming its accounts are its, and a
+    /// transaction citing one is checked by it, not by the gateway.
+    pub quotations: bool,
 }
 
 impl Capabilities {
@@ -399,6 +402,13 @@ pub trait Provider: Send + Sync {
         Err(ProviderError::Unsupported(
             "this operator offers no balance enquiry".into(),
         ))
+    }
+
+    /// Whether each currency is its own failure domain (one circuit breaker per currency, as the M-Pesa
+    /// OpenAPI's markets are separate endpoints), or the operator is one endpoint (one breaker). Default: per
+    /// currency.
+    fn breaker_per_currency(&self) -> bool {
+        true
     }
 
     /// How long to wait for an asynchronous result before asking [`Provider::status`].

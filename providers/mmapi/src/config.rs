@@ -25,6 +25,10 @@ pub struct MmapiConfig {
     /// operator serves its currencies.
     #[serde(default)]
     pub identifier_types: Vec<String>,
+    /// Whether the operator's own quotations are used (`POST /quotations` naming its accounts is forwarded, and
+    /// a transaction cites them as they are). Default false: the gateway quotes with its own tariffs.
+    #[serde(default)]
+    pub quotations: bool,
     /// The transaction types it serves (default: all but `adjustment`).
     #[serde(default = "default_transaction_types")]
     pub transaction_types: Vec<TransactionType>,
@@ -118,6 +122,7 @@ impl MmapiConfig {
             base_url: base_url.into(),
             currencies,
             identifier_types: Vec::new(),
+            quotations: false,
             transaction_types: default_transaction_types(),
             operations: Operations::default(),
             auth: AuthConfig::default(),

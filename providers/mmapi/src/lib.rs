@@ -304,6 +304,7 @@ impl Provider for MmapiProvider {
             transaction_types: self.config.transaction_types.clone(),
             currencies: self.config.currencies.clone(),
             identifier_types: self.config.identifier_types.clone(),
+            quotations: self.config.quotations,
         }
     }
 
@@ -342,6 +343,7 @@ impl Provider for MmapiProvider {
                 transform::transaction_body(
                     transaction,
                     context.mandate.as_ref().map(|m| m.refs.reference.as_str()),
+                    self.config.quotations,
                 ),
             ),
         };
@@ -574,6 +576,11 @@ impl Provider for MmapiProvider {
             status: answer.status.as_u16(),
             body: answer.body,
         })
+    }
+
+    /// One endpoint: one circuit breaker, whatever the currency.
+    fn breaker_per_currency(&self) -> bool {
+        false
     }
 
     fn result_deadline(&self, _transaction_type: TransactionType) -> Duration {

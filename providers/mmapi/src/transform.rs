@@ -45,10 +45,12 @@ pub fn correlation_id_for(reference: &str) -> String {
 }
 
 /// The body of `POST /transactions/type/{type}` for one of our transactions: everything the client gave,
-/// nothing the server owns. A payment under a debit mandate names the operator's mandate reference.
+/// nothing the server owns. A payment under a debit mandate names the operator's mandate reference. A cited
+/// quotation is kept only when the operator's own quotations are used (`operator_quotes`).
 pub(crate) fn transaction_body(
     transaction: &Transaction,
     mandate_reference: Option<&str>,
+    operator_quotes: bool,
 ) -> Value {
     let mut body = serde_json::to_value(transaction).unwrap_or_else(|_| json!({}));
     if let Some(fields) = body.as_object_mut() {
@@ -57,7 +59,10 @@ pub(crate) fn transaction_body(
         }
         // A quotation the client cites is the gateway's own (it priced the transaction): the operator never
         // saw it.
-        if let Some(Value::Object(info)) = fields.get_mut("internationalTransferInformation") {
+        let info = fields
+            .get_mut("internationalTransferInformation")
+            .filter(|_| !operator_quotes);
+        if let Some(Value::Object(info)) = info {
             info.remove("quotationReference");
             info.remove("quoteId");
         }
@@ -264,7 +269,7 @@ mod tests {
             "internationalTransferInformation": {"originCountry": "KE", "quotationReference": "Q1", "quoteId": "Q1-1"}
         }))
         .expect("a transaction");
-        let body = transaction_body(&transaction, Some("THEIR-MANDATE"));
+        let body = transaction_body(&transaction, Some("THEIR-MANDATE"), false);
         assert_eq!(body["amount"], "10.50");
         assert_eq!(body["currency"], "USD");
         assert_eq!(body["descriptionText"], "rent");
@@ -276,6 +281,11 @@ mod tests {
         for field in SERVER_FIELDS {
             assert!(body.get(field).is_none(), "{field}: {body}");
         }
+        let quoted = transaction_body(&transaction, None, true);
+        assert_eq!(
+            quoted["internationalTransferInformation"]["quoteId"],
+            "Q1-1"
+        );
     }
 
     #[test]
