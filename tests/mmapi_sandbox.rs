@@ -310,6 +310,25 @@ async fn codes_links_and_accounts_are_forwarded_to_the_mmapi_simulator() {
     let (status, account) = gw.get("/accounts/walletid/88").await;
     assert_eq!(status, StatusCode::OK, "{account}");
     assert_eq!(account["currency"], "GBP");
+    // Only an operator client opens accounts; another client does not see the operator's accounts.
+    let (_, other) = gw.another_client("a merchant").await;
+    let response = other
+        .post(gw.url("/accounts/individual"))
+        .header("X-CorrelationID", common::correlation_id())
+        .json(
+            &json!({"accountIdentifiers": [{"key": "walletid", "value": "89"}],
+                      "identity": [{"identityKyc": {}, "accountRelationship": "accountholder"}]}),
+        )
+        .send()
+        .await
+        .expect("sent");
+    let refused: Value = response.json().await.expect("an error object");
+    assert_eq!(
+        refused["errorCode"], "requestingPartyAuthorisationError",
+        "{refused}"
+    );
+    let (status, _) = common::get_json(&other, &gw.url("/accounts/walletid/88")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     // Where no GSMA-speaking operator holds the account, these stay "not offered".
     let (status, refused) = gw.get("/accounts/msisdn/+254708374149/links/L1").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");

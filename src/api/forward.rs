@@ -102,7 +102,17 @@ pub async fn forward_or_refuse(
     if operators.is_empty() {
         return Err(entry.error().into());
     }
-    if entry.path != "/accounts/{identityType}" {
+    if entry.path == "/accounts/{identityType}" {
+        // Opening accounts is for the gateway's operators, not for every client.
+        if caller.role != crate::auth::Role::Operator {
+            return Err(GsmaError::new(
+                mmapi_core::ErrorCategory::Authorisation,
+                mmapi_core::ErrorCode::RequestingPartyAuthorisationError,
+                "Only an operator client of this gateway may open accounts",
+            )
+            .into());
+        }
+    } else {
         granted(&caller, &identifiers)?;
     }
     let request = ForwardRequest {
