@@ -151,6 +151,13 @@ impl BillSettings {
                 service_provider_type: Some("utility".into()),
                 service_provider_sub_type: None,
             });
+            self.companies.push(BillCompanyConfig {
+                service_provider: mmapi_forward::simulator::UTILITY_SHORTCODE.into(),
+                company_name: "Sandbox Utilities (MMAPI simulator, walletid customers)".into(),
+                currency: "USD".into(),
+                service_provider_type: Some("utility".into()),
+                service_provider_sub_type: None,
+            });
         }
         self
     }

@@ -345,3 +345,48 @@ async fn made(gw: &TestGateway, state: Value) -> String {
         .expect("a reference")
         .to_owned()
 }
+
+/// A bill of the sandbox's simulator biller (paybill 888888, USD), issued to a walletid customer and paid
+/// through the gateway: the money reaches the biller's wallet and the bill reads paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bill_of_the_simulator_biller_is_paid_through_the_gateway() {
+    let gw = TestGateway::start().await;
+    let response = gw
+        .http
+        .post(gw.url("/billers/bills"))
+        .json(
+            &json!({"serviceProvider": "888888", "accountReference": "WATER-7",
+                      "customer": wallet("1"), "amountDue": "40", "currency": "USD"}),
+        )
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 201);
+    let bill: Value = response.json().await.expect("a bill");
+    let reference = bill["billReference"]
+        .as_str()
+        .expect("a reference")
+        .to_owned();
+    let state = post(
+        &gw,
+        &format!("/accounts/walletid/1/bills/{reference}/payments"),
+        json!({"amountPaid": "40", "currency": "USD"}),
+    )
+    .await;
+    let id = state["serverCorrelationId"].as_str().expect("an id");
+    let paid = gw.wait_final(id, Duration::from_secs(15)).await;
+    assert_eq!(paid["status"], "completed", "{paid}");
+    assert_eq!(balance(&gw, "999").await, "40");
+    assert_eq!(balance(&gw, "1").await, "99960");
+    let (status, bills) = gw.get("/accounts/walletid/1/bills").await;
+    assert_eq!(status, StatusCode::OK, "{bills}");
+    let ours = bills
+        .as_array()
+        .and_then(|all| {
+            all.iter()
+                .find(|b| b["billReference"] == reference.as_str())
+        })
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(ours["billStatus"], "paid", "{bills}");
+}

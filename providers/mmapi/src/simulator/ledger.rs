@@ -106,10 +106,18 @@ pub(crate) struct Seed {
     pub first_name: &'static str,
     pub last_name: &'static str,
     pub status: AccountStatus,
+    /// A `businessshortcode` (a biller's or merchant's paybill), if it has one.
+    pub shortcode: Option<&'static str>,
 }
 
+/// The paybill of the simulator's bill company (the sandbox's "Sandbox Utilities (MMAPI simulator)").
+pub const UTILITY_SHORTCODE: &str = "888888";
+
+/// Identifier types that name something at the payee, not an account: left out when accounts are matched.
+const REFERENCES: [&str; 1] = ["consumerno"];
+
 /// The accounts every simulator starts with (the README's test data table).
-pub(crate) const SEEDS: [Seed; 9] = [
+pub(crate) const SEEDS: [Seed; 10] = [
     seed(
         "2000",
         "1",
@@ -172,6 +180,19 @@ pub(crate) const SEEDS: [Seed; 9] = [
         status: AccountStatus::Unavailable,
         ..seed("2007", "8", "+447700900008", "USD", "1000", "Henry", "Hill")
     },
+    // A biller: bills are paid into its paybill.
+    Seed {
+        shortcode: Some(UTILITY_SHORTCODE),
+        ..seed(
+            "2998",
+            "999",
+            "+447700900998",
+            "USD",
+            "0",
+            "Sandbox",
+            "Utilities",
+        )
+    },
 ];
 
 const fn seed(
@@ -192,6 +213,7 @@ const fn seed(
         first_name,
         last_name,
         status: AccountStatus::Available,
+        shortcode: None,
     }
 }
 
@@ -219,13 +241,15 @@ impl Ledger {
             else {
                 continue;
             };
+            let mut identifiers = vec![
+                party("accountid", s.account_id),
+                party("walletid", s.wallet_id),
+                party("msisdn", s.msisdn),
+            ];
+            identifiers.extend(s.shortcode.map(|code| party("businessshortcode", code)));
             ledger.accounts.push(Account {
                 id: s.account_id.to_owned(),
-                identifiers: vec![
-                    party("accountid", s.account_id),
-                    party("walletid", s.wallet_id),
-                    party("msisdn", s.msisdn),
-                ],
+                identifiers,
                 currency,
                 balance,
                 status: s.status,
@@ -253,10 +277,12 @@ impl Ledger {
     /// The account that all of `parties` name (those the ledger knows: `linkref` and `mandatereference` are
     /// resolved by the caller first).
     pub(crate) fn find_all(&self, parties: &[Party]) -> Option<&Account> {
-        let first = parties.first()?;
+        let is_account = |p: &&Party| !REFERENCES.iter().any(|r| p.key.eq_ignore_ascii_case(r));
+        let first = parties.iter().find(is_account)?;
         let account = self.find(&first.key, &first.value)?;
         parties
             .iter()
+            .filter(is_account)
             .all(|p| account.matches(&p.key, &p.value))
             .then_some(account)
     }
@@ -402,6 +428,12 @@ mod tests {
         assert!(ledger
             .find_all(&[party("walletid", "1"), party("msisdn", "+447700900002")])
             .is_none());
+        let bill = [
+            party("businessshortcode", UTILITY_SHORTCODE),
+            party("consumerno", "ACC-1"),
+        ];
+        assert_eq!(ledger.find_all(&bill).map(|a| a.id.as_str()), Some("2998"));
+        assert!(ledger.find_all(&[party("consumerno", "ACC-1")]).is_none());
         let code = |r: Result<(), GsmaError>| r.err().map(|e| e.error_code);
         assert_eq!(
             code(ledger.check(&alice, "2001", Decimal::from(10), 0)),

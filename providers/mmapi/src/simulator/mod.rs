@@ -25,6 +25,8 @@ use axum::{Json, Router};
 use mmapi_core::GsmaError;
 use serde_json::{json, Value};
 
+pub use ledger::UTILITY_SHORTCODE;
+
 /// The currencies the simulator's accounts can hold and its quotations convert between.
 pub const CURRENCIES: [&str; 8] = ["USD", "GBP", "EUR", "RWF", "KES", "TZS", "GHS", "ZAR"];
 
