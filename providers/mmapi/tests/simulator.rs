@@ -463,6 +463,33 @@ async fn limits_reversals_callbacks_and_idempotency() {
     assert_eq!(sim.balance("2"), "50000");
     let (_, view) = sim.get(&format!("/transactions/{original}")).await;
     assert_eq!(view["transactionStatus"], "reversed");
+    // The account's statement: newest first, paged, with the record counts; one entry by reference.
+    let response = sim
+        .http
+        .get(format!(
+            "{}/accounts/walletid/2/statemententries?limit=1",
+            sim.base
+        ))
+        .send()
+        .await
+        .expect("sent");
+    let count = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(count("X-Records-Available-Count").as_deref(), Some("2"));
+    assert_eq!(count("X-Records-Returned-Count").as_deref(), Some("1"));
+    let entries: Value = response.json().await.expect("json");
+    assert_eq!(entries[0]["type"], "reversal", "{entries}");
+    let (status, entry) = sim.get(&format!("/statemententries/{original}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(entry["amount"], "40");
+    let (status, beyond) = sim.get("/accounts/walletid/2/transactions?offset=9").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(beyond["errorCode"], "invalidOffset");
 
     // Callback mode: the final transaction is PUT with the client's X-CorrelationID.
     let received: Received = Arc::default();

@@ -118,7 +118,7 @@ pub(crate) async fn dispatch(
         (Method::GET, ["balance"]) => balance(&sim, &account_id),
         (Method::GET, ["transactions"] | ["statemententries"]) => {
             let list = lock(&sim.transactions).of_account(&account_id);
-            Ok(answer(StatusCode::OK, json!(list)))
+            page(list, &query)
         }
         (Method::PATCH, ["identities", identity]) => {
             patch_identity(&sim, &account_id, identity, &body)
@@ -157,6 +157,39 @@ pub(crate) async fn dispatch(
         _ => Err(GsmaError::not_found("No such resource")),
     };
     Ok(response?)
+}
+
+/// One page of a list, newest first: `offset` (default 0) and `limit` (default 50, at most 200), with the
+/// GSMA record-count headers. An offset beyond the list is `validation/invalidOffset`.
+fn page(list: Vec<Value>, query: &HashMap<String, String>) -> Result<Response, GsmaError> {
+    let number = |key: &str, default: usize| match query.get(key) {
+        None => Ok(default),
+        Some(text) => text
+            .parse::<usize>()
+            .map_err(|_| GsmaError::format(key, format!("{key} must be a whole number"))),
+    };
+    let offset = number("offset", 0)?;
+    let limit = number("limit", 50)?.clamp(1, 200);
+    if offset > 0 && offset >= list.len() {
+        return Err(GsmaError::new(
+            mmapi_core::ErrorCategory::Validation,
+            mmapi_core::ErrorCode::InvalidOffset,
+            "The offset is beyond the records",
+        ));
+    }
+    let available = list.len();
+    let items: Vec<Value> = list.into_iter().skip(offset).take(limit).collect();
+    let mut response = answer(StatusCode::OK, json!(items));
+    let headers = response.headers_mut();
+    for (name, count) in [
+        ("X-Records-Available-Count", available),
+        ("X-Records-Returned-Count", items.len()),
+    ] {
+        if let Ok(value) = axum::http::HeaderValue::from_str(&count.to_string()) {
+            headers.insert(name, value);
+        }
+    }
+    Ok(response)
 }
 
 fn identifiers_path(identifiers: &[Party]) -> String {

@@ -101,6 +101,7 @@ impl MmapiSimulator {
                 "/transactions/{reference}/reversals",
                 post(transactions::reverse),
             )
+            .route("/statemententries/{reference}", get(transactions::read))
             .route("/quotations", post(quotations::create))
             .route("/quotations/{reference}", get(quotations::read))
             .route("/requeststates/{id}", get(requests::request_state))

@@ -554,6 +554,15 @@ pub(crate) async fn reverse(
                 );
                 let total = done + amount;
                 transactions.reversed.insert(original.clone(), total);
+                transactions.moved.insert(
+                    reference.clone(),
+                    Movement {
+                        payer_id: movement.payee_id.clone(),
+                        payee_id: movement.payer_id.clone(),
+                        debit: back,
+                        credit: amount,
+                    },
+                );
                 if total == movement.debit {
                     if let Some(o) = transactions.by_ref.get_mut(&original) {
                         o["transactionStatus"] = json!("reversed");
