@@ -558,3 +558,69 @@ async fn limits_reversals_callbacks_and_idempotency() {
     );
     assert_eq!(sim.balance("2"), "49997", "paid once");
 }
+
+#[tokio::test]
+async fn a_maker_checker_batch_waits_for_approval_then_pays_each_item() {
+    let sim = Sim::start().await;
+    let item = |from: &str, to: &str, amount: &str| {
+        json!({"type": "disbursement", "amount": amount, "currency": "USD",
+               "debitParty": wallet(from), "creditParty": wallet(to)})
+    };
+    let state = sim
+        .run(
+            "/batchtransactions",
+            json!({"batchTitle": "grants", "batchStatus": "created",
+                   "transactions": [item("2", "1", "10"), item("2", "1000", "15"),
+                                    item("2", "1", "ten"), item("7", "1", "100")]}),
+        )
+        .await;
+    assert_eq!(state["status"], "completed", "{state}");
+    let id = state["objectReference"]
+        .as_str()
+        .expect("a batch")
+        .to_owned();
+    let (_, batch) = sim.get(&format!("/batchtransactions/{id}")).await;
+    assert_eq!(batch["batchStatus"], "created", "{batch}");
+    assert_eq!(batch["parsingSuccessCount"], 3);
+    assert_eq!(batch["rejectionCount"], 1);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(sim.balance("2"), "50000", "nothing is paid before approval");
+
+    let approve = json!([{"op": "replace", "path": "/batchStatus", "value": "approved"}]);
+    let path = format!("/batchtransactions/{id}");
+    assert_eq!(
+        sim.patch(&path, approve.clone()).await,
+        StatusCode::NO_CONTENT
+    );
+    let mut batch = Value::Null;
+    for _ in 0..200 {
+        batch = sim.get(&path).await.1;
+        if batch["batchStatus"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(batch["batchStatus"], "completed", "{batch}");
+    assert_eq!(batch["completedCount"], 2);
+    assert_eq!(batch["rejectionCount"], 2);
+    assert!(batch["approvalDate"].is_string() && batch["completionDate"].is_string());
+    assert_eq!(sim.balance("2"), "49975");
+    assert_eq!(sim.balance("1000"), "15");
+    let (_, completions) = sim.get(&format!("{path}/completions")).await;
+    assert_eq!(completions.as_array().map(Vec::len), Some(2));
+    assert!(completions[0]["link"]
+        .as_str()
+        .is_some_and(|l| l.starts_with("/transactions/")));
+    let (_, rejections) = sim.get(&format!("{path}/rejections")).await;
+    let reasons: Vec<&str> = rejections
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|x| x["rejectionReason"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(reasons.len(), 2, "{rejections}");
+    assert!(reasons.iter().any(|r| r.contains("funds")), "{reasons:?}");
+    assert_eq!(sim.patch(&path, approve).await, StatusCode::BAD_REQUEST);
+}

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use super::consents;
 use super::ledger::{Account, AccountStatus, Limits};
 use super::requests::{accepted, begin, complete_later};
-use super::{answer, json_body, lock, AsyncHeaders, Sim, SimError};
+use super::{answer, json_body, lock, page, AsyncHeaders, Sim, SimError};
 
 /// The GSMA account identifier types (`identifierType`).
 const IDENTIFIER_TYPES: [&str; 20] = [
@@ -157,39 +157,6 @@ pub(crate) async fn dispatch(
         _ => Err(GsmaError::not_found("No such resource")),
     };
     Ok(response?)
-}
-
-/// One page of a list, newest first: `offset` (default 0) and `limit` (default 50, at most 200), with the
-/// GSMA record-count headers. An offset beyond the list is `validation/invalidOffset`.
-fn page(list: Vec<Value>, query: &HashMap<String, String>) -> Result<Response, GsmaError> {
-    let number = |key: &str, default: usize| match query.get(key) {
-        None => Ok(default),
-        Some(text) => text
-            .parse::<usize>()
-            .map_err(|_| GsmaError::format(key, format!("{key} must be a whole number"))),
-    };
-    let offset = number("offset", 0)?;
-    let limit = number("limit", 50)?.clamp(1, 200);
-    if offset > 0 && offset >= list.len() {
-        return Err(GsmaError::new(
-            mmapi_core::ErrorCategory::Validation,
-            mmapi_core::ErrorCode::InvalidOffset,
-            "The offset is beyond the records",
-        ));
-    }
-    let available = list.len();
-    let items: Vec<Value> = list.into_iter().skip(offset).take(limit).collect();
-    let mut response = answer(StatusCode::OK, json!(items));
-    let headers = response.headers_mut();
-    for (name, count) in [
-        ("X-Records-Available-Count", available),
-        ("X-Records-Returned-Count", items.len()),
-    ] {
-        if let Ok(value) = axum::http::HeaderValue::from_str(&count.to_string()) {
-            headers.insert(name, value);
-        }
-    }
-    Ok(response)
 }
 
 fn identifiers_path(identifiers: &[Party]) -> String {

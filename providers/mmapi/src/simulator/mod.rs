@@ -9,12 +9,14 @@
 //! Run it alone with `mmapi-gateway simulate mmapi --listen ADDR`; the README has its test data table.
 
 mod accounts;
+mod batches;
 mod consents;
 mod ledger;
 mod quotations;
 mod requests;
 mod transactions;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -53,6 +55,7 @@ pub(crate) struct Sim {
     pub transactions: Mutex<transactions::Transactions>,
     pub consents: Mutex<consents::Consents>,
     pub quotations: Mutex<quotations::Quotations>,
+    pub batches: Mutex<batches::Batches>,
     pub http: reqwest::Client,
 }
 
@@ -82,6 +85,7 @@ impl MmapiSimulator {
                 transactions: Mutex::new(transactions::Transactions::default()),
                 consents: Mutex::new(consents::Consents::default()),
                 quotations: Mutex::new(quotations::Quotations::default()),
+                batches: Mutex::new(batches::Batches::default()),
                 http,
             }),
         }
@@ -102,6 +106,12 @@ impl MmapiSimulator {
                 post(transactions::reverse),
             )
             .route("/statemententries/{reference}", get(transactions::read))
+            .route("/batchtransactions", post(batches::create))
+            .route(
+                "/batchtransactions/{id}",
+                get(batches::read).patch(batches::approve),
+            )
+            .route("/batchtransactions/{id}/{which}", get(batches::results))
             .route("/quotations", post(quotations::create))
             .route("/quotations/{reference}", get(quotations::read))
             .route("/requeststates/{id}", get(requests::request_state))
@@ -203,4 +213,40 @@ pub(crate) fn json_body(body: &[u8]) -> Result<Value, GsmaError> {
 /// A new reference: 32 lower-case hex digits.
 pub(crate) fn new_reference() -> String {
     uuid::Uuid::now_v7().simple().to_string()
+}
+
+/// One page of a list, newest first: `offset` (default 0) and `limit` (default 50, at most 200), with the
+/// GSMA record-count headers. An offset beyond the list is `validation/invalidOffset`.
+pub(crate) fn page(
+    list: Vec<Value>,
+    query: &HashMap<String, String>,
+) -> Result<Response, GsmaError> {
+    let number = |key: &str, default: usize| match query.get(key) {
+        None => Ok(default),
+        Some(text) => text
+            .parse::<usize>()
+            .map_err(|_| GsmaError::format(key, format!("{key} must be a whole number"))),
+    };
+    let offset = number("offset", 0)?;
+    let limit = number("limit", 50)?.clamp(1, 200);
+    if offset > 0 && offset >= list.len() {
+        return Err(GsmaError::new(
+            mmapi_core::ErrorCategory::Validation,
+            mmapi_core::ErrorCode::InvalidOffset,
+            "The offset is beyond the records",
+        ));
+    }
+    let available = list.len();
+    let items: Vec<Value> = list.into_iter().skip(offset).take(limit).collect();
+    let mut response = answer(StatusCode::OK, json!(items));
+    let headers = response.headers_mut();
+    for (name, count) in [
+        ("X-Records-Available-Count", available),
+        ("X-Records-Returned-Count", items.len()),
+    ] {
+        if let Ok(value) = axum::http::HeaderValue::from_str(&count.to_string()) {
+            headers.insert(name, value);
+        }
+    }
+    Ok(response)
 }

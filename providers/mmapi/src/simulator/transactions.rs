@@ -130,52 +130,89 @@ fn start(
     headers: &HeaderMap,
 ) -> Result<Response, GsmaError> {
     let headers = AsyncHeaders::read(headers)?;
+    check_parties(sim, transaction_type, &request)?;
+    let reference = new_reference();
+    let object = pending_object(&request, transaction_type, &reference);
+    let (id, state) = record_pending(sim, &headers, &reference, object)?;
+    complete_later(sim, id, move |sim| {
+        process(sim, &reference, transaction_type, &request)
+    });
+    Ok(accepted(state))
+}
+
+/// Checks that a transaction names both parties and that each names something that exists (a link or a
+/// mandate is checked in full when the transaction is processed).
+fn check_parties(
+    sim: &Sim,
+    transaction_type: TransactionType,
+    request: &TransactionRequest,
+) -> Result<(), GsmaError> {
     let debit = request
         .debit_party
-        .clone()
+        .as_deref()
         .ok_or_else(|| GsmaError::mandatory("debitParty"))?;
     let credit = request
         .credit_party
-        .clone()
+        .as_deref()
         .ok_or_else(|| GsmaError::mandatory("creditParty"))?;
     if transaction_type == TransactionType::Reversal {
         return Err(GsmaError::transaction_type(
             "A reversal is made with POST /transactions/{transactionReference}/reversals",
         ));
     }
-    // Each party must name something that exists (a link or mandate is checked in full when processed).
-    {
-        let consents = lock(&sim.consents);
-        let ledger = lock(&sim.ledger);
-        for (parties, field) in [(&debit, "debitParty"), (&credit, "creditParty")] {
-            let known = if let Some(link) = party_value(parties, "linkref") {
-                consents.has_link(link)
-            } else if let Some(mandate) = party_value(parties, "mandatereference") {
-                consents.has_mandate(mandate)
-            } else {
-                ledger.find_all(parties).is_some()
-            };
-            if !known {
-                return Err(GsmaError::not_found(format!(
-                    "No account has the {field}'s identifiers"
-                ))
-                .with_param("field", field));
-            }
+    let consents = lock(&sim.consents);
+    let ledger = lock(&sim.ledger);
+    for (parties, field) in [(debit, "debitParty"), (credit, "creditParty")] {
+        let known = if let Some(link) = party_value(parties, "linkref") {
+            consents.has_link(link)
+        } else if let Some(mandate) = party_value(parties, "mandatereference") {
+            consents.has_mandate(mandate)
+        } else {
+            ledger.find_all(parties).is_some()
+        };
+        if !known {
+            return Err(
+                GsmaError::not_found(format!("No account has the {field}'s identifiers"))
+                    .with_param("field", field),
+            );
         }
     }
-    let reference = new_reference();
+    Ok(())
+}
+
+/// A new transaction's representation, pending.
+fn pending_object(
+    request: &TransactionRequest,
+    transaction_type: TransactionType,
+    reference: &str,
+) -> Value {
     let now = Timestamp::now();
-    let mut object = serde_json::to_value(&request).unwrap_or_else(|_| json!({}));
+    let mut object = serde_json::to_value(request).unwrap_or_else(|_| json!({}));
     object["transactionReference"] = json!(reference);
     object["type"] = json!(transaction_type);
     object["transactionStatus"] = json!("pending");
     object["creationDate"] = json!(now);
     object["modificationDate"] = json!(now);
-    let (id, state) = record_pending(sim, &headers, &reference, object)?;
-    complete_later(sim, id, move |sim| {
-        process(sim, &reference, transaction_type, &request)
-    });
-    Ok(accepted(state))
+    object
+}
+
+/// Makes and processes a transaction at once (a batch item): the reference and the completed transaction, or
+/// why it was refused (with its reference when it was recorded).
+pub(crate) fn run_now(
+    sim: &Sim,
+    transaction_type: TransactionType,
+    request: &TransactionRequest,
+) -> Result<(String, Value), (Option<String>, GsmaError)> {
+    check_parties(sim, transaction_type, request).map_err(|e| (None, e))?;
+    let reference = new_reference();
+    let object = pending_object(request, transaction_type, &reference);
+    lock(&sim.transactions)
+        .by_ref
+        .insert(reference.clone(), object);
+    match process(sim, &reference, transaction_type, request) {
+        Ok(view) => Ok((reference, view)),
+        Err(e) => Err((Some(reference), e)),
+    }
 }
 
 /// Registers the request for a new transaction and records it pending: the request id and state.
