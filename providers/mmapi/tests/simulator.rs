@@ -624,3 +624,69 @@ async fn a_maker_checker_batch_waits_for_approval_then_pays_each_item() {
     assert!(reasons.iter().any(|r| r.contains("funds")), "{reasons:?}");
     assert_eq!(sim.patch(&path, approve).await, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn bills_are_paid_by_their_rules() {
+    let sim = Sim::start().await;
+    let (_, companies) = sim.get("/billcompanies").await;
+    assert_eq!(companies[0]["serviceProvider"], "888888");
+    let (status, _) = sim.get("/billcompanies/888888").await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, bills) = sim.get("/accounts/walletid/2/bills").await;
+    assert_eq!(bills.as_array().map(Vec::len), Some(2), "{bills}");
+
+    let payment = |amount: &str| json!({"amountPaid": amount, "currency": "USD"});
+    // Part of a bill that takes part payments, then the rest by the bill's own path.
+    let part = sim
+        .run(
+            "/accounts/walletid/1/bills/WATER-1001/payments",
+            payment("20"),
+        )
+        .await;
+    assert_eq!(part["status"], "completed", "{part}");
+    let (_, bills) = sim.get("/accounts/walletid/1/bills").await;
+    assert_eq!(bills[0]["billStatus"], "partialpaid");
+    assert_eq!(bills[0]["amountDue"], "40");
+    assert_eq!(
+        sim.run("/bills/WATER-1001/payments", payment("40")).await["status"],
+        "completed"
+    );
+    let (_, bills) = sim.get("/accounts/walletid/1/bills").await;
+    assert_eq!(bills[0]["billStatus"], "paid");
+    assert_eq!(sim.balance("999"), "60");
+    assert_eq!(sim.balance("1"), "99940");
+    let (_, paid) = sim.get("/bills/WATER-1001/payments").await;
+    assert_eq!(paid.as_array().map(Vec::len), Some(2));
+    assert_failed(
+        &sim.run("/bills/WATER-1001/payments", payment("1")).await,
+        "incorrectState",
+    );
+
+    // A bill paid in full only; one with a minimum.
+    let path = "/accounts/walletid/2/bills/POWER-2001/payments";
+    assert_failed(
+        &sim.run(path, payment("99")).await,
+        "underPaymentNotAllowed",
+    );
+    assert_failed(
+        &sim.run(path, payment("101")).await,
+        "overPaymentNotAllowed",
+    );
+    assert_eq!(sim.run(path, payment("100")).await["status"], "completed");
+    let rates = "/accounts/walletid/2/bills/RATES-2002/payments";
+    assert_failed(
+        &sim.run(rates, payment("49")).await,
+        "underPaymentNotAllowed",
+    );
+    assert_eq!(sim.run(rates, payment("50")).await["status"], "completed");
+    // Another account's bill is not found.
+    let (status, _) = sim
+        .send(
+            reqwest::Method::POST,
+            "/accounts/walletid/1/bills/POWER-2001/payments",
+            Some(payment("100")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(sim.balance("2"), "49850");
+}

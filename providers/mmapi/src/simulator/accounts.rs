@@ -120,6 +120,14 @@ pub(crate) async fn dispatch(
             let list = lock(&sim.transactions).of_account(&account_id);
             page(list, &query)
         }
+        (Method::GET, ["billcompanies"]) => Ok(super::bills::companies()),
+        (Method::GET, ["bills"]) => super::bills::of_account(&sim, &account_id, &query),
+        (Method::GET, ["bills", reference, "payments"]) => {
+            super::bills::payments(&sim, Some(&account_id), reference, &query)
+        }
+        (Method::POST, ["bills", reference, "payments"]) => {
+            super::bills::pay(&sim, Some(account_id), reference, &async_headers()?, &body)
+        }
         (Method::PATCH, ["identities", identity]) => {
             patch_identity(&sim, &account_id, identity, &body)
         }

@@ -10,6 +10,7 @@
 
 mod accounts;
 mod batches;
+mod bills;
 mod consents;
 mod ledger;
 mod quotations;
@@ -56,6 +57,7 @@ pub(crate) struct Sim {
     pub consents: Mutex<consents::Consents>,
     pub quotations: Mutex<quotations::Quotations>,
     pub batches: Mutex<batches::Batches>,
+    pub bills: Mutex<bills::Bills>,
     pub http: reqwest::Client,
 }
 
@@ -86,6 +88,7 @@ impl MmapiSimulator {
                 consents: Mutex::new(consents::Consents::default()),
                 quotations: Mutex::new(quotations::Quotations::default()),
                 batches: Mutex::new(batches::Batches::default()),
+                bills: Mutex::new(bills::Bills::default()),
                 http,
             }),
         }
@@ -112,6 +115,12 @@ impl MmapiSimulator {
                 get(batches::read).patch(batches::approve),
             )
             .route("/batchtransactions/{id}/{which}", get(batches::results))
+            .route("/billcompanies", get(|| async { bills::companies() }))
+            .route("/billcompanies/{sp}", get(bills::company_by_id))
+            .route(
+                "/bills/{reference}/payments",
+                get(bills::payments_by_bill).post(bills::pay_by_bill),
+            )
             .route("/quotations", post(quotations::create))
             .route("/quotations/{reference}", get(quotations::read))
             .route("/requeststates/{id}", get(requests::request_state))
