@@ -392,6 +392,28 @@ async fn an_account_is_created_and_its_kyc_updated() {
     );
     let (_, name) = sim.get("/accounts/walletid/77/accountname").await;
     assert_eq!(name["name"]["lastName"], "Ivory");
+    // Its record: made unavailable, it can no longer pay.
+    let off = json!([{"op": "replace", "path": "/accountStatus", "value": "unavailable"},
+                     {"op": "replace", "path": "/subStatus", "value": "suspended"}]);
+    assert_eq!(
+        sim.patch("/accounts/walletid/77", off).await,
+        StatusCode::NO_CONTENT
+    );
+    let (_, status) = sim.get("/accounts/walletid/77/status").await;
+    assert_eq!(
+        status,
+        json!({"accountStatus": "unavailable", "subStatus": "suspended"})
+    );
+    assert_failed(
+        &sim.pay("transfer", payment(wallet("77"), wallet("6"), "1", "GBP"))
+            .await,
+        "incorrectState",
+    );
+    let on = json!([{"op": "replace", "path": "/accountStatus", "value": "available"}]);
+    assert_eq!(
+        sim.patch("/accounts/walletid/77", on).await,
+        StatusCode::NO_CONTENT
+    );
     // The same identifiers again are refused; an unknown account is not found.
     let (status, error) = sim
         .send(

@@ -120,6 +120,7 @@ pub(crate) async fn dispatch(
             let list = lock(&sim.transactions).of_account(&account_id);
             page(list, &query)
         }
+        (Method::PATCH, []) => patch_account(&sim, &account_id, &body),
         (Method::GET, ["billcompanies"]) => Ok(super::bills::companies()),
         (Method::GET, ["bills"]) => super::bills::of_account(&sim, &account_id, &query),
         (Method::GET, ["bills", reference, "payments"]) => {
@@ -352,6 +353,48 @@ fn create_individual(
             .ok_or_else(GsmaError::internal)
     });
     Ok(accepted(state))
+}
+
+/// `PATCH /accounts/{…}`: `replace` of `/accountStatus` (`available`, `unavailable`) or `/subStatus`.
+fn patch_account(sim: &Sim, account_id: &str, body: &[u8]) -> Result<Response, GsmaError> {
+    let operations: Vec<mmapi_core::patch::GenericPatch> =
+        mmapi_core::parse::typed(json_body(body)?)?;
+    if operations.is_empty() || operations.len() > 10 {
+        return Err(GsmaError::format(
+            "body",
+            "A PATCH body is an array of 1 to 10 operations",
+        ));
+    }
+    let mut changes = Vec::new();
+    for (i, op) in operations.iter().enumerate() {
+        if op.op != "replace" {
+            return Err(GsmaError::format(&format!("[{i}].op"), "use replace"));
+        }
+        let change =
+            match (op.path.as_str(), op.value.as_str()) {
+                ("/accountStatus", "available") => (Some(AccountStatus::Available), None),
+                ("/accountStatus", "unavailable") => (Some(AccountStatus::Unavailable), None),
+                ("/subStatus", sub) => (None, Some(sub.to_owned())),
+                _ => return Err(GsmaError::format(
+                    &format!("[{i}]"),
+                    "only /accountStatus (available, unavailable) and /subStatus can be changed",
+                )),
+            };
+        changes.push(change);
+    }
+    let mut ledger = lock(&sim.ledger);
+    let account = ledger
+        .get_mut(account_id)
+        .ok_or_else(|| GsmaError::not_found("No such account"))?;
+    for (status, sub_status) in changes {
+        if let Some(status) = status {
+            account.status = status;
+        }
+        if let Some(sub) = sub_status {
+            account.sub_status = Some(sub);
+        }
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `PATCH …/identities/{identityId}`: `replace` operations on the identity's KYC, e.g.
