@@ -355,8 +355,8 @@ fn create_individual(
     Ok(accepted(state))
 }
 
-/// `PATCH /accounts/{…}`: `replace` of `/accountStatus` (`available`, `unavailable`) or `/subStatus`.
-fn patch_account(sim: &Sim, account_id: &str, body: &[u8]) -> Result<Response, GsmaError> {
+/// The operations of a PATCH body (1 to 10).
+fn patch_operations(body: &[u8]) -> Result<Vec<mmapi_core::patch::GenericPatch>, GsmaError> {
     let operations: Vec<mmapi_core::patch::GenericPatch> =
         mmapi_core::parse::typed(json_body(body)?)?;
     if operations.is_empty() || operations.len() > 10 {
@@ -365,6 +365,12 @@ fn patch_account(sim: &Sim, account_id: &str, body: &[u8]) -> Result<Response, G
             "A PATCH body is an array of 1 to 10 operations",
         ));
     }
+    Ok(operations)
+}
+
+/// `PATCH /accounts/{…}`: `replace` of `/accountStatus` (`available`, `unavailable`) or `/subStatus`.
+fn patch_account(sim: &Sim, account_id: &str, body: &[u8]) -> Result<Response, GsmaError> {
+    let operations = patch_operations(body)?;
     let mut changes = Vec::new();
     for (i, op) in operations.iter().enumerate() {
         if op.op != "replace" {
@@ -406,14 +412,7 @@ fn patch_identity(
     identity: &str,
     body: &[u8],
 ) -> Result<Response, GsmaError> {
-    let operations: Vec<mmapi_core::patch::GenericPatch> =
-        mmapi_core::parse::typed(json_body(body)?)?;
-    if operations.is_empty() || operations.len() > 10 {
-        return Err(GsmaError::format(
-            "body",
-            "A PATCH body is an array of 1 to 10 operations",
-        ));
-    }
+    let operations = patch_operations(body)?;
     let mut ledger = lock(&sim.ledger);
     let account = ledger
         .get_mut(account_id)
