@@ -18,6 +18,11 @@ async fn every_scenario_passes_against_the_sandbox_gateway_on_the_mpesa_openapi(
     every_scenario_passes("sandbox-mpesa-openapi").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_passes_against_the_sandbox_gateway_on_the_mmapi_simulator() {
+    every_scenario_passes("mmapi-simulator").await;
+}
+
 async fn every_scenario_passes(profile_name: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config {

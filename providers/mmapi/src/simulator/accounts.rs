@@ -337,6 +337,7 @@ fn create_individual(
             name,
             identities: kycs,
             limits: Limits::default(),
+            declines: false,
             spent: HashMap::new(),
         })
     };

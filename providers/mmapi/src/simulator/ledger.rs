@@ -57,6 +57,8 @@ pub(crate) struct Account {
     /// The account holder's identity, by `identityId`.
     pub identities: Vec<(String, Kyc)>,
     pub limits: Limits,
+    /// Whether its holder declines every payment asked of them.
+    pub declines: bool,
     /// Day (days since the epoch) → (value paid, payments made).
     pub spent: HashMap<i64, (Decimal, u32)>,
 }
@@ -108,6 +110,8 @@ pub(crate) struct Seed {
     pub status: AccountStatus,
     /// A `businessshortcode` (a biller's or merchant's paybill), if it has one.
     pub shortcode: Option<&'static str>,
+    /// Whether its holder declines every payment asked of them (`authorisation/requestDeclined`).
+    pub declines: bool,
 }
 
 /// The paybill of the simulator's bill company (the sandbox's "Sandbox Utilities (MMAPI simulator)").
@@ -117,7 +121,7 @@ pub const UTILITY_SHORTCODE: &str = "888888";
 const REFERENCES: [&str; 1] = ["consumerno"];
 
 /// The accounts every simulator starts with (the README's test data table).
-pub(crate) const SEEDS: [Seed; 10] = [
+pub(crate) const SEEDS: [Seed; 11] = [
     seed(
         "2000",
         "1",
@@ -180,6 +184,11 @@ pub(crate) const SEEDS: [Seed; 10] = [
         status: AccountStatus::Unavailable,
         ..seed("2007", "8", "+447700900008", "USD", "1000", "Henry", "Hill")
     },
+    // Declines whatever it is asked to approve.
+    Seed {
+        declines: true,
+        ..seed("2008", "9", "+447700900009", "USD", "1000", "Ivan", "Irwin")
+    },
     // A biller: bills are paid into its paybill.
     Seed {
         shortcode: Some(UTILITY_SHORTCODE),
@@ -214,6 +223,7 @@ const fn seed(
         last_name,
         status: AccountStatus::Available,
         shortcode: None,
+        declines: false,
     }
 }
 
@@ -263,6 +273,7 @@ impl Ledger {
                     },
                 )],
                 limits: Limits::default(),
+                declines: s.declines,
                 spent: HashMap::new(),
             });
         }

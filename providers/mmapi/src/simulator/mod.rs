@@ -128,6 +128,8 @@ impl MmapiSimulator {
             .route("/accounts", any(accounts::dispatch_root))
             .route("/accounts/{*rest}", any(accounts::dispatch))
             .fallback(not_found)
+            .layer(axum::middleware::from_fn(json_only))
+            .layer(axum::middleware::map_response(with_date))
             .with_state(Arc::clone(&self.sim))
     }
 
@@ -137,6 +139,44 @@ impl MmapiSimulator {
             .find(key, value)
             .map(|a| a.balance.to_string())
     }
+}
+
+/// A request body must be JSON (`Content-Type: application/json`, or a `+json` type): else
+/// `400 validation/formatError`.
+async fn json_only(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let has_body = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|l| l != "0");
+    let json = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|t| t == "application/json" || t.ends_with("+json"));
+    if has_body && !json {
+        return SimError(GsmaError::format(
+            "Content-Type",
+            "The request body must be application/json",
+        ))
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Every answer carries `X-Date`, as a GSMA server's must.
+async fn with_date(mut response: Response) -> Response {
+    if let Ok(date) = axum::http::HeaderValue::from_str(&mmapi_core::Timestamp::now().to_string()) {
+        response.headers_mut().insert("X-Date", date);
+    }
+    response
 }
 
 async fn heartbeat() -> Json<Value> {

@@ -149,11 +149,19 @@ async fn deliver(sim: &Sim, url: &str, correlation_id: Option<&str>, body: &Valu
     }
 }
 
+/// A path parameter that must be a UUID (`400 validation/formatError` otherwise).
+fn uuid_path(name: &str, value: &str) -> Result<(), GsmaError> {
+    uuid::Uuid::try_parse(value)
+        .map(|_| ())
+        .map_err(|_| GsmaError::format(name, format!("{name} '{value}' is not a UUID")))
+}
+
 /// `GET /requeststates/{serverCorrelationId}`
 pub(crate) async fn request_state(
     State(sim): State<Arc<Sim>>,
     Path(id): Path<String>,
 ) -> Result<Response, SimError> {
+    uuid_path("serverCorrelationId", &id)?;
     let view = lock(&sim.requests).view(&id.to_ascii_lowercase());
     view.map(|state| answer(StatusCode::OK, state))
         .ok_or_else(|| {
@@ -168,6 +176,7 @@ pub(crate) async fn response(
     State(sim): State<Arc<Sim>>,
     Path(id): Path<String>,
 ) -> Result<Response, SimError> {
+    uuid_path("clientCorrelationId", &id)?;
     let link = lock(&sim.requests)
         .links
         .get(&id.to_ascii_lowercase())

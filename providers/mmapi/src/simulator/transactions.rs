@@ -323,6 +323,16 @@ fn decide(
         account_of(debit)
             .ok_or_else(|| GsmaError::not_found("No account has the debitParty's identifiers"))?
     };
+    // A payment the payer must approve (no code, no mandate) is declined by a payer who declines everything.
+    let pre_approved =
+        request.one_time_code.is_some() || party_value(debit, "mandatereference").is_some();
+    if !pre_approved && ledger.get(&payer_id).is_some_and(|a| a.declines) {
+        return Err(GsmaError::new(
+            ErrorCategory::Authorisation,
+            ErrorCode::RequestDeclined,
+            "The payer declined the payment",
+        ));
+    }
     if let Some(code) = &request.one_time_code {
         if !redeems_codes(transaction_type) {
             return Err(GsmaError::transaction_type(
