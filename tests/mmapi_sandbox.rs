@@ -390,3 +390,111 @@ async fn a_bill_of_the_simulator_biller_is_paid_through_the_gateway() {
         .unwrap_or(Value::Null);
     assert_eq!(ours["billStatus"], "paid", "{bills}");
 }
+
+/// Sends `body` to `path` with `correlation_id` as `http`'s client: the status and the body.
+async fn post_as(
+    http: &reqwest::Client,
+    url: &str,
+    correlation_id: &str,
+    body: &Value,
+) -> (u16, Value) {
+    let response = http
+        .post(url)
+        .header("X-CorrelationID", correlation_id)
+        .json(body)
+        .send()
+        .await
+        .expect("sent");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A request forwarded to the GSMA-speaking operator is its sender's: a repeat of its X-CorrelationID is a
+/// duplicate that `/responses` resolves, another client may use the same X-CorrelationID for its own request
+/// (the operator never sees the clients' ids), another client cannot read its request state or the quotation it
+/// made, and a request the operator refused outright leaves the X-CorrelationID free for the corrected one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_requests_belong_to_their_client_and_are_idempotent() {
+    let gw = TestGateway::start().await;
+    let codes = gw.url("/accounts/walletid/2/authorisationcodes");
+    let code = json!({"amount": "5", "currency": "USD", "codeLifetime": 600});
+    let shared_id = common::correlation_id();
+
+    let (status, first) = post_as(&gw.http, &codes, &shared_id, &code).await;
+    assert_eq!(status, 202, "{first}");
+    let first_code = made(&gw, first.clone()).await;
+    let (status, repeat) = post_as(&gw.http, &codes, &shared_id, &code).await;
+    assert_eq!(
+        (status, repeat["errorCode"].as_str()),
+        (400, Some("duplicateRequest")),
+        "{repeat}"
+    );
+    let (status, link) = gw.get(&format!("/responses/{shared_id}")).await;
+    assert_eq!(status, StatusCode::OK, "{link}");
+    assert!(
+        link["link"]
+            .as_str()
+            .is_some_and(|l| l.ends_with(&first_code)),
+        "{link}"
+    );
+
+    // Another client, granted wallet 2, with the same X-CorrelationID: its own request, a code of its own.
+    let (_, other) = gw.client_with_accounts("a merchant", &["2"]).await;
+    let (status, second) = post_as(&other, &codes, &shared_id, &code).await;
+    assert_eq!(status, 202, "{second}");
+    let second_id = second["serverCorrelationId"].as_str().expect("an id");
+    let done = common::wait_final(&other, &gw.base, second_id, Duration::from_secs(15)).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_ne!(done["objectReference"].as_str(), Some(first_code.as_str()));
+    // Neither reads the other's request state.
+    let first_id = first["serverCorrelationId"].as_str().expect("an id");
+    let (status, _) =
+        common::get_json(&other, &gw.url(&format!("/requeststates/{first_id}"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = gw.get(&format!("/requeststates/{second_id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A quotation the operator made for the demo client is not another client's to read.
+    let quotation = made(
+        &gw,
+        post(
+            &gw,
+            "/quotations",
+            json!({"debitParty": wallet("1"), "creditParty": wallet("3"), "requestAmount": "10",
+                   "requestCurrency": "USD"}),
+        )
+        .await,
+    )
+    .await;
+    let (status, _) = gw.get(&format!("/quotations/{quotation}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = common::get_json(&other, &gw.url(&format!("/quotations/{quotation}"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Refused by the operator (no amount): the X-CorrelationID is free for the corrected request.
+    let fresh_id = common::correlation_id();
+    let (status, refused) = post_as(
+        &gw.http,
+        &codes,
+        &fresh_id,
+        &json!({"currency": "USD", "codeLifetime": 600, "amount": "-1"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    let (status, accepted) = post_as(&gw.http, &codes, &fresh_id, &code).await;
+    assert_eq!(status, 202, "{accepted}");
+
+    // The operator calls the client back itself, so its X-Callback-URL is checked like any other first.
+    let response = gw
+        .http
+        .post(&codes)
+        .header("X-CorrelationID", common::correlation_id())
+        .header("X-Callback-URL", "http://10.1.2.3/callbacks")
+        .json(&code)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 400);
+    let refused: Value = response.json().await.expect("an error object");
+    assert_eq!(refused["errorCode"], "formatError", "{refused}");
+}

@@ -3,23 +3,30 @@
 //! (`[[providers.mmapi]]` chosen by identifier type, e.g. the sandbox's MMAPI simulator for `walletid`), its
 //! answer passed back unchanged. The operator calls the client's `X-Callback-URL` itself. Where no such operator
 //! holds the account, the operation answers "not offered" as before ([`super::unsupported`]).
+//!
+//! A forwarded write is its client's: its `X-CorrelationID` is claimed like any request's, it goes to the operator
+//! under an id of the gateway's, and what the operator answers (its request state, what it created) is recorded
+//! in the store so that only that client reads it ([`crate::store::ForwardedRow`]).
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use mmapi_core::model::Party;
-use mmapi_core::provider::{ForwardRequest, ProviderError};
+use mmapi_core::model::{Link, Party, RequestState};
+use mmapi_core::provider::{ForwardRequest, Provider, ProviderError};
 use mmapi_core::GsmaError;
+use uuid::Uuid;
 
 use super::accounts::{granted, parse_account_id};
 use super::error::ApiError;
+use super::headers::RequestHeaders;
 use super::json::GsmaJson;
 use super::unsupported::Unsupported;
 use crate::auth::Caller;
-use crate::engine::Engine;
+use crate::engine::{now_ms, Engine, EngineError};
+use crate::store::{Change, ForwardAnswer, ForwardedRow, NewForward, FORWARDED};
 
 /// The account an operation's path (or, for `POST /accounts/{identityType}`, its body) names.
 fn account_of(entry: &Unsupported, path: &str, body: &[u8]) -> Result<Vec<Party>, ApiError> {
@@ -78,10 +85,6 @@ fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
 /// Forwards the operation to the GSMA-speaking operator that holds the account, or answers it "not offered".
 pub async fn forward_or_refuse(
     entry: &'static Unsupported,
@@ -89,7 +92,7 @@ pub async fn forward_or_refuse(
     caller: Caller,
     method: Method,
     uri: Uri,
-    headers: HeaderMap,
+    headers: RequestHeaders,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let identifiers = account_of(entry, uri.path(), &body)?;
@@ -115,34 +118,185 @@ pub async fn forward_or_refuse(
     } else {
         granted(&caller, &identifiers)?;
     }
-    let request = ForwardRequest {
+    let request = ClientRequest {
         method: method.as_str(),
         path: uri.path(),
         query: uri.query(),
-        correlation_id: header(&headers, "X-CorrelationID"),
-        callback_url: header(&headers, "X-Callback-URL"),
+        correlation_id: headers.correlation_id.as_deref(),
+        callback_url: headers.callback_url.as_deref(),
         body: (!body.is_empty()).then_some(&body[..]),
     };
-    for operator in operators {
-        if !caller.may_use(operator.name()) {
-            continue;
-        }
-        match send(operator.as_ref(), &request).await {
-            Err(Skip) => continue,
-            Ok(answer) => return answer,
-        }
+    match operators.iter().find(|p| caller.may_use(p.name())) {
+        Some(operator) => match for_client(&engine, &caller, operator, &request).await {
+            Ok(answer) => answer,
+            Err(Skip) => Err(entry.error().into()),
+        },
+        None => Err(entry.error().into()),
     }
-    Err(entry.error().into())
 }
 
-/// The operator cannot take the request: try another, or answer as if none could.
+/// A client's request to forward, as it came.
+struct ClientRequest<'a> {
+    method: &'a str,
+    path: &'a str,
+    query: Option<&'a str>,
+    correlation_id: Option<&'a str>,
+    callback_url: Option<&'a str>,
+    body: Option<&'a [u8]>,
+}
+
+impl<'a> ClientRequest<'a> {
+    /// The request as the operator gets it, under `correlation_id`.
+    fn to_operator(&self, correlation_id: Option<&'a str>) -> ForwardRequest<'a> {
+        ForwardRequest {
+            method: self.method,
+            path: self.path,
+            query: self.query,
+            correlation_id,
+            callback_url: self.callback_url,
+            body: self.body,
+        }
+    }
+}
+
+/// The operator cannot take the request: answer as if no operator could.
 struct Skip;
 
-/// Sends a forwarded request: the operator's answer as it is, or the GSMA error of a call that failed.
-async fn send(
-    operator: &dyn mmapi_core::provider::Provider,
-    request: &ForwardRequest<'_>,
+/// Sends a client's request to `operator`. A read goes as it is. A write first claims the client's
+/// `X-CorrelationID` (one namespace with the gateway's own requests) and goes under an `X-CorrelationID` of the
+/// gateway's, one per client request, so that clients never share the operator's idempotency keys; the answer's
+/// ids are recorded, so that only this client reads the request state and what it created. A repeat of a
+/// request the operator never answered (a stop or a timeout in between) is sent again under the same id, where
+/// the operator's own idempotency makes it safe; a repeat of an answered one is a duplicate.
+async fn for_client(
+    engine: &Engine,
+    caller: &Caller,
+    operator: &Arc<dyn Provider>,
+    request: &ClientRequest<'_>,
 ) -> Result<Result<Response, ApiError>, Skip> {
+    if request.method == Method::GET.as_str() {
+        return Ok(send(
+            operator.as_ref(),
+            &request.to_operator(request.correlation_id),
+        )
+        .await?
+        .map(|(response, _)| response));
+    }
+    if let Some(body) = request.body {
+        if serde_json::from_slice::<serde_json::Value>(body).is_err() {
+            return Ok(Err(GsmaError::format(
+                "body",
+                "The request body is not valid JSON",
+            )
+            .into()));
+        }
+    }
+    let claim = NewForward {
+        operator_correlation_id: Uuid::new_v4().to_string(),
+        client_id: caller.client_id.clone(),
+        client_correlation_id: request.correlation_id.map(str::to_owned),
+        operator: operator.name().to_owned(),
+        method: request.method.to_owned(),
+        path: request.path.to_owned(),
+        callback_url: request.callback_url.map(str::to_owned),
+        now_ms: now_ms(),
+        request_id: crate::observe::current_request_id(),
+    };
+    let operator_correlation_id = match claimed(engine, caller, claim, request).await {
+        Ok(id) => id,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let (response, answer) = match send(
+        operator.as_ref(),
+        &request.to_operator(Some(&operator_correlation_id)),
+    )
+    .await?
+    {
+        Ok(answered) => answered,
+        Err(error) => return Ok(Err(error)),
+    };
+    let change = match answer {
+        // Refused outright (a duplicate aside): nothing was made, and the client may correct it and send it again.
+        Some(answer)
+            if (400..500).contains(&answer.status)
+                && answer.body.get("errorCode").and_then(|c| c.as_str())
+                    != Some("duplicateRequest") =>
+        {
+            Some(Change::ReleaseForward {
+                operator_correlation_id,
+            })
+        }
+        // A 5xx says nothing of what happened: a repeat goes again under the same id.
+        Some(answer) if answer.status >= 500 => None,
+        Some(answer) => Some(Change::ForwardAnswered(ForwardAnswer {
+            operator_correlation_id,
+            status: Some(i64::from(answer.status)),
+            operator_server_correlation_id: text_at(&answer.body, &["serverCorrelationId"]),
+            object_reference: object_reference_in(&answer.body),
+            now_ms: now_ms(),
+        })),
+        None => None,
+    };
+    if let Some(change) = change {
+        if let Err(e) = engine.store().apply(change).await {
+            return Ok(Err(ApiError::from(e)));
+        }
+    }
+    Ok(Ok(response))
+}
+
+/// The operator `X-CorrelationID` to send `claim` under: its own when the client's correlation id is new, the
+/// first request's when that one was never answered, else the duplicate error.
+async fn claimed(
+    engine: &Engine,
+    caller: &Caller,
+    claim: NewForward,
+    request: &ClientRequest<'_>,
+) -> Result<String, ApiError> {
+    let id = claim.operator_correlation_id.clone();
+    let store = engine.store();
+    if store.apply(Change::ClaimForward(claim)).await? > 0 {
+        return Ok(id);
+    }
+    let duplicate = |link: Option<String>| ApiError::from(EngineError::Duplicate { link });
+    let Some(correlation_id) = request.correlation_id else {
+        return Err(GsmaError::internal().into());
+    };
+    let Some(first) = store
+        .request_state_by_correlation(&caller.client_id, correlation_id)
+        .await?
+    else {
+        return Err(GsmaError::internal().into());
+    };
+    if first.object_type != FORWARDED {
+        let link = match &first.object_reference {
+            Some(reference) => Some(engine.link_to(&first.object_type, reference).await?),
+            None => None,
+        };
+        return Err(duplicate(link));
+    }
+    match store.forwarded(&first.server_correlation_id).await? {
+        Some(row)
+            if row.answer_status.is_none()
+                && row.method == request.method
+                && row.path == request.path =>
+        {
+            Ok(row.operator_correlation_id)
+        }
+        Some(row) => Err(duplicate(
+            row.operator_server_correlation_id
+                .map(|id| format!("/requeststates/{id}")),
+        )),
+        None => Err(duplicate(None)),
+    }
+}
+
+/// Sends a forwarded request: the response to give the client with the operator's answer (`None` when the
+/// call failed before the operator answered), or [`Skip`].
+async fn send(
+    operator: &dyn Provider,
+    request: &ForwardRequest<'_>,
+) -> Result<Result<(Response, Option<mmapi_core::provider::ForwardAnswer>), ApiError>, Skip> {
     let answer = match operator.forward(request).await {
         Ok(answer) => answer,
         Err(ProviderError::Unsupported(_)) => return Err(Skip),
@@ -160,11 +314,35 @@ async fn send(
         }
     };
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    Ok(Ok(if answer.body.is_null() {
+    let response = if answer.body.is_null() {
         status.into_response()
     } else {
-        GsmaJson(status, answer.body).into_response()
-    }))
+        GsmaJson(status, answer.body.clone()).into_response()
+    };
+    Ok(Ok((response, Some(answer))))
+}
+
+/// The text at the first of `keys` the JSON object has.
+fn text_at(body: &serde_json::Value, keys: &[&str]) -> Option<String> {
+    keys.iter()
+        .find_map(|key| body.get(*key).and_then(|v| v.as_str()))
+        .map(str::to_owned)
+}
+
+/// The reference of what an operator's answer says was created.
+fn object_reference_in(body: &serde_json::Value) -> Option<String> {
+    text_at(
+        body,
+        &[
+            "objectReference",
+            "quotationReference",
+            "authorisationCode",
+            "linkReference",
+            "mandateReference",
+            "transactionReference",
+            "batchId",
+        ],
+    )
 }
 
 /// A quotation between accounts of an operator that quotes itself is its: forwarded (`None`: the gateway
@@ -173,7 +351,7 @@ pub async fn quotation_to_operator(
     engine: &Engine,
     caller: &Caller,
     request: &mmapi_core::quotation::QuotationRequest,
-    headers: &super::headers::RequestHeaders,
+    headers: &RequestHeaders,
     body: &[u8],
 ) -> Option<Result<Response, ApiError>> {
     let parties: Vec<Party> = request
@@ -186,7 +364,7 @@ pub async fn quotation_to_operator(
         .router()
         .for_parties(request.request_currency.code(), &parties)
         .filter(|p| p.capabilities().quotations && caller.may_use(p.name()))?;
-    let forwarded = ForwardRequest {
+    let forwarded = ClientRequest {
         method: "POST",
         path: "/quotations",
         query: None,
@@ -194,15 +372,20 @@ pub async fn quotation_to_operator(
         callback_url: headers.callback_url.as_deref(),
         body: Some(body),
     };
-    send(operator.as_ref(), &forwarded).await.ok()
+    for_client(engine, caller, operator, &forwarded).await.ok()
 }
 
-/// The first `200` answer to `GET {path}` from those of `operators` the caller may use.
-async fn first_found<'a>(
-    operators: impl Iterator<Item = &'a Arc<dyn mmapi_core::provider::Provider>>,
+/// `GET {path}` from the operator a forwarded request of the caller's went to: its `200` body, or `None`.
+async fn read_from(
+    engine: &Engine,
     caller: &Caller,
+    row: &ForwardedRow,
     path: &str,
 ) -> Option<serde_json::Value> {
+    if row.client_id != caller.client_id || !caller.may_use(&row.operator) {
+        return None;
+    }
+    let operator = engine.router().by_name(&row.operator)?;
     let request = ForwardRequest {
         method: "GET",
         path,
@@ -211,43 +394,88 @@ async fn first_found<'a>(
         callback_url: None,
         body: None,
     };
-    for operator in operators {
-        if !caller.may_use(operator.name()) {
-            continue;
-        }
-        if let Ok(answer) = operator.forward(&request).await {
-            if answer.status == 200 {
-                return Some(answer.body);
-            }
-        }
+    match operator.forward(&request).await {
+        Ok(answer) if answer.status == 200 => Some(answer.body),
+        _ => None,
     }
-    None
 }
 
-/// A quotation the gateway does not have, from the operators that quote themselves.
+/// A quotation the gateway does not have, from the operator a forwarded request of the caller's made it at.
 pub async fn operator_quotation(
     engine: &Engine,
     caller: &Caller,
     reference: &str,
-) -> Option<Response> {
-    let quoting = engine
-        .router()
-        .providers()
-        .filter(|p| p.capabilities().quotations);
-    first_found(quoting, caller, &format!("/quotations/{reference}"))
-        .await
-        .map(|body| GsmaJson(StatusCode::OK, body).into_response())
+) -> Result<Option<Response>, ApiError> {
+    let Some(row) = engine.store().forwarded_by_object(reference).await? else {
+        return Ok(None);
+    };
+    Ok(
+        read_from(engine, caller, &row, &format!("/quotations/{reference}"))
+            .await
+            .map(|body| GsmaJson(StatusCode::OK, body).into_response()),
+    )
 }
 
-/// The request state of a forwarded request, from the GSMA-speaking operators the caller may use.
+/// The request state of a request of the caller's forwarded to a GSMA-speaking operator: by the operator's
+/// `serverCorrelationId`, or by the gateway's own (`forwarded`, from a duplicate's link). What it says was
+/// created is recorded as the caller's.
 pub async fn operator_request_state(
     engine: &Engine,
     caller: &Caller,
     id: &str,
-) -> Option<mmapi_core::model::RequestState> {
-    let operators = engine.router().identifier_providers();
-    let body = first_found(operators, caller, &format!("/requeststates/{id}")).await?;
-    serde_json::from_value(body).ok()
+) -> Result<Option<RequestState>, ApiError> {
+    let store = engine.store();
+    let row = match store.forwarded_by_operator_state(id).await? {
+        Some(row) => row,
+        None => match store.forwarded(id).await? {
+            Some(row) => row,
+            None => return Ok(None),
+        },
+    };
+    let Some(operator_id) = row.operator_server_correlation_id.clone() else {
+        return Ok(None);
+    };
+    let Some(body) = read_from(
+        engine,
+        caller,
+        &row,
+        &format!("/requeststates/{operator_id}"),
+    )
+    .await
+    else {
+        return Ok(None);
+    };
+    let Ok(state) = serde_json::from_value::<RequestState>(body) else {
+        return Ok(None);
+    };
+    if row.object_reference.is_none() && state.object_reference.is_some() {
+        store
+            .apply(Change::ForwardAnswered(ForwardAnswer {
+                operator_correlation_id: row.operator_correlation_id.clone(),
+                status: None,
+                operator_server_correlation_id: None,
+                object_reference: state.object_reference.clone(),
+                now_ms: now_ms(),
+            }))
+            .await?;
+    }
+    Ok(Some(state))
+}
+
+/// `GET /responses/{X-CorrelationID}` of a forwarded request: the operator's link for the id the gateway sent
+/// it under.
+pub async fn operator_response(
+    engine: &Engine,
+    caller: &Caller,
+    operator_correlation_id: &str,
+) -> Result<Option<Link>, ApiError> {
+    let Some(row) = engine.store().forwarded(operator_correlation_id).await? else {
+        return Ok(None);
+    };
+    let path = format!("/responses/{operator_correlation_id}");
+    Ok(read_from(engine, caller, &row, &path)
+        .await
+        .and_then(|body| serde_json::from_value(body).ok()))
 }
 
 #[cfg(test)]

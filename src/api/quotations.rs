@@ -93,7 +93,7 @@ pub async fn get(
     match engine.quotation(&caller.client_id, &reference).await {
         Ok(quotation) => Ok(GsmaJson(StatusCode::OK, quotation).into_response()),
         Err(not_ours) => {
-            match super::forward::operator_quotation(&engine, &caller, &reference).await {
+            match super::forward::operator_quotation(&engine, &caller, &reference).await? {
                 Some(theirs) => Ok(theirs),
                 None => Err(not_ours.into()),
             }

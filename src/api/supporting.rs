@@ -73,20 +73,27 @@ pub async fn request_state(
 ) -> Result<GsmaJson<RequestState>, ApiError> {
     let raw = path_param(path)?;
     let id = uuid_param("serverCorrelationId", &raw)?;
-    match engine.store().request_state(&id).await? {
-        Some(row) if row.client_id == caller.client_id => {
-            Ok(GsmaJson(StatusCode::OK, request_state_of(row)?))
-        }
-        // Not the gateway's: a request forwarded to a GSMA-speaking operator (see `forward`) is its.
-        None => match super::forward::operator_request_state(&engine, &caller, &raw).await {
-            Some(state) => Ok(GsmaJson(StatusCode::OK, state)),
-            None => Err(GsmaError::not_found(format!("There is no request {raw}"))
-                .with_param("serverCorrelationId", raw)
-                .into()),
+    let not_found = || {
+        ApiError::from(
+            GsmaError::not_found(format!("There is no request {raw}"))
+                .with_param("serverCorrelationId", raw.clone()),
+        )
+    };
+    let own = match engine.store().request_state(&id).await? {
+        Some(row) if row.client_id != caller.client_id => return Err(not_found()),
+        // The gateway's record of a request forwarded to an operator: what the operator says of it, once it said
+        // anything, else the record.
+        Some(row) if row.object_type == crate::store::FORWARDED => Some(row),
+        Some(row) => return Ok(GsmaJson(StatusCode::OK, request_state_of(row)?)),
+        None => None,
+    };
+    // Not the gateway's: a request of the caller's forwarded to a GSMA-speaking operator (see `forward`) is its.
+    match super::forward::operator_request_state(&engine, &caller, &id).await? {
+        Some(state) => Ok(GsmaJson(StatusCode::OK, state)),
+        None => match own {
+            Some(row) => Ok(GsmaJson(StatusCode::OK, request_state_of(row)?)),
+            None => Err(not_found()),
         },
-        Some(_) => Err(GsmaError::not_found(format!("There is no request {raw}"))
-            .with_param("serverCorrelationId", raw)
-            .into()),
     }
 }
 
@@ -115,6 +122,17 @@ pub async fn response(
         .store()
         .request_state_by_correlation(&caller.client_id, &raw)
         .await?;
+    if let Some(row) = found
+        .as_ref()
+        .filter(|row| row.object_type == crate::store::FORWARDED)
+    {
+        // Forwarded to an operator: what it made is the operator's to tell, under the id the gateway sent.
+        if let Some(link) =
+            super::forward::operator_response(&engine, &caller, &row.server_correlation_id).await?
+        {
+            return Ok(GsmaJson(StatusCode::OK, link));
+        }
+    }
     let link = match found.and_then(|row| row.object_reference.map(|r| (row.object_type, r))) {
         Some((object_type, reference)) => Some(engine.link_to(&object_type, &reference).await?),
         None => None,

@@ -745,6 +745,8 @@ fn lookup_error(e: ProviderError, what: &str) -> GsmaError {
 pub fn link_for(object_type: &str, reference: &str) -> String {
     match object_type {
         "transaction" => format!("/transactions/{reference}"),
+        // A request forwarded to a GSMA-speaking operator: its request state leads to what the operator made.
+        crate::store::FORWARDED => format!("/requeststates/{reference}"),
         other => format!("/{other}s/{reference}"),
     }
 }

@@ -11,6 +11,7 @@ mod bills;
 mod clients;
 mod conn;
 mod events;
+mod forwarded;
 mod gauges;
 mod mandates;
 mod ops;
@@ -33,6 +34,7 @@ pub use batches::{
     BatchChange, BatchListQuery, BatchListRow, BatchRow, NewBatch, NewBatchItem, WaitingItemRow,
 };
 pub use bills::{BillPaymentRow, BillRow, NewBill};
+pub use forwarded::{ForwardAnswer, ForwardedRow, NewForward, FORWARDED};
 pub use mandates::{MandateFinalisation, MandateRow, NewMandate};
 pub use quotations::{NewQuotation, QuotationRow};
 pub use records::*;

@@ -331,6 +331,13 @@ pub enum Change {
         request_state: NewRequestState,
         quotation: super::quotations::NewQuotation,
     },
+    /// Claims the client's idempotency key for a request forwarded to a GSMA-speaking operator and records it;
+    /// 0 rows when the correlation id was used already.
+    ClaimForward(super::forwarded::NewForward),
+    /// What the operator answered a forwarded request (or told of it later).
+    ForwardAnswered(super::forwarded::ForwardAnswer),
+    /// The operator refused a forwarded request outright: its idempotency key is free again.
+    ReleaseForward { operator_correlation_id: String },
     /// Stores bills a biller issued, all or none: as many rows as bills, or 0 when a bill reference or a
     /// paybill's account reference is already used.
     PutBills(Vec<super::bills::NewBill>),

@@ -626,6 +626,11 @@ async fn apply<C: WriteConn>(conn: &mut C, change: &Change) -> Result<u64, Store
             request_state,
             quotation,
         } => super::quotations::put(conn, request_state, quotation).await,
+        Change::ClaimForward(forward) => super::forwarded::claim(conn, forward).await,
+        Change::ForwardAnswered(answer) => super::forwarded::answered(conn, answer).await,
+        Change::ReleaseForward {
+            operator_correlation_id,
+        } => super::forwarded::release(conn, operator_correlation_id).await,
         Change::PutBills(bills) => super::bills::put(conn, bills).await,
         Change::CancelBill {
             client_id,

@@ -106,6 +106,24 @@ impl TestGateway {
         (credentials, http)
     }
 
+    /// Registers another client to which `accounts` (account keys) are granted.
+    pub async fn client_with_accounts(
+        &self,
+        name: &str,
+        accounts: &[&str],
+    ) -> (IssuedCredentials, reqwest::Client) {
+        let mut client = NewClient::named(name);
+        client.accounts = accounts.iter().map(|a| (*a).to_owned()).collect();
+        let credentials = self
+            .gateway
+            .clients
+            .create(client)
+            .await
+            .expect("another client");
+        let http = authenticated_http(&credentials);
+        (credentials, http)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
