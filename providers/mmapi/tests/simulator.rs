@@ -712,3 +712,76 @@ async fn bills_are_paid_by_their_rules() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(sim.balance("2"), "49850");
 }
+
+#[tokio::test]
+async fn a_payment_without_a_bill_reference_settles_the_oldest_open_bill() {
+    let sim = Sim::start().await;
+    let payment = |amount: &str| json!({"amountPaid": amount, "currency": "USD"});
+    let on_account = "/accounts/walletid/2/bills/payments";
+    // Wallet 2 owes POWER-2001 (100, in full only) and RATES-2002 (500, at least 50 a payment).
+    let full = sim.run(on_account, payment("100")).await;
+    assert_eq!(full["status"], "completed", "{full}");
+    let (_, bills) = sim.get("/accounts/walletid/2/bills").await;
+    assert_eq!(bills[0]["billReference"], "POWER-2001");
+    assert_eq!(bills[0]["billStatus"], "paid", "{bills}");
+    assert_eq!(bills[1]["billStatus"], "unpaid", "{bills}");
+    // The next goes to the rates, under their minimum.
+    assert_failed(
+        &sim.run(on_account, payment("10")).await,
+        "underPaymentNotAllowed",
+    );
+    assert_eq!(
+        sim.run(on_account, payment("60")).await["status"],
+        "completed"
+    );
+    let (_, bills) = sim.get("/accounts/walletid/2/bills").await;
+    assert_eq!(bills[1]["amountDue"], "440", "{bills}");
+    assert_eq!(sim.balance("2"), "49840");
+    // Each payment names its bill.
+    let (status, paid) = sim.get(on_account).await;
+    assert_eq!(status, StatusCode::OK, "{paid}");
+    let named: Vec<&str> = paid
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|p| p["supplementaryBillReferenceDetails"][0]["paymentReferenceValue"].as_str())
+        .collect();
+    assert_eq!(named, ["POWER-2001", "RATES-2002"], "{paid}");
+    // An account that owes nothing has nothing to pay.
+    assert_eq!(
+        sim.run("/accounts/walletid/1/bills/payments", payment("60"))
+            .await["status"],
+        "completed"
+    );
+    let (status, refused) = sim
+        .send(
+            reqwest::Method::POST,
+            "/accounts/walletid/1/bills/payments",
+            Some(payment("1")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{refused}");
+    assert_eq!(refused["errorCode"], "identifierError");
+
+    // The deprecated PATCH of a request state is refused as such; an unknown one is not found.
+    let (status, state) = sim
+        .send(reqwest::Method::POST, on_account, Some(payment("50")))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let id = state["serverCorrelationId"].as_str().expect("an id");
+    let update = json!([{"op": "replace", "path": "/status", "value": "completed"}]);
+    let (status, refused) = sim
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/requeststates/{id}"),
+            Some(update.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["errorParameters"][1]["value"], "deprecated");
+    let unknown = format!("/requeststates/{}", uuid::Uuid::new_v4());
+    let (status, _) = sim
+        .send(reqwest::Method::PATCH, &unknown, Some(update))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

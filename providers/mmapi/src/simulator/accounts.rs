@@ -123,6 +123,12 @@ pub(crate) async fn dispatch(
         (Method::PATCH, []) => patch_account(&sim, &account_id, &body),
         (Method::GET, ["billcompanies"]) => Ok(super::bills::companies()),
         (Method::GET, ["bills"]) => super::bills::of_account(&sim, &account_id, &query),
+        (Method::GET, ["bills", "payments"]) => {
+            super::bills::payments_of_account(&sim, &account_id, &query)
+        }
+        (Method::POST, ["bills", "payments"]) => {
+            super::bills::pay_on_account(&sim, account_id, &async_headers()?, &body)
+        }
         (Method::GET, ["bills", reference, "payments"]) => {
             super::bills::payments(&sim, Some(&account_id), reference, &query)
         }

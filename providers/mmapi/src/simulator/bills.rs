@@ -311,6 +311,57 @@ fn settle(
     Ok(request)
 }
 
+/// `POST …/bills/payments`, a payment without a bill reference: it goes to the account's oldest open bill (the
+/// earliest due date, then the lowest reference), under that bill's rules. An account that owes nothing gets
+/// `404 identification/identifierError`.
+pub(crate) fn pay_on_account(
+    sim: &Arc<Sim>,
+    account_id: String,
+    headers: &AsyncHeaders,
+    body: &[u8],
+) -> Result<Response, GsmaError> {
+    let oldest_open = {
+        let bills = lock(&sim.bills);
+        bills
+            .by_ref
+            .iter()
+            .filter(|(_, b)| b.account_id == account_id && b.paid < b.billed)
+            .min_by(|a, b| (a.1.due_date, a.0).cmp(&(b.1.due_date, b.0)))
+            .map(|(reference, _)| reference.clone())
+    };
+    let reference = oldest_open.ok_or_else(|| GsmaError::not_found("The account owes no bill"))?;
+    pay(sim, Some(account_id), &reference, headers, body)
+}
+
+/// `GET …/bills/payments`: every payment of the account's bills, oldest first, paged; each names its bill in
+/// `supplementaryBillReferenceDetails`.
+pub(crate) fn payments_of_account(
+    sim: &Sim,
+    account_id: &str,
+    query: &HashMap<String, String>,
+) -> Result<Response, GsmaError> {
+    let bills = lock(&sim.bills);
+    let mut list: Vec<Value> = bills
+        .by_ref
+        .iter()
+        .filter(|(_, b)| b.account_id == account_id)
+        .flat_map(|(reference, b)| {
+            b.payments.iter().map(move |payment| {
+                let mut payment = payment.clone();
+                payment["supplementaryBillReferenceDetails"] = json!([
+                    {"paymentReferenceType": "billReference", "paymentReferenceValue": reference}
+                ]);
+                payment
+            })
+        })
+        .collect();
+    list.sort_by(|a, b| {
+        let key = |v: &Value| v["creationDate"].as_str().unwrap_or("").to_owned();
+        key(a).cmp(&key(b))
+    });
+    page(list, query)
+}
+
 /// `GET /bills/{billReference}/payments`
 pub(crate) async fn payments_by_bill(
     State(sim): State<Arc<Sim>>,

@@ -123,7 +123,10 @@ impl MmapiSimulator {
             )
             .route("/quotations", post(quotations::create))
             .route("/quotations/{reference}", get(quotations::read))
-            .route("/requeststates/{id}", get(requests::request_state))
+            .route(
+                "/requeststates/{id}",
+                get(requests::request_state).patch(requests::patch_request_state),
+            )
             .route("/responses/{id}", get(requests::response))
             .route("/accounts", any(accounts::dispatch_root))
             .route("/accounts/{*rest}", any(accounts::dispatch))

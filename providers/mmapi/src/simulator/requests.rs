@@ -156,6 +156,29 @@ fn uuid_path(name: &str, value: &str) -> Result<(), GsmaError> {
         .map_err(|_| GsmaError::format(name, format!("{name} '{value}' is not a UUID")))
 }
 
+/// `PATCH /requeststates/{serverCorrelationId}`: deprecated in MMAPI 1.2 (a request state is the server's; its
+/// outcome reaches the client by callback or polling), refused as the gateway refuses it, once the id is known.
+pub(crate) async fn patch_request_state(
+    State(sim): State<Arc<Sim>>,
+    Path(id): Path<String>,
+) -> SimError {
+    if let Err(e) = uuid_path("serverCorrelationId", &id) {
+        return SimError(e);
+    }
+    if lock(&sim.requests).view(&id.to_ascii_lowercase()).is_none() {
+        return SimError(GsmaError::not_found("No such request state"));
+    }
+    SimError(
+        GsmaError::new(
+            mmapi_core::ErrorCategory::BusinessRule,
+            mmapi_core::ErrorCode::GenericError,
+            "Not offered: this operation is deprecated in MMAPI 1.2; the outcome reaches the client by callback or polling",
+        )
+        .with_param("operationId", "requeststatesServerCorrelationIdPATCH")
+        .with_param("reason", "deprecated"),
+    )
+}
+
 /// `GET /requeststates/{serverCorrelationId}`
 pub(crate) async fn request_state(
     State(sim): State<Arc<Sim>>,
