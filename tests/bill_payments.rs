@@ -629,3 +629,73 @@ async fn payments_of_one_bill_arriving_together_cannot_over_pay_it() {
         assert_eq!(error["errorCode"], "overPaymentNotAllowed", "{error}");
     }
 }
+
+/// A payment without a bill reference (`POST …/bills/payments`) pays the customer's oldest open bill (the
+/// earliest due date first) under that bill's rules; `GET …/bills/payments` lists the payments of all the
+/// customer's bills; a customer who owes nothing gets 404.
+#[tokio::test]
+async fn a_payment_without_a_bill_reference_pays_the_oldest_open_bill() {
+    let biller = CallbackReceiver::start(vec![]).await;
+    let gw = TestGateway::start().await;
+    let mut references = Vec::new();
+    for (account, due, amount) in [
+        ("LATER-1", "2027-03-31", "300"),
+        ("SOONER-1", "2027-01-31", "100"),
+    ] {
+        let (status, bill) = issue(
+            &gw,
+            &biller.url,
+            json!({"serviceProvider": "174379", "accountReference": account,
+                   "customer": [{"key": "msisdn", "value": PAYER}], "amountDue": amount, "currency": "KES",
+                   "dueDate": due, "overPaymentNotAllowed": true}),
+        )
+        .await;
+        assert_eq!(status, 201, "{bill}");
+        references.push(bill["billReference"].as_str().unwrap().to_owned());
+    }
+    let (later, sooner) = (&references[0], &references[1]);
+    let on_account = format!("/accounts/msisdn/{PAYER}/bills/payments");
+
+    // The bill due sooner is paid first, and its rules apply: more than it asks is refused.
+    let (status, error) = pay(&gw, &on_account, "150").await;
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(error["errorCode"], "overPaymentNotAllowed", "{error}");
+    let (status, state) = pay(&gw, &on_account, "100").await;
+    assert_eq!(status, 202, "{state}");
+    let done = gw
+        .wait_final(
+            state["serverCorrelationId"].as_str().unwrap(),
+            Duration::from_secs(20),
+        )
+        .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    wait_bill_status(&gw, sooner, "paid").await;
+    assert_eq!(the_bill(&gw, later).await["billStatus"], "unpaid");
+
+    // Then the later one, by the account id form of the path.
+    let (status, state) = pay(
+        &gw,
+        &format!("/accounts/msisdn@{PAYER}/bills/payments"),
+        "300",
+    )
+    .await;
+    assert_eq!(status, 202, "{state}");
+    wait_bill_status(&gw, later, "paid").await;
+
+    // Both payments, oldest first, each naming its bill.
+    let (status, payments) = gw.get(&on_account).await;
+    assert_eq!(status, 200, "{payments}");
+    let bills: Vec<&Value> = payments
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| meta(p, "billReference"))
+        .collect();
+    assert_eq!(bills, [&json!(sooner), &json!(later)], "{payments}");
+    assert_eq!(amount(&payments[0]["amountPaid"]), "100");
+
+    // Nothing is owed now.
+    let (status, error) = pay(&gw, &on_account, "1").await;
+    assert_eq!(status, 404, "{error}");
+    assert_eq!(error["errorCode"], "identifierError", "{error}");
+}

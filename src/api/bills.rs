@@ -220,27 +220,149 @@ pub async fn bills_by_id(
     list_bills(&engine, &caller, &identifiers, page(query)?).await
 }
 
+/// Pays the bill `bill_reference`, or without one the payer's oldest open bill.
 async fn pay(
     engine: &Engine,
     caller: Caller,
     headers: RequestHeaders,
-    bill_reference: String,
+    bill_reference: Option<String>,
     payer: Option<Vec<Party>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, GsmaJson<RequestState>), ApiError> {
     let request: BillPaymentRequest = json_body(body)?;
-    let state = engine
-        .pay_bill(NewBillPayment {
-            client_id: caller.client_id,
-            allowed_providers: caller.allowed_providers,
-            correlation_id: headers.correlation_id,
-            callback_url: headers.callback_url,
-            bill_reference,
-            payer,
-            request,
-        })
-        .await?;
+    let mut payment = NewBillPayment {
+        client_id: caller.client_id,
+        allowed_providers: caller.allowed_providers,
+        correlation_id: headers.correlation_id,
+        callback_url: headers.callback_url,
+        bill_reference: String::new(),
+        payer,
+        request,
+    };
+    let state = match bill_reference {
+        Some(reference) => {
+            payment.bill_reference = reference;
+            engine.pay_bill(payment).await?
+        }
+        None => engine.pay_oldest_bill(payment).await?,
+    };
     Ok((StatusCode::ACCEPTED, GsmaJson(StatusCode::ACCEPTED, state)))
+}
+
+/// Pay a bill without its reference: the customer's oldest open bill of this client (the earliest due date,
+/// then the oldest), under that bill's rules, as `POST …/bills/{billReference}/payments` would. A customer who
+/// owes the client nothing is identification/identifierError.
+#[utoipa::path(
+    post,
+    path = "/accounts/{identifierType}/{identifier}/bills/payments",
+    operation_id = "accountsIdentifierTypeIdentifierBillsBillPaymentsPOST",
+    tag = "Bills",
+    params(
+        ("identifierType" = String, Path, description = "e.g. msisdn"),
+        ("identifier" = String, Path, description = "The paying customer, e.g. +254708374149"),
+        ("X-CorrelationID" = Option<String>, Header, description = "A UUID the client chooses (idempotency key)"),
+        ("X-Callback-URL" = Option<String>, Header, description = "Where the final transaction (or the error object) is PUT"),
+    ),
+    request_body(content = BillPaymentRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Accepted and stored", body = RequestState),
+        (status = 400, description = "Validation or business-rule error (over- or under-payment)", body = GsmaError),
+        (status = 404, description = "The customer owes no open bill", body = GsmaError),
+    )
+)]
+pub async fn pay_oldest_by_identifier(
+    State(engine): State<Arc<Engine>>,
+    caller: Caller,
+    headers: RequestHeaders,
+    path: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, GsmaJson<RequestState>), ApiError> {
+    let (identifier_type, identifier) = two_params(path)?;
+    let payer = vec![Party::new(identifier_type, identifier)];
+    pay(&engine, caller, headers, None, Some(payer), body).await
+}
+
+/// As `POST /accounts/{identifierType}/{identifier}/bills/payments`, the account by its id.
+#[utoipa::path(
+    post,
+    path = "/accounts/{accountId}/bills/payments",
+    operation_id = "accountsAccountIdBillsBillPaymentsPOST",
+    tag = "Bills",
+    params(("accountId" = String, Path, description = "e.g. msisdn@+254708374149")),
+    request_body(content = BillPaymentRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Accepted and stored", body = RequestState),
+        (status = 400, description = "Validation or business-rule error", body = GsmaError),
+        (status = 404, description = "The customer owes no open bill", body = GsmaError),
+    )
+)]
+pub async fn pay_oldest_by_id(
+    State(engine): State<Arc<Engine>>,
+    caller: Caller,
+    headers: RequestHeaders,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, GsmaJson<RequestState>), ApiError> {
+    let account_id = super::path_param(path)?;
+    let payer = parse_account_id(&account_id)?;
+    pay(&engine, caller, headers, None, Some(payer), body).await
+}
+
+/// The completed payments of every bill of this client the customer owes or owed, oldest first; each names its
+/// bill in `metadata` (`billReference`).
+#[utoipa::path(
+    get,
+    path = "/accounts/{identifierType}/{identifier}/bills/payments",
+    operation_id = "accountsIdentifierTypeIdentifierBillsBillPaymentsGET",
+    tag = "Bills",
+    params(
+        ("identifierType" = String, Path, description = "e.g. msisdn"),
+        ("identifier" = String, Path, description = "e.g. +254708374149"),
+        PageQuery,
+    ),
+    responses((status = 200, description = "The payments", body = Vec<BillPayment>))
+)]
+pub async fn customer_payments_by_identifier(
+    State(engine): State<Arc<Engine>>,
+    caller: Caller,
+    path: Result<Path<(String, String)>, PathRejection>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let (identifier_type, identifier) = two_params(path)?;
+    let customer = [Party::new(identifier_type, identifier)];
+    list_customer_payments(&engine, &caller, &customer, page(query)?).await
+}
+
+/// As `GET /accounts/{identifierType}/{identifier}/bills/payments`, the account by its id.
+#[utoipa::path(
+    get,
+    path = "/accounts/{accountId}/bills/payments",
+    operation_id = "accountsAccountIdBillsBillPaymentsGET",
+    tag = "Bills",
+    params(("accountId" = String, Path, description = "e.g. msisdn@+254708374149"), PageQuery),
+    responses((status = 200, description = "The payments", body = Vec<BillPayment>))
+)]
+pub async fn customer_payments_by_id(
+    State(engine): State<Arc<Engine>>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let account_id = super::path_param(path)?;
+    let customer = parse_account_id(&account_id)?;
+    list_customer_payments(&engine, &caller, &customer, page(query)?).await
+}
+
+async fn list_customer_payments(
+    engine: &Engine,
+    caller: &Caller,
+    customer: &[Party],
+    (limit, offset): (i64, i64),
+) -> Result<Response, ApiError> {
+    let (payments, total): (Vec<BillPayment>, i64) = engine
+        .customer_bill_payments(&caller.client_id, customer, limit, offset)
+        .await?;
+    listed(payments, total, offset)
 }
 
 /// Pay a bill the customer owes: a `billpay` transaction from the customer to the bill's paybill with its account
@@ -276,7 +398,7 @@ pub async fn pay_by_identifier(
 ) -> Result<(StatusCode, GsmaJson<RequestState>), ApiError> {
     let (identifier_type, identifier, reference) = three_params(path)?;
     let payer = vec![Party::new(identifier_type, identifier)];
-    pay(&engine, caller, headers, reference, Some(payer), body).await
+    pay(&engine, caller, headers, Some(reference), Some(payer), body).await
 }
 
 /// As `POST /accounts/{identifierType}/{identifier}/bills/{billReference}/payments`, the account by its id.
@@ -305,7 +427,7 @@ pub async fn pay_by_id(
 ) -> Result<(StatusCode, GsmaJson<RequestState>), ApiError> {
     let (account_id, reference) = two_params(path)?;
     let payer = parse_account_id(&account_id)?;
-    pay(&engine, caller, headers, reference, Some(payer), body).await
+    pay(&engine, caller, headers, Some(reference), Some(payer), body).await
 }
 
 /// As `POST /accounts/{identifierType}/{identifier}/bills/{billReference}/payments`, paid by the bill's customer.
@@ -330,7 +452,7 @@ pub async fn pay_by_reference(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, GsmaJson<RequestState>), ApiError> {
     let reference = super::path_param(path)?;
-    pay(&engine, caller, headers, reference, None, body).await
+    pay(&engine, caller, headers, Some(reference), None, body).await
 }
 
 async fn list_payments(

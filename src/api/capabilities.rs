@@ -53,6 +53,8 @@ const NAME_NOTE: &str =
 const MANDATE_NOTE: &str =
     "M-Pesa OpenAPI markets that offer direct debits; Kenya as an M-Pesa Ratiba standing order";
 const BILL_NOTE: &str = "bills the client issued (POST /billers/bills, an extension)";
+const BILL_OLDEST_NOTE: &str =
+    "pays the customer's oldest open bill of the client, as by its reference";
 const BILL_PAY_NOTE: &str = "a billpay transaction to the bill's paybill and account reference (Daraja: STK Push; M-Pesa OpenAPI: c2bPayment)";
 
 /// The operations of the GSMA 1.2 master the gateway routes to handlers.
@@ -100,6 +102,10 @@ pub const SUPPORTED: &[Supported] = &[
     served("GET", "/accounts/{identifierType}/{identifier}/bills/{billReference}/payments", "accountsIdentifierTypeIdentifierBillsBillReferencePaymentsGET", BILL_NOTE),
     served("POST", "/bills/{billReference}/payments", "billsBillReferencePaymentsPOST", BILL_PAY_NOTE),
     served("GET", "/bills/{billReference}/payments", "abillsBillReferencePaymentsGET", BILL_NOTE),
+    served("POST", "/accounts/{accountId}/bills/payments", "accountsAccountIdBillsBillPaymentsPOST", BILL_OLDEST_NOTE),
+    served("GET", "/accounts/{accountId}/bills/payments", "accountsAccountIdBillsBillPaymentsGET", BILL_NOTE),
+    served("POST", "/accounts/{identifierType}/{identifier}/bills/payments", "accountsIdentifierTypeIdentifierBillsBillPaymentsPOST", BILL_OLDEST_NOTE),
+    served("GET", "/accounts/{identifierType}/{identifier}/bills/payments", "accountsIdentifierTypeIdentifierBillsBillPaymentsGET", BILL_NOTE),
     served("POST", "/quotations", "quotationsPOST", "the operator's fees for a transaction"),
     served("GET", "/quotations/{quotationReference}", "quotationsQuotationReferenceGET", "the operator's fees for a transaction"),
     served("GET", "/heartbeat", "heartbeatGET", ""),
@@ -144,7 +150,7 @@ pub struct OperationCapability {
     pub operation_id: String,
     /// `supported`, or `notOffered` (answered with a GSMA error object that names `reason`).
     pub status: String,
-    /// Why it is not offered (`noBillPresentment`, …), for `notOffered`.
+    /// Why it is not offered (`noAccountManagement`, …), for `notOffered`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Where it works, or what it answers instead.

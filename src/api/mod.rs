@@ -113,6 +113,14 @@ pub fn gsma_routes(engine: Arc<Engine>, clients: Arc<ClientRegistry>) -> Router 
         )
         .route("/accounts/{accountId}/bills", get(bills::bills_by_id))
         .route(
+            "/accounts/{identifierType}/{identifier}/bills/payments",
+            post(bills::pay_oldest_by_identifier).get(bills::customer_payments_by_identifier),
+        )
+        .route(
+            "/accounts/{accountId}/bills/payments",
+            post(bills::pay_oldest_by_id).get(bills::customer_payments_by_id),
+        )
+        .route(
             "/accounts/{identifierType}/{identifier}/bills/{billReference}/payments",
             post(bills::pay_by_identifier).get(bills::payments_by_identifier),
         )

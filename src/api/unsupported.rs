@@ -29,8 +29,6 @@ use crate::engine::Engine;
 pub enum Reason {
     /// Account opening, account records and KYC changes: M-Pesa offers businesses none of them.
     NoAccountManagement,
-    /// Bill payments without a bill reference.
-    NoBillPresentment,
     /// Account-to-account links.
     NoAccountLinks,
     /// Pre-authorised (one-time) codes.
@@ -44,7 +42,6 @@ impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::NoAccountManagement => "noAccountManagement",
-            Reason::NoBillPresentment => "noBillPresentment",
             Reason::NoAccountLinks => "noAccountLinks",
             Reason::NoAuthorisationCodes => "noAuthorisationCodes",
             Reason::Deprecated => "deprecated",
@@ -57,10 +54,6 @@ impl Reason {
             Reason::NoAccountManagement => {
                 "Not offered: no M-Pesa API behind this gateway lets a business open accounts, read or change \
                  account records, or update KYC; do this with the operator"
-            }
-            Reason::NoBillPresentment => {
-                "Not offered: bills are paid by their reference (POST …/bills/{billReference}/payments); a \
-                 payment without a bill is POST /transactions/type/billpay to the paybill and account number"
             }
             Reason::NoAccountLinks => {
                 "Not offered: no M-Pesa API behind this gateway links accounts"
@@ -116,10 +109,6 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     op("PATCH", "/accounts/{accountId}/identities/{identityId}", "accountIdentitiesAccountIdPATCH", NoAccountManagement),
     op("PATCH", "/accounts/{identifierType}/{identifier}/identities/{identityId}", "accountIdentitiesIdentifierTypeIdentifierPATCH", NoAccountManagement),
     // Bills.
-    op("POST", "/accounts/{accountId}/bills/payments", "accountsAccountIdBillsBillPaymentsPOST", NoBillPresentment),
-    op("GET", "/accounts/{accountId}/bills/payments", "accountsAccountIdBillsBillPaymentsGET", NoBillPresentment),
-    op("POST", "/accounts/{identifierType}/{identifier}/bills/payments", "accountsIdentifierTypeIdentifierBillsBillPaymentsPOST", NoBillPresentment),
-    op("GET", "/accounts/{identifierType}/{identifier}/bills/payments", "accountsIdentifierTypeIdentifierBillsBillPaymentsGET", NoBillPresentment),
     // Debit mandates: all served by `api::mandates` (PATCH cancels one).
     // Links.
     op("POST", "/accounts/{accountId}/links", "accountsAccountIdLinksPOST", NoAccountLinks),
@@ -211,7 +200,6 @@ impl Reason {
     fn tag(self) -> &'static str {
         match self {
             Reason::NoAccountManagement => "Accounts",
-            Reason::NoBillPresentment => "Bills",
             Reason::NoAccountLinks => "Links",
             Reason::NoAuthorisationCodes => "Authorisation Codes",
             Reason::Deprecated => "Supporting",

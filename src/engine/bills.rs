@@ -733,6 +733,39 @@ impl Engine {
         .await
     }
 
+    /// A payment without a bill reference: it pays the customer's oldest open bill of this client (see
+    /// [`Store::oldest_open_bill`](crate::store::Store::oldest_open_bill)) under that bill's rules. A customer
+    /// who owes this client nothing is identification/identifierError.
+    pub async fn pay_oldest_bill(
+        &self,
+        mut new: NewBillPayment,
+    ) -> Result<RequestState, EngineError> {
+        let customer = customer_key(new.payer.as_deref())?;
+        new.bill_reference = self
+            .store()
+            .oldest_open_bill(&new.client_id, &customer)
+            .await?
+            .ok_or_else(|| rejected(GsmaError::not_found("The account owes no open bill")))?;
+        self.pay_bill(new).await
+    }
+
+    /// The completed payments of every bill of this client the customer `identifiers` names owes or owed,
+    /// oldest first, and how many in all.
+    pub async fn customer_bill_payments(
+        &self,
+        client_id: &str,
+        identifiers: &[Party],
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<BillPayment>, i64), EngineError> {
+        let customer = customer_key(Some(identifiers))?;
+        let (rows, total) = self
+            .store()
+            .customer_bill_payments(client_id, &customer, limit, offset)
+            .await?;
+        Ok((payments_of(&rows)?, total))
+    }
+
     /// The completed payments of a bill of this client, oldest first, and how many in all.
     pub async fn bill_payments(
         &self,
@@ -744,16 +777,27 @@ impl Engine {
     ) -> Result<(Vec<BillPayment>, i64), EngineError> {
         self.client_bill(client_id, reference, payer).await?;
         let (rows, total) = self.store().bill_payments(reference, limit, offset).await?;
-        let payments = rows
-            .iter()
-            .map(|r| {
-                serde_json::from_str(&r.body).map_err(|e| {
-                    StoreError::Corrupt(format!("bill payment {}: {e}", r.transaction_reference))
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok((payments, total))
+        Ok((payments_of(&rows)?, total))
     }
+}
+
+/// The account key of the customer a path names.
+fn customer_key(payer: Option<&[Party]>) -> Result<String, EngineError> {
+    payer
+        .and_then(|p| p.first())
+        .map(|p| account_key(&p.value))
+        .ok_or_else(|| rejected(GsmaError::mandatory("identifier")))
+}
+
+/// Stored bill payments as the API shows them.
+fn payments_of(rows: &[crate::store::BillPaymentRow]) -> Result<Vec<BillPayment>, StoreError> {
+    rows.iter()
+        .map(|r| {
+            serde_json::from_str(&r.body).map_err(|e| {
+                StoreError::Corrupt(format!("bill payment {}: {e}", r.transaction_reference))
+            })
+        })
+        .collect()
 }
 
 /// The invoice of a stored bill (`None` when its customer has no phone number).

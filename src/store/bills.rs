@@ -176,6 +176,56 @@ impl Store {
     }
 
     /// The payments of a bill, oldest first, and how many there are.
+    /// The reference of this client's oldest open bill of the customer: the earliest due date (none last), then
+    /// the oldest, then the lowest reference.
+    pub async fn oldest_open_bill(
+        &self,
+        client_id: &str,
+        customer_account: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT bill_reference FROM bills WHERE client_id = $1 AND customer_account = $2 \
+             AND cancelled_at IS NULL AND status <> 'paid' \
+             ORDER BY COALESCE(due_date, '9999-12-31'), created_at, bill_reference LIMIT 1",
+        )
+        .bind(client_id)
+        .bind(customer_account)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(reference,)| reference))
+    }
+
+    /// The completed payments of this client's bills of the customer, oldest first, and how many in all.
+    pub async fn customer_bill_payments(
+        &self,
+        client_id: &str,
+        customer_account: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<BillPaymentRow>, i64), StoreError> {
+        let rows = sqlx::query_as::<_, BillPaymentRow>(
+            "SELECT p.transaction_reference, p.bill_reference, p.body FROM bill_payments p \
+             JOIN bills b ON b.bill_reference = p.bill_reference \
+             WHERE b.client_id = $1 AND b.customer_account = $2 \
+             ORDER BY p.created_at, p.transaction_reference LIMIT $3 OFFSET $4",
+        )
+        .bind(client_id)
+        .bind(customer_account)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        let (count,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM bill_payments p JOIN bills b ON b.bill_reference = p.bill_reference \
+             WHERE b.client_id = $1 AND b.customer_account = $2",
+        )
+        .bind(client_id)
+        .bind(customer_account)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((rows, count))
+    }
+
     pub async fn bill_payments(
         &self,
         bill_reference: &str,
