@@ -390,6 +390,16 @@ impl Provider for GuardedProvider {
         result
     }
 
+    async fn pull_incoming(
+        &self,
+        from: mmapi_core::Timestamp,
+        to: mmapi_core::Timestamp,
+    ) -> Result<Vec<mmapi_core::provider::IncomingPayment>, ProviderError> {
+        let result = self.inner.pull_incoming(from, to).await;
+        self.record_uncurrencied(&result);
+        result
+    }
+
     async fn start(&self) -> Result<(), ProviderError> {
         let result = self.inner.start().await;
         self.record_uncurrencied(&result);

@@ -133,6 +133,11 @@ pub struct DispatchSettings {
     pub review_after_secs: u64,
     /// [`DispatchSettings::review_after_secs`] per provider (`daraja`, `mpesa-openapi`), where it differs.
     pub review_after_secs_per_provider: std::collections::BTreeMap<String, u64>,
+    /// How often incoming payments are pulled from the operators that list them (Daraja Pull Transactions, for
+    /// shortcodes with `pull_nominated_number`), filling in those whose notification never came. In seconds;
+    /// 0 turns it off. The first pull after a start reaches 48 hours back, each later one to ten minutes before
+    /// the previous one's end.
+    pub pull_interval_secs: u64,
 }
 
 impl DispatchSettings {
@@ -250,6 +255,7 @@ impl Default for DispatchSettings {
             claim_lease_ms: 60_000,
             review_after_secs: 86_400,
             review_after_secs_per_provider: std::collections::BTreeMap::new(),
+            pull_interval_secs: 300,
         }
     }
 }

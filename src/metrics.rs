@@ -36,6 +36,11 @@ struct HttpLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderLabels {
+    provider: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
     route: String,
     method: String,
@@ -101,6 +106,7 @@ pub struct Metrics {
     operator_calls: Family<OperatorLabels, Counter>,
     operator_duration: Histograms<OperatorLatencyLabels>,
     callback_attempts: Family<OutcomeLabels, Counter>,
+    pulled_payments: Family<ProviderLabels, Counter>,
     callbacks_owed: Gauge,
     callbacks_abandoned: Gauge,
     pending_transactions: Family<StateLabels, Gauge>,
@@ -128,6 +134,7 @@ impl Metrics {
             operator_calls: Family::default(),
             operator_duration: Family::new_with_constructor(latency_histogram),
             callback_attempts: Family::default(),
+            pulled_payments: Family::default(),
             callbacks_owed: Gauge::default(),
             callbacks_abandoned: Gauge::default(),
             pending_transactions: Family::default(),
@@ -167,6 +174,11 @@ impl Metrics {
             "callback_attempts",
             "Client callback delivery attempts, by outcome (delivered, failed, refused, abandoned)",
             m.callback_attempts.clone(),
+        );
+        registry.register(
+            "pulled_payments",
+            "Incoming payments filled in from an operator's list (Pull Transactions) because their notification never came",
+            m.pulled_payments.clone(),
         );
         registry.register(
             "callbacks_owed",
@@ -278,6 +290,15 @@ impl Metrics {
         self.callback_attempts
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
+    }
+
+    /// Counts incoming payments filled in from `provider`'s list.
+    pub fn pulled_payments(&self, provider: &str, count: usize) {
+        self.pulled_payments
+            .get_or_create(&ProviderLabels {
+                provider: provider.to_owned(),
+            })
+            .inc_by(u64::try_from(count).unwrap_or(u64::MAX));
     }
 
     /// Reads the gauges (store backlog, pool, writer, breakers) and renders every metric.

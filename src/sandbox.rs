@@ -175,6 +175,7 @@ pub async fn start_daraja(
             account_references: settings.c2b_account_references.clone(),
             notification_url: settings.c2b_notification_url.clone(),
             till: false,
+            pull_nominated_number: Some(simulator::SANDBOX_NOMINATED_NUMBER.into()),
         })
         .collect(),
         bill_manager: Some(mmapi_daraja::config::BillManagerConfig {

@@ -139,3 +139,64 @@ async fn account_transactions_are_paginated_newest_first() {
     .await;
     assert_eq!(available, 3, "{till}");
 }
+
+/// A C2B payment whose confirmation Daraja never sends (every callback of the simulator is lost) is filled in
+/// from Pull Transactions: it becomes the same completed `billpay`, notified once, and a later pull that lists
+/// it again changes nothing.
+#[tokio::test]
+async fn a_lost_c2b_confirmation_is_filled_in_from_pull_transactions() {
+    let receiver = CallbackReceiver::start(vec![]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = sandbox_config(dir.path()).await;
+    config.simulators.c2b_notification_url = Some(receiver.url.clone());
+    config.simulators.faults.drop_callbacks = 1.0;
+    config.dispatch.pull_interval_secs = 1;
+    let gw = TestGateway::start_with(config, dir).await;
+
+    simulate_c2b(&gw, "PULLED-1", 175).await;
+    let got = receiver.wait_for(1, Duration::from_secs(15)).await;
+    let payment = &got[0].body;
+    assert_eq!(payment["transactionStatus"], "completed", "{payment}");
+    assert_eq!(payment["type"], "billpay");
+    assert_eq!(
+        payment["amount"]
+            .as_str()
+            .map(|a| a.trim_end_matches(".00")),
+        Some("175")
+    );
+    assert_eq!(payment["creditParty"][1]["value"], "PULLED-1", "{payment}");
+    let receipt = payment["transactionReceipt"].as_str().unwrap().to_owned();
+
+    // Listed once among the paybill's transactions, although every pull since lists it again.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let (status, page, _, _) = list(
+        &gw,
+        "/accounts/businessshortcode/174379/transactions?limit=50",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let with_receipt = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["transactionReceipt"] == receipt.as_str())
+        .count();
+    assert_eq!(with_receipt, 1, "{page}");
+    assert_eq!(receiver.all().len(), 1, "notified once");
+    // It came from the pull, not from a confirmation.
+    let metrics = gw
+        .http
+        .get(format!("http://{}/metrics", gw.gateway.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("mmapi_pulled_payments_total{provider=\"daraja\"} 1")),
+        "{metrics}"
+    );
+}

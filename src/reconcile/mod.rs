@@ -2,6 +2,7 @@
 //! sent (after a restart, or when the dispatch queue was full) and asks the operator about the rest, with
 //! back-off, until each is final or its give-up time has passed, when it is marked for manual review (see
 //! [`crate::review`]) instead of being failed. Nothing is ever sent twice: sending is claimed in the store first.
+//! Incoming payments whose notification never came are filled in from the operators' lists ([`pull`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +14,11 @@ use crate::engine::dispatch::{dispatch, finish, mark_in_doubt, millis, transacti
 use crate::engine::{now_ms, Engine};
 use crate::store::{Change, TransactionRow};
 
+mod pull;
+
 /// Starts the periodic reconciliation pass.
 pub fn spawn(engine: Arc<Engine>) {
+    pull::spawn(Arc::clone(&engine));
     tokio::spawn(async move {
         let mut tick =
             tokio::time::interval(Duration::from_millis(engine.settings.tick_ms.max(10)));

@@ -386,6 +386,20 @@ pub trait Provider: Send + Sync {
         ))
     }
 
+    /// The completed incoming payments the operator lists as made between `from` and `to` (Daraja: Pull
+    /// Transactions), so that those whose notification never came are filled in; a payment already recorded is
+    /// ignored by its operator reference. `Unsupported` where the operator keeps no such list.
+    async fn pull_incoming(
+        &self,
+        from: crate::Timestamp,
+        to: crate::Timestamp,
+    ) -> Result<Vec<IncomingPayment>, ProviderError> {
+        let _ = (from, to);
+        Err(ProviderError::Unsupported(
+            "this operator lists no incoming payments".into(),
+        ))
+    }
+
     /// Work to do once at start-up, e.g. registering the gateway's URLs with the operator. The gateway retries
     /// it with back-off while it fails.
     async fn start(&self) -> Result<(), ProviderError> {

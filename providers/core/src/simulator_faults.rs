@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 pub struct Faults {
     /// Seed of the RNG behind every decision.
     pub seed: u64,
-    /// Fraction of asynchronous results (result callbacks) never sent. The operator's status query still
-    /// tells the outcome.
+    /// Fraction of asynchronous results (result callbacks; at Daraja also C2B confirmations) never sent. The
+    /// operator's status query (for C2B: Pull Transactions) still tells the outcome.
     pub drop_callbacks: f64,
     /// Fraction of asynchronous results sent [`Faults::callback_delay_ms`] later than due.
     pub delay_callbacks: f64,

@@ -96,6 +96,11 @@ pub struct C2bConfig {
     /// A till (payments become `merchantpay`) rather than a paybill (`billpay`, the default).
     #[serde(default)]
     pub till: bool,
+    /// The organisation's nominated MSISDN for Pull Transactions. When set, the shortcode is registered for
+    /// Pull Transactions at start-up and the gateway fills in from it the payments whose confirmation never
+    /// came.
+    #[serde(default)]
+    pub pull_nominated_number: Option<String>,
 }
 
 fn default_response_type() -> String {

@@ -100,6 +100,9 @@ struct CallbackState {
     tagger: url_tag::UrlTagger,
 }
 
+/// Pages of one Pull Transactions query read at most (of up to 1,000 payments each).
+const MAX_PULL_PAGES: usize = 100;
+
 impl DarajaProvider {
     /// Builds the adapter. `callback_base_url` is the public URL where the gateway mounts this provider's
     /// callback routes (e.g. `https://gw.example.com/callbacks/daraja`); Daraja posts results there.
@@ -150,6 +153,35 @@ impl DarajaProvider {
             balances: Arc::new(Mutex::new(HashMap::new())),
             ratiba: Arc::new(Mutex::new(HashMap::new())),
         })
+    }
+
+    /// Registers a shortcode for Pull Transactions (`1001`, already registered, is as good).
+    async fn register_pull(
+        &self,
+        c2b: &config::C2bConfig,
+        nominated: &str,
+    ) -> Result<(), ProviderError> {
+        let body = wire::PullRegisterRequest {
+            short_code: c2b.shortcode.clone(),
+            request_type: "Pull",
+            nominated_number: nominated.to_owned(),
+            callback_url: format!("{}/pull/{}", self.callback_base_url, c2b.shortcode),
+        };
+        let answer: wire::PullRegisterResponse = self
+            .client
+            .post("/pulltransactions/v1/register", &body)
+            .await
+            .map_err(Self::map_call_error)?;
+        match answer.response_status.as_str() {
+            "1000" | "1001" => {
+                tracing::info!(shortcode = %c2b.shortcode, "registered for Pull Transactions");
+                Ok(())
+            }
+            other => Err(ProviderError::Unavailable(format!(
+                "Pull Transactions registration of {} answered ResponseStatus {other}",
+                c2b.shortcode
+            ))),
+        }
     }
 
     fn map_call_error(error: CallError) -> ProviderError {
@@ -513,10 +545,67 @@ impl Provider for DarajaProvider {
                 Err(e) => return Err(Self::map_call_error(e)),
             }
         }
+        for c2b in &self.config.c2b {
+            if let Some(nominated) = &c2b.pull_nominated_number {
+                self.register_pull(c2b, nominated).await?;
+            }
+        }
         if let Some(bm) = &self.config.bill_manager {
             bill_manager::opt_in(&self.client, bm, &self.callback_base_url).await?;
         }
         Ok(())
+    }
+
+    /// Pull Transactions for each shortcode registered for it: every page of payments between the dates.
+    async fn pull_incoming(
+        &self,
+        from: mmapi_core::Timestamp,
+        to: mmapi_core::Timestamp,
+    ) -> Result<Vec<mmapi_core::provider::IncomingPayment>, ProviderError> {
+        let pulled: Vec<_> = self
+            .config
+            .c2b
+            .iter()
+            .filter(|c| c.pull_nominated_number.is_some())
+            .collect();
+        if pulled.is_empty() {
+            return Err(ProviderError::Unsupported(
+                "no shortcode is registered for Pull Transactions".into(),
+            ));
+        }
+        let date = |t: &mmapi_core::Timestamp| {
+            t.0.with_timezone(&transform::eat())
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        };
+        let mut payments = Vec::new();
+        for c2b in pulled {
+            let mut offset = 0;
+            for page in 0..MAX_PULL_PAGES {
+                let body = wire::PullQueryRequest {
+                    short_code: c2b.shortcode.clone(),
+                    start_date: date(&from),
+                    end_date: date(&to),
+                    off_set_value: offset.to_string(),
+                };
+                let answer: serde_json::Value = self
+                    .client
+                    .post("/pulltransactions/v1/query", &body)
+                    .await
+                    .map_err(Self::map_call_error)?;
+                let found =
+                    transform::c2b::pulled_payments(c2b, answer.get("Response").unwrap_or(&answer));
+                if found.is_empty() {
+                    break;
+                }
+                offset += found.len();
+                if page + 1 == MAX_PULL_PAGES {
+                    tracing::warn!(shortcode = %c2b.shortcode, "Pull Transactions: more pages than read");
+                }
+                payments.extend(found);
+            }
+        }
+        Ok(payments)
     }
 
     fn check_mandate(
@@ -690,6 +779,7 @@ impl Provider for DarajaProvider {
                 .route("/stk", post(stk_callback))
                 .route("/c2b/{shortcode}/validation", post(c2b_validation))
                 .route("/c2b/{shortcode}/confirmation", post(c2b_confirmation))
+                .route("/pull/{shortcode}", post(pull_notification))
                 .route(
                     "/billmanager/{shortcode}/payment",
                     post(bill_manager_payment),
@@ -1103,6 +1193,40 @@ async fn ratiba_callback(
             code = %result.code,
             "a Ratiba answer came for a mandate no creation waits for"
         ),
+    }
+    accepted()
+}
+
+/// Pull Transactions pushes payments to the URL registered for the shortcode: each becomes a completed
+/// transaction, as its confirmation would have made it (a payment already recorded changes nothing).
+async fn pull_notification(
+    State(state): State<CallbackState>,
+    Path(shortcode): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let Some(config) = state
+        .c2b
+        .iter()
+        .find(|c| c.shortcode == shortcode && c.pull_nominated_number.is_some())
+    else {
+        tracing::warn!(
+            shortcode,
+            "ignored Pull Transactions for a shortcode not registered"
+        );
+        return accepted();
+    };
+    let body: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return unreadable("Pull Transactions notification", &e),
+    };
+    for payment in transform::c2b::pulled_payments(config, &body) {
+        if let Err(e) = state.sink.incoming(NAME, payment).await {
+            tracing::error!(error = %e, "could not record a pulled payment");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({"ResultCode": 1, "ResultDesc": "Not recorded, send again"})),
+            );
+        }
     }
     accepted()
 }

@@ -401,6 +401,58 @@ pub struct C2bRegisterRequest {
     pub validation_url: String,
 }
 
+/// `POST /pulltransactions/v1/register` body.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PullRegisterRequest {
+    pub short_code: String,
+    /// `Pull`.
+    pub request_type: &'static str,
+    /// The organisation's nominated MSISDN.
+    pub nominated_number: String,
+    #[serde(rename = "CallBackURL")]
+    pub callback_url: String,
+}
+
+/// The Pull Transactions registration answer: `ResponseStatus` `1000` registered, `1001` already registered.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PullRegisterResponse {
+    #[serde(rename = "ResponseRefID", default)]
+    pub response_ref_id: Option<Code>,
+    pub response_status: Code,
+    #[serde(default)]
+    pub response_description: Option<String>,
+}
+
+/// `POST /pulltransactions/v1/query` body: dates in EAT as `YYYY-MM-DD HH:MM:SS`, the page as an offset.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PullQueryRequest {
+    pub short_code: String,
+    pub start_date: String,
+    pub end_date: String,
+    pub off_set_value: String,
+}
+
+/// One payment in a Pull Transactions answer (its `Response` nests them in arrays).
+#[derive(Debug, Deserialize)]
+pub struct PulledTransaction {
+    #[serde(rename = "transactionId")]
+    pub transaction_id: String,
+    /// ISO 8601 (e.g. `2024-07-06T10:20:36+03:00`).
+    #[serde(rename = "trxDate", default)]
+    pub trx_date: Option<String>,
+    #[serde(default)]
+    pub msisdn: Option<Code>,
+    /// `c2b-pay-bill-debit`, `c2b-buy-goods-debit`, …
+    #[serde(default)]
+    pub transactiontype: Option<String>,
+    #[serde(default)]
+    pub billreference: Option<String>,
+    pub amount: Code,
+}
+
 /// The C2B registration answer (`OriginatorCoversationID` is misspelt by Daraja).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]

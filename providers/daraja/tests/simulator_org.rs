@@ -1688,3 +1688,74 @@ async fn standing_orders_and_invoices_survive_a_restart_without_paying_twice() {
     second.stop();
     let _ = std::fs::remove_file(&path);
 }
+
+/// Pull Transactions: a shortcode registers once (`1000`, then `1001`), then lists the completed customer
+/// payments into it between two dates (EAT), a page from `OffSetValue`; an unregistered shortcode is `400.001`.
+#[tokio::test]
+async fn pull_transactions_list_completed_c2b_payments() {
+    let sim = Running::start(config(20)).await;
+    let eat = chrono::FixedOffset::east_opt(3 * 3600).expect("EAT");
+    let date = |offset_minutes: i64| {
+        (chrono::Utc::now() + chrono::Duration::minutes(offset_minutes))
+            .with_timezone(&eat)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    };
+    let query = |offset: &str| {
+        json!({"ShortCode": SANDBOX_SHORTCODE, "StartDate": date(-60), "EndDate": date(60),
+               "OffSetValue": offset})
+    };
+    let (status, refused) = sim.post("/pulltransactions/v1/query", &query("0")).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["errorCode"], "400.001", "{refused}");
+
+    let register = json!({"ShortCode": SANDBOX_SHORTCODE, "RequestType": "Pull",
+                          "NominatedNumber": CUSTOMER, "CallBackURL": "https://example.com/pull"});
+    let (status, first) = sim.post("/pulltransactions/v1/register", &register).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["ResponseStatus"], "1000", "{first}");
+    let (_, again) = sim.post("/pulltransactions/v1/register", &register).await;
+    assert_eq!(again["ResponseStatus"], "1001", "{again}");
+
+    for amount in [120, 80] {
+        let (status, ack) = sim
+            .post("/mpesa/c2b/v2/simulate", &simulate_body(CUSTOMER, amount))
+            .await;
+        assert_eq!(status, 200, "{ack}");
+    }
+    let mut listed = Vec::new();
+    for _ in 0..100 {
+        let (status, answer) = sim.post("/pulltransactions/v1/query", &query("0")).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["ResponseCode"], "1000");
+        listed = answer["Response"][0]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if listed.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(listed[0]["amount"], "120.00");
+    assert_eq!(listed[0]["billreference"], "INV-9");
+    assert_eq!(listed[0]["transactiontype"], "c2b-pay-bill-debit");
+    assert!(listed[0]["transactionId"].is_string());
+    let (_, second_page) = sim.post("/pulltransactions/v1/query", &query("1")).await;
+    assert_eq!(second_page["Response"][0].as_array().map(Vec::len), Some(1));
+    assert_eq!(second_page["Response"][0][0]["amount"], "80.00");
+    let (_, past_the_end) = sim.post("/pulltransactions/v1/query", &query("2")).await;
+    assert_eq!(
+        past_the_end["Response"][0].as_array().map(Vec::len),
+        Some(0)
+    );
+    let (status, _) = sim
+        .post(
+            "/pulltransactions/v1/query",
+            &json!({"ShortCode": SANDBOX_SHORTCODE, "StartDate": "yesterday", "EndDate": date(0)}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    sim.stop();
+}

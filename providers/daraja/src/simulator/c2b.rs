@@ -62,6 +62,8 @@ const BANNED_URL_WORDS: &[&str] = &["mpesa", "m-pesa", "safaricom", "exe", "cmd"
 struct Payment {
     record: C2bRecord,
     settled: bool,
+    /// Settled with the money moved.
+    completed: bool,
     /// The confirmation owed (URL, body); dropped once sent.
     confirmation: Option<(Box<str>, Bytes)>,
     done: bool,
@@ -103,6 +105,7 @@ impl C2bStore {
             Payment {
                 record,
                 settled: false,
+                completed: false,
                 confirmation: None,
                 done: false,
             },
@@ -114,6 +117,7 @@ impl C2bStore {
         match self.payments().get_mut(s.id.as_str()) {
             Some(p) if !p.settled => {
                 p.settled = true;
+                p.completed = s.outcome == "completed";
                 p.confirmation = s
                     .confirmation_url
                     .as_deref()
@@ -153,6 +157,27 @@ impl C2bStore {
             .filter(|(_, p)| p.settled && !p.done && p.confirmation.is_some())
             .map(|(id, _)| id.to_string())
             .collect()
+    }
+
+    /// The completed payments into `shortcode` decided between `from_ms` and `to_ms`, oldest first.
+    pub(crate) fn completed_between(
+        &self,
+        shortcode: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Vec<C2bRecord> {
+        let mut records: Vec<C2bRecord> = self
+            .payments()
+            .values()
+            .filter(|p| {
+                p.completed
+                    && p.record.shortcode == shortcode
+                    && (from_ms..=to_ms).contains(&p.record.resolve_at_ms)
+            })
+            .map(|p| p.record.clone())
+            .collect();
+        records.sort_by(|a, b| (a.resolve_at_ms, &a.trans_id).cmp(&(b.resolve_at_ms, &b.trans_id)));
+        records
     }
 
     fn confirmation(&self, id: &str) -> Option<(String, Bytes)> {
@@ -195,7 +220,7 @@ fn callback_url(field: &Option<Scalar>) -> Option<String> {
 }
 
 /// A registered shortcode must be a simulated organisation.
-fn shortcode(sim: &SimState, field: &Option<Scalar>) -> Result<String, Rejection> {
+pub(crate) fn shortcode(sim: &SimState, field: &Option<Scalar>) -> Result<String, Rejection> {
     wire::digits_of(field)
         .filter(|sc| sim.ledger.lock().is_org(sc))
         .ok_or_else(|| Rejection::invalid("ShortCode"))
@@ -434,11 +459,12 @@ pub(crate) fn spawn_payment(sim: &Arc<SimState>, id: String) {
 
 /// Sends the confirmation of payment `id`, if owed.
 pub(crate) fn schedule_confirmation(sim: &Arc<SimState>, id: String) {
+    // Subject to the callback faults: a lost confirmation is what Pull Transactions is for.
     callback::schedule_delivery(
         sim,
         id,
         0,
-        false,
+        true,
         |sim, id| sim.c2b.confirmation(id),
         |sim, id| sim.c2b.mark_done(id),
     );

@@ -58,6 +58,7 @@ mod journal;
 mod ledger;
 mod oauth;
 pub mod outcomes;
+mod pull;
 mod ratiba;
 mod results;
 mod reversal;
@@ -83,6 +84,8 @@ pub const SANDBOX_INITIATOR_NAME: &str = "testapi";
 pub const SANDBOX_INITIATOR_PASSWORD: &str = "Safaricom999!*!";
 /// A second sandbox organisation (a B2B receiver), as in Daraja's samples.
 pub const SANDBOX_ORGANIZATION: &str = "600000";
+/// The nominated MSISDN the sandbox registers its shortcodes for Pull Transactions with.
+pub const SANDBOX_NOMINATED_NUMBER: &str = "254708374149";
 
 /// A shortcode (paybill or store number) the simulator knows, with its STK passkey.
 #[derive(Clone, PartialEq, Eq)]
@@ -274,6 +277,7 @@ pub(crate) struct SimState {
     initiator: Arc<crypto::Initiator>,
     results: results::ResultStore,
     c2b: c2b::C2bStore,
+    pull: pull::PullRegistrations,
     bill_manager: bill_manager::BillManagerStore,
     ratiba: ratiba::RatibaStore,
     c2b_validation: bool,
@@ -352,6 +356,7 @@ impl SimState {
             initiator: Arc::new(initiator),
             results: results::ResultStore::new(),
             c2b: c2b::C2bStore::new(),
+            pull: pull::PullRegistrations::default(),
             bill_manager: bill_manager::BillManagerStore::default(),
             ratiba: ratiba::RatibaStore::default(),
             c2b_validation: config.c2b_external_validation,
@@ -552,6 +557,7 @@ impl DarajaSimulator {
             .merge(balance::routes())
             .merge(reversal::routes())
             .merge(c2b::routes())
+            .merge(pull::routes())
             .merge(bill_manager::routes())
             .merge(ratiba::routes())
             .route("/__simulator/submissions", axum::routing::get(submissions))
