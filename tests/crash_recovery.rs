@@ -182,3 +182,77 @@ async fn a_mandate_creation_interrupted_by_sigkill_is_finished_after_a_restart()
     assert_eq!(mandate["mandateStatus"], "active", "{mandate}");
     second.kill();
 }
+
+/// A Ratiba standing order sent just before a SIGKILL reached Ratiba, but the customer had not answered yet.
+/// The restarted gateway takes the creation up again: Ratiba refuses the resend as a duplicate name (the name is
+/// the mandate's reference), and the gateway then waits for the customer's answer to the first order instead of
+/// failing the mandate; the mandate ends active.
+#[tokio::test]
+async fn a_ratiba_order_answered_after_a_restart_makes_the_mandate_active() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = "[dispatch]\ntick_ms = 100\nclaim_lease_ms = 1500\n\
+                  [callbacks]\ntimeout_ms = 1000\ninitial_backoff_ms = 200\n";
+    // The customer answers 4 s after the order in the first run, 3 s after the restart in the second: the kill
+    // comes before the answer, and the resend after the restart before the answer too.
+    let config = |name: &str, delay_ms: u32| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!("{common}[simulators]\ncallback_delay_ms = {delay_ms}\n"),
+        )
+        .unwrap();
+        path
+    };
+    let (first_config, second_config) = (config("first.toml", 4_000), config("second.toml", 3_000));
+    let data_dir = dir.path().join("data");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}/v1.2/mm");
+    let database_url = test_database_url().await;
+
+    let mut first = spawn_gateway(&first_config, port, &data_dir, database_url.as_deref());
+    wait_up(&reqwest::Client::new(), &base).await;
+    let http = authenticated_http(&sandbox_credentials(&data_dir));
+    let nairobi = chrono::FixedOffset::east_opt(3 * 3600).expect("UTC+3");
+    let tomorrow =
+        chrono::Utc::now().with_timezone(&nairobi).date_naive() + chrono::Duration::days(1);
+    let response = http
+        .post(format!(
+            "{base}/accounts/msisdn/+254708374149/debitmandates"
+        ))
+        .header("content-type", "application/json")
+        .header("X-CorrelationID", correlation_id())
+        .body(
+            json!({"payee": [{"key": "businessshortcode", "value": "174379"}],
+                   "amountLimit": "150", "currency": "KES", "numberOfPayments": 4,
+                   "startDate": tomorrow.to_string(), "frequencyType": "weekly"})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let state: Value = response.json().await.unwrap();
+    assert_eq!(status, 202, "{state}");
+    let id = state["serverCorrelationId"].as_str().unwrap().to_owned();
+    let reference = state["objectReference"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, pending) = get_json(&http, &format!("{base}/requeststates/{id}")).await;
+    assert_eq!(
+        pending["status"], "pending",
+        "the kill comes before the answer"
+    );
+    first.kill();
+
+    let mut second = spawn_gateway(&second_config, port, &data_dir, database_url.as_deref());
+    wait_up(&http, &base).await;
+    let done = wait_final(&http, &base, &id, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let (status, mandate) = get_json(
+        &http,
+        &format!("{base}/accounts/msisdn/+254708374149/debitmandates/{reference}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{mandate}");
+    assert_eq!(mandate["mandateStatus"], "active", "{mandate}");
+    second.kill();
+}

@@ -61,7 +61,18 @@ pub enum DarajaError {
 
 type BalanceWaiters = Arc<Mutex<HashMap<String, oneshot::Sender<Result<Balance, ProviderError>>>>>;
 /// Standing orders awaiting the customer's answer, by mandate reference.
-type RatibaWaiters = Arc<Mutex<HashMap<String, oneshot::Sender<ratiba::StandingOrderResult>>>>;
+type RatibaWaiters = Arc<Mutex<RatibaAnswers>>;
+
+/// Customers' answers to standing orders: the creations waiting for one, and the answers that came while none
+/// waited (e.g. just after a restart, before the interrupted creation was taken up again).
+#[derive(Default)]
+struct RatibaAnswers {
+    waiting: HashMap<String, oneshot::Sender<ratiba::StandingOrderResult>>,
+    unclaimed: HashMap<String, ratiba::StandingOrderResult>,
+}
+
+/// Answers kept for a creation to come at most (the oldest are not evicted: new ones are refused past it).
+const MAX_UNCLAIMED_RATIBA_ANSWERS: usize = 10_000;
 
 /// Removes a mandate's waiter however its creation ends.
 struct RatibaWaiter<'a> {
@@ -71,8 +82,8 @@ struct RatibaWaiter<'a> {
 
 impl Drop for RatibaWaiter<'_> {
     fn drop(&mut self) {
-        if let Ok(mut waiters) = self.waiters.lock() {
-            waiters.remove(self.reference);
+        if let Ok(mut answers) = self.waiters.lock() {
+            answers.waiting.remove(self.reference);
         }
     }
 }
@@ -151,7 +162,7 @@ impl DarajaProvider {
             callback_base_url: callback_base_url.into().trim_end_matches('/').to_owned(),
             security_credential,
             balances: Arc::new(Mutex::new(HashMap::new())),
-            ratiba: Arc::new(Mutex::new(HashMap::new())),
+            ratiba: Arc::new(Mutex::new(RatibaAnswers::default())),
         })
     }
 
@@ -633,24 +644,55 @@ impl Provider for DarajaProvider {
         let body = ratiba::standing_order(&self.config, order, callback_url, nairobi_today())
             .map_err(Self::rejected)?;
         let (sender, answer) = oneshot::channel();
-        if let Ok(mut waiters) = self.ratiba.lock() {
-            waiters.insert(order.reference.to_owned(), sender);
+        let already = match self.ratiba.lock() {
+            Ok(mut answers) => {
+                let already = answers.unclaimed.remove(order.reference);
+                if already.is_none() {
+                    answers.waiting.insert(order.reference.to_owned(), sender);
+                }
+                already
+            }
+            Err(_) => None,
+        };
+        // An earlier send of this order was answered while no creation waited (the gateway restarted).
+        if let Some(result) = already {
+            return if result.approved() {
+                Ok(ratiba::created_refs(&body, None, &result))
+            } else {
+                Err(ProviderError::Rejected(result.failure()))
+            };
         }
         let _waiter = RatibaWaiter {
             waiters: &self.ratiba,
             reference: order.reference,
         };
-        let ack: ratiba::StandingOrderAck = self
+        let ack_ref = match self
             .client
-            .post(ratiba::CREATE_PATH, &body)
+            .post::<_, ratiba::StandingOrderAck>(ratiba::CREATE_PATH, &body)
             .await
-            .map_err(Self::map_call_error)?;
-        if !ack.accepted() {
-            return Err(ProviderError::InDoubt(
-                "Ratiba did not acknowledge the standing order with responseCode 200".into(),
-            ));
-        }
-        let ack_ref = ack.header.and_then(|h| h.response_ref_id);
+        {
+            Ok(ack) if ack.accepted() => ack.header.and_then(|h| h.response_ref_id),
+            Ok(_) => {
+                return Err(ProviderError::InDoubt(
+                    "Ratiba did not acknowledge the standing order with responseCode 200".into(),
+                ))
+            }
+            // The name is this mandate's own reference: an earlier send of this very order reached Ratiba (the
+            // gateway stopped before it was answered). Its answer comes to the same callback URL: wait for it.
+            Err(CallError::Rejected { envelope, .. })
+                if envelope
+                    .error_message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("StandingOrderName already exists")) =>
+            {
+                tracing::info!(
+                    reference = order.reference,
+                    "Ratiba already has this standing order: waiting for the customer's answer to it"
+                );
+                None
+            }
+            Err(e) => return Err(Self::map_call_error(e)),
+        };
         let wait = Duration::from_secs(self.config.ratiba_approval_timeout_secs);
         match tokio::time::timeout(wait, answer).await {
             Ok(Ok(result)) if result.approved() => {
@@ -1179,14 +1221,20 @@ async fn ratiba_callback(
             Json(json!({"ResultCode": 1, "ResultDesc": "Rejected: unreadable body"})),
         );
     };
-    let waiter = state
-        .ratiba
-        .lock()
-        .ok()
-        .and_then(|mut waiters| waiters.remove(&reference));
-    match waiter {
+    let Ok(mut answers) = state.ratiba.lock() else {
+        return accepted();
+    };
+    match answers.waiting.remove(&reference) {
         Some(sender) => {
             let _ = sender.send(result);
+        }
+        None if answers.unclaimed.len() < MAX_UNCLAIMED_RATIBA_ANSWERS => {
+            tracing::info!(
+                reference,
+                code = %result.code,
+                "a Ratiba answer came while no creation waited: kept for the creation taken up again"
+            );
+            answers.unclaimed.insert(reference, result);
         }
         None => tracing::warn!(
             reference,
