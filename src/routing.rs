@@ -112,11 +112,6 @@ impl Router {
             .collect()
     }
 
-    /// The providers chosen by identifier type, in the order added.
-    pub fn identifier_providers(&self) -> impl Iterator<Item = &Arc<dyn Provider>> {
-        self.by_identifier.iter()
-    }
-
     /// Every provider.
     pub fn providers(&self) -> impl Iterator<Item = &Arc<dyn Provider>> {
         self.by_name.values()

@@ -683,7 +683,7 @@ impl Provider for DarajaProvider {
                 if envelope
                     .error_message
                     .as_deref()
-                    .is_some_and(|m| m.contains("StandingOrderName already exists")) =>
+                    .is_some_and(ratiba::is_duplicate_name) =>
             {
                 tracing::info!(
                     reference = order.reference,

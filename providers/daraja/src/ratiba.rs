@@ -358,6 +358,12 @@ pub fn standing_order(
     })
 }
 
+/// Whether Ratiba refused a standing order because the customer already has one of that name (`400.002.02`
+/// "Bad Request - StandingOrderName already exists for this customer").
+pub fn is_duplicate_name(error_message: &str) -> bool {
+    error_message.contains("StandingOrderName already exists")
+}
+
 /// The operator's references of a standing order the customer approved.
 pub fn created_refs(
     order: &StandingOrderRequest,
