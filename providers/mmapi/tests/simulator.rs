@@ -463,6 +463,30 @@ async fn limits_reversals_callbacks_and_idempotency() {
         "currencyNotSupported",
     );
 
+    // Wallet 10's daily limits: 100 in at most 3 payments.
+    let from_ten = |amount: &str| payment(wallet("10"), wallet("1000"), amount, "USD");
+    assert_eq!(
+        sim.pay("merchantpay", from_ten("60")).await["status"],
+        "completed"
+    );
+    assert_failed(
+        &sim.pay("merchantpay", from_ten("50")).await,
+        "dailyValueLimitExceeded",
+    );
+    assert_eq!(
+        sim.pay("merchantpay", from_ten("30")).await["status"],
+        "completed"
+    );
+    assert_eq!(
+        sim.pay("merchantpay", from_ten("10")).await["status"],
+        "completed"
+    );
+    assert_failed(
+        &sim.pay("merchantpay", from_ten("1")).await,
+        "dailyVolumeLimitExceeded",
+    );
+    assert_eq!(sim.balance("10"), "9900");
+
     // A completed payment reversed: the money goes back and the original reads reversed.
     let paid = sim
         .pay(

@@ -112,6 +112,8 @@ pub(crate) struct Seed {
     pub shortcode: Option<&'static str>,
     /// Whether its holder declines every payment asked of them (`authorisation/requestDeclined`).
     pub declines: bool,
+    /// Daily limits below the default: at most this value and this many payments a (UTC) day.
+    pub daily_limits: Option<(u32, u32)>,
 }
 
 /// The paybill of the simulator's bill company (the sandbox's "Sandbox Utilities (MMAPI simulator)").
@@ -121,7 +123,7 @@ pub const UTILITY_SHORTCODE: &str = "888888";
 const REFERENCES: [&str; 1] = ["consumerno"];
 
 /// The accounts every simulator starts with (the README's test data table).
-pub(crate) const SEEDS: [Seed; 11] = [
+pub(crate) const SEEDS: [Seed; 12] = [
     seed(
         "2000",
         "1",
@@ -189,6 +191,19 @@ pub(crate) const SEEDS: [Seed; 11] = [
         declines: true,
         ..seed("2008", "9", "+447700900009", "USD", "1000", "Ivan", "Irwin")
     },
+    // Low daily limits: 100 a day in at most 3 payments (dailyValueLimitExceeded, dailyVolumeLimitExceeded).
+    Seed {
+        daily_limits: Some((100, 3)),
+        ..seed(
+            "2009",
+            "10",
+            "+447700900010",
+            "USD",
+            "10000",
+            "Jane",
+            "Jones",
+        )
+    },
     // A biller: bills are paid into its paybill.
     Seed {
         shortcode: Some(UTILITY_SHORTCODE),
@@ -224,6 +239,7 @@ const fn seed(
         status: AccountStatus::Available,
         shortcode: None,
         declines: false,
+        daily_limits: None,
     }
 }
 
@@ -272,7 +288,14 @@ impl Ledger {
                         ..Kyc::default()
                     },
                 )],
-                limits: Limits::default(),
+                limits: match s.daily_limits {
+                    Some((value, volume)) => Limits {
+                        daily_value: Decimal::from(value),
+                        daily_volume: volume,
+                        ..Limits::default()
+                    },
+                    None => Limits::default(),
+                },
                 declines: s.declines,
                 spent: HashMap::new(),
             });
