@@ -498,3 +498,146 @@ async fn forwarded_requests_belong_to_their_client_and_are_idempotent() {
     let refused: Value = response.json().await.expect("an error object");
     assert_eq!(refused["errorCode"], "formatError", "{refused}");
 }
+
+/// A forwarded request's callback comes through the gateway: the operator is given the gateway's relay route,
+/// never the client's URL, and the client gets the operator's object under its own X-CorrelationID, signed with
+/// its key and redelivered after a refusal. A callback for an unknown request is ignored, and one that names
+/// another X-CorrelationID than the route's is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_callbacks_are_relayed_signed_and_redelivered() {
+    let gw = TestGateway::start().await;
+    // The first delivery is refused: the gateway must send it again.
+    let receiver = common::CallbackReceiver::start(vec![500]).await;
+    let correlation_id = common::correlation_id();
+    let response = gw
+        .http
+        .post(gw.url("/accounts/walletid/2/authorisationcodes"))
+        .header("X-CorrelationID", &correlation_id)
+        .header("X-Callback-URL", &receiver.url)
+        .json(&json!({"amount": "5", "currency": "USD", "codeLifetime": 600}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 202);
+    let state: Value = response.json().await.expect("a request state");
+    let code = made(&gw, state).await;
+
+    let received = receiver.wait_for(2, Duration::from_secs(30)).await;
+    for callback in &received[..2] {
+        assert_eq!(
+            callback.headers["X-CorrelationID"].to_str().ok(),
+            Some(correlation_id.as_str())
+        );
+        assert!(
+            callback
+                .headers
+                .get("X-Signature")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|s| s.starts_with("t=") && s.contains(",v1=")),
+            "unsigned: {:?}",
+            callback.headers
+        );
+        assert_eq!(
+            callback.body["authorisationCode"].as_str(),
+            Some(code.as_str()),
+            "{}",
+            callback.body
+        );
+    }
+    assert_eq!(received[0].body, received[1].body);
+
+    // The relay route: an unknown id is ignored, a mismatched X-CorrelationID refused.
+    let route = |id: &str| {
+        format!(
+            "http://{}/callbacks/mmapi-simulator/forwarded/{id}",
+            gw.gateway.address
+        )
+    };
+    let unknown = common::correlation_id();
+    let answer = gw
+        .http
+        .put(route(&unknown))
+        .header("X-CorrelationID", &unknown)
+        .json(&json!({"authorisationCode": "forged"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(answer.status().as_u16(), 204);
+    let answer = gw
+        .http
+        .put(route(&unknown))
+        .header("X-CorrelationID", common::correlation_id())
+        .json(&json!({"authorisationCode": "forged"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(answer.status().as_u16(), 400);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(receiver.all().len(), 2, "nothing more reached the client");
+}
+
+/// A walletid account's statement is its operator's: a payment made at the MMAPI simulator directly, never
+/// through the gateway, is in the statement the gateway gives a client the account is granted to, with the
+/// operator's record counts. A client the account is not granted to sees only its own transactions (none).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_account_statement_is_read_from_the_operator() {
+    let gw = TestGateway::start().await;
+    let simulator = gw
+        .gateway
+        .mmapi_listener
+        .as_ref()
+        .expect("the MMAPI simulator")
+        .address();
+    let direct = reqwest::Client::new()
+        .post(format!(
+            "http://{simulator}/v1.2/mm/transactions/type/transfer"
+        ))
+        .header("X-CorrelationID", common::correlation_id())
+        .json(&json!({"amount": "7", "currency": "GBP", "debitParty": wallet("5"), "creditParty": wallet("6")}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(direct.status().as_u16(), 202);
+    let started = std::time::Instant::now();
+    let (response, entries) = loop {
+        let response = gw
+            .http
+            .get(gw.url("/accounts/walletid/5/statemententries?limit=1"))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status().as_u16(), 200);
+        let headers = response.headers().clone();
+        let entries: Value = response.json().await.expect("a list");
+        if entries.as_array().is_some_and(|e| !e.is_empty()) {
+            break (headers, entries);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no entry: {entries}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(entries[0]["amount"], "7", "{entries}");
+    assert_eq!(
+        response["X-Records-Available-Count"].to_str().ok(),
+        Some("1")
+    );
+    assert_eq!(
+        response["X-Records-Returned-Count"].to_str().ok(),
+        Some("1")
+    );
+    let (status, transactions) = gw.get("/accounts/walletid/5/transactions").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(transactions[0]["amount"], "7", "{transactions}");
+
+    let (_, other) = gw.another_client("a stranger").await;
+    let (status, own) =
+        common::get_json(&other, &gw.url("/accounts/walletid/5/statemententries")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        own,
+        json!([]),
+        "another client's statement holds only its own transactions"
+    );
+}

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use mmapi_core::model::{Balance, Party};
 use mmapi_core::GsmaError;
@@ -193,14 +193,21 @@ pub(super) fn query_time(field: &str, value: Option<&str>) -> Result<Option<i64>
 }
 
 /// One page of an account's transactions from the store, each shaped by `shape` (the stored transaction JSON
-/// in, the JSON of one list item out), with the GSMA record-count headers.
+/// in, the JSON of one list item out), with the GSMA record-count headers; or, for an account granted to the
+/// caller at a GSMA-speaking operator that keeps statements, the operator's page of `uri`.
 pub(super) async fn list(
     engine: &Engine,
     caller: Caller,
     identifiers: &[Party],
     q: ListQuery,
+    uri: &Uri,
     shape: fn(String) -> String,
 ) -> Result<Response, ApiError> {
+    if let Some(answer) =
+        super::forward::statement_from_operator(engine, &caller, identifiers, uri).await
+    {
+        return answer;
+    }
     let account = identifiers
         .first()
         .map(|p| account_key(&p.value))
@@ -286,6 +293,7 @@ pub async fn transactions(
     caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
     let Path((identifier_type, identifier)) =
         path.map_err(|e| ApiError::from(GsmaError::format("path", e.body_text())))?;
@@ -295,6 +303,7 @@ pub async fn transactions(
         caller,
         &[Party::new(identifier_type, identifier)],
         q,
+        &uri,
         std::convert::identity,
     )
     .await
@@ -321,11 +330,20 @@ pub async fn transactions_by_id(
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
     let account_id = super::path_param(path)?;
     let identifiers = parse_account_id(&account_id)?;
     let Query(q) = query.map_err(|e| ApiError::from(GsmaError::format("query", e.body_text())))?;
-    list(&engine, caller, &identifiers, q, std::convert::identity).await
+    list(
+        &engine,
+        caller,
+        &identifiers,
+        q,
+        &uri,
+        std::convert::identity,
+    )
+    .await
 }
 
 #[cfg(test)]

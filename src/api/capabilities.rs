@@ -46,6 +46,7 @@ const fn served(
 
 const TRANSACTION_NOTE: &str = "the transaction types each market carries (see markets)";
 const LIST_NOTE: &str = "from the gateway's store: transactions through the gateway and payments reported into the account";
+const ACCOUNT_LIST_NOTE: &str = "from the gateway's store: transactions through the gateway and payments reported into the account; an account of a GSMA-speaking operator that keeps statements: the operator's statement";
 const BALANCE_NOTE: &str = "KES (Daraja): organisation accounts the gateway holds";
 const STATUS_NOTE: &str = "KES (Daraja): organisation accounts the gateway holds, from the balance enquiry; elsewhere businessRule/genericError";
 const NAME_NOTE: &str =
@@ -74,10 +75,10 @@ pub const SUPPORTED: &[Supported] = &[
     served("GET", "/accounts/{accountId}/balance", "accountsAccountIdBalanceGET", BALANCE_NOTE),
     served("GET", "/accounts/{identifierType}/{identifier}/balance", "accountsIdentifierTypeIdentifierBalanceGET", BALANCE_NOTE),
     served("GET", "/accounts/balance", "accountsBalanceGET", "the one account granted to the client; KES (Daraja)"),
-    served("GET", "/accounts/{accountId}/transactions", "accountsAccountIdTransactionsGET", LIST_NOTE),
-    served("GET", "/accounts/{identifierType}/{identifier}/transactions", "accountsIdentifierTypeIdentifierTransactionsGET", LIST_NOTE),
-    served("GET", "/accounts/{accountId}/statemententries", "accountsAccountIdStatemententriesGET", LIST_NOTE),
-    served("GET", "/accounts/{identifierType}/{identifier}/statemententries", "accountsIdentifierTypeIdentifierStatemententriesGET", LIST_NOTE),
+    served("GET", "/accounts/{accountId}/transactions", "accountsAccountIdTransactionsGET", ACCOUNT_LIST_NOTE),
+    served("GET", "/accounts/{identifierType}/{identifier}/transactions", "accountsIdentifierTypeIdentifierTransactionsGET", ACCOUNT_LIST_NOTE),
+    served("GET", "/accounts/{accountId}/statemententries", "accountsAccountIdStatemententriesGET", ACCOUNT_LIST_NOTE),
+    served("GET", "/accounts/{identifierType}/{identifier}/statemententries", "accountsIdentifierTypeIdentifierStatemententriesGET", ACCOUNT_LIST_NOTE),
     served("GET", "/statemententries/{transactionReference}", "statemententriesTransactionReferenceGET", LIST_NOTE),
     served("POST", "/accounts/{accountId}/debitmandates", "accountsAccountIdDebitmandatesPOST", MANDATE_NOTE),
     served("POST", "/accounts/{identifierType}/{identifier}/debitmandates", "accountsIdentifierTypeIdentifierDebitmandatesPOST", MANDATE_NOTE),

@@ -1,8 +1,9 @@
 //! Operations the gateway does not model itself — authorisation codes, account links, account creation,
 //! account records and KYC — forwarded as they are to the GSMA-speaking operator that holds the account
 //! (`[[providers.mmapi]]` chosen by identifier type, e.g. the sandbox's MMAPI simulator for `walletid`), its
-//! answer passed back unchanged. The operator calls the client's `X-Callback-URL` itself. Where no such operator
-//! holds the account, the operation answers "not offered" as before ([`super::unsupported`]).
+//! answer passed back unchanged. The operator calls the gateway back, and the gateway relays the outcome to the
+//! client's `X-Callback-URL` through its outbox ([`crate::engine::forwarded`]). Where no such operator holds the
+//! account, the operation answers "not offered" as before ([`super::unsupported`]).
 //!
 //! A forwarded write is its client's: its `X-CorrelationID` is claimed like any request's, it goes to the operator
 //! under an id of the gateway's, and what the operator answers (its request state, what it created) is recorded
@@ -12,7 +13,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use mmapi_core::model::{Link, Party, RequestState};
 use mmapi_core::provider::{ForwardRequest, Provider, ProviderError};
@@ -25,6 +26,7 @@ use super::headers::RequestHeaders;
 use super::json::GsmaJson;
 use super::unsupported::Unsupported;
 use crate::auth::Caller;
+use crate::engine::forwarded::{object_reference_in, text_at};
 use crate::engine::{now_ms, Engine, EngineError};
 use crate::store::{Change, ForwardAnswer, ForwardedRow, NewForward, FORWARDED};
 
@@ -314,35 +316,59 @@ async fn send(
         }
     };
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    let response = if answer.body.is_null() {
+    let mut response = if answer.body.is_null() {
         status.into_response()
     } else {
         GsmaJson(status, answer.body.clone()).into_response()
     };
+    if let Some(records) = answer.records {
+        let headers = response.headers_mut();
+        headers.insert(
+            "x-records-available-count",
+            HeaderValue::from(records.available),
+        );
+        headers.insert(
+            "x-records-returned-count",
+            HeaderValue::from(records.returned),
+        );
+    }
     Ok(Ok((response, Some(answer))))
 }
 
-/// The text at the first of `keys` the JSON object has.
-fn text_at(body: &serde_json::Value, keys: &[&str]) -> Option<String> {
-    keys.iter()
-        .find_map(|key| body.get(*key).and_then(|v| v.as_str()))
-        .map(str::to_owned)
-}
-
-/// The reference of what an operator's answer says was created.
-fn object_reference_in(body: &serde_json::Value) -> Option<String> {
-    text_at(
-        body,
-        &[
-            "objectReference",
-            "quotationReference",
-            "authorisationCode",
-            "linkReference",
-            "mandateReference",
-            "transactionReference",
-            "batchId",
-        ],
-    )
+/// An account's statement page (`GET …/transactions`, `…/statemententries`, as `uri` asks) from the
+/// GSMA-speaking operator that holds the account and keeps statements, when the account is granted to the
+/// caller; `None` to answer from the gateway's own records of the caller's transactions.
+pub async fn statement_from_operator(
+    engine: &Engine,
+    caller: &Caller,
+    identifiers: &[Party],
+    uri: &Uri,
+) -> Option<Result<Response, ApiError>> {
+    if !identifiers.iter().any(|p| caller.may_see_account(&p.value)) {
+        return None;
+    }
+    let operator = engine
+        .router()
+        .for_account(identifiers)
+        .into_iter()
+        .find(|p| {
+            let capabilities = p.capabilities();
+            capabilities.statements
+                && !capabilities.identifier_types.is_empty()
+                && caller.may_use(p.name())
+        })?;
+    let request = ForwardRequest {
+        method: "GET",
+        path: uri.path(),
+        query: uri.query(),
+        correlation_id: None,
+        callback_url: None,
+        body: None,
+    };
+    send(operator.as_ref(), &request)
+        .await
+        .ok()
+        .map(|answer| answer.map(|(response, _)| response))
 }
 
 /// A quotation between accounts of an operator that quotes itself is its: forwarded (`None`: the gateway

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use mmapi_core::model::{KeyValue, Party};
 use mmapi_core::{Amount, Currency};
@@ -107,6 +107,7 @@ pub async fn statement_entries(
     caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
     query: Result<Query<ListQuery>, QueryRejection>,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
     let Path((identifier_type, identifier)) =
         path.map_err(|e| ApiError::from(GsmaError::format("path", e.body_text())))?;
@@ -116,6 +117,7 @@ pub async fn statement_entries(
         caller,
         &[Party::new(identifier_type, identifier)],
         q,
+        &uri,
         entry_of,
     )
     .await
@@ -142,11 +144,12 @@ pub async fn statement_entries_by_id(
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<ListQuery>, QueryRejection>,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
     let account_id = super::path_param(path)?;
     let identifiers = parse_account_id(&account_id)?;
     let Query(q) = query.map_err(|e| ApiError::from(GsmaError::format("query", e.body_text())))?;
-    list(&engine, caller, &identifiers, q, entry_of).await
+    list(&engine, caller, &identifiers, q, &uri, entry_of).await
 }
 
 /// Whether `caller` may see a transaction's statement entry: its own (which includes the payments reported into

@@ -90,6 +90,16 @@ impl EventSink for Engine {
         })
     }
 
+    async fn relay_forwarded(
+        &self,
+        provider: &str,
+        operator_correlation_id: &str,
+        body: serde_json::Value,
+    ) -> Result<EventReceipt, EventError> {
+        self.relay_forwarded_callback(provider, operator_correlation_id, body)
+            .await
+    }
+
     async fn validate_incoming(
         &self,
         provider: &str,

@@ -9,6 +9,7 @@ pub mod bills;
 pub mod cancel;
 pub(crate) mod dispatch;
 mod events;
+pub(crate) mod forwarded;
 pub mod mandates;
 pub mod quotations;
 

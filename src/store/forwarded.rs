@@ -1,12 +1,13 @@
 //! Requests forwarded to a GSMA-speaking operator ([`crate::api::forward`]): who sent each, to which operator,
 //! and what the operator answered. Reads go through the pool; the writes are the group-commit writer's
-//! ([`Change::ClaimForward`](super::Change::ClaimForward), [`Change::ForwardAnswered`](super::Change::ForwardAnswered)).
+//! ([`Change::ClaimForward`](super::Change::ClaimForward), [`Change::ForwardAnswered`](super::Change::ForwardAnswered),
+//! [`Change::RelayForwarded`](super::Change::RelayForwarded)).
 
 use sqlx::FromRow;
 
 use super::conn::WriteConn;
-use super::writer::{request_state_params, CLAIM_REQUEST_STATE};
-use super::{NewRequestState, Store, StoreError};
+use super::writer::{queue_callback, request_state_params, CLAIM_REQUEST_STATE};
+use super::{NewCallback, NewRequestState, Store, StoreError};
 
 /// The `object_type` of the request state that claims a forwarded request's idempotency key.
 pub const FORWARDED: &str = "forwarded";
@@ -54,6 +55,17 @@ pub struct ForwardAnswer {
     pub status: Option<i64>,
     pub operator_server_correlation_id: Option<String>,
     pub object_reference: Option<String>,
+    pub now_ms: i64,
+}
+
+/// An operator's callback for a forwarded request, to relay to its client.
+#[derive(Clone, Debug)]
+pub struct ForwardRelay {
+    pub operator_correlation_id: String,
+    /// The reference of what the callback says was created, if it names one.
+    pub object_reference: Option<String>,
+    /// The callback to the client: the operator's body under the client's `X-CorrelationID`.
+    pub callback: NewCallback,
     pub now_ms: i64,
 }
 
@@ -199,4 +211,29 @@ pub(super) async fn release<C: WriteConn>(
         &[operator_correlation_id.into()],
     )
     .await
+}
+
+/// Records what an operator's callback says was created and queues it for the client; 1 row (the callback).
+pub(super) async fn relay<C: WriteConn>(
+    conn: &mut C,
+    relay: &ForwardRelay,
+) -> Result<u64, StoreError> {
+    conn.execute(
+        "UPDATE forwarded_requests SET object_reference = COALESCE(object_reference, $2), updated_at = $3 \
+         WHERE operator_correlation_id = $1",
+        &[
+            (&relay.operator_correlation_id).into(),
+            (&relay.object_reference).into(),
+            relay.now_ms.into(),
+        ],
+    )
+    .await?;
+    queue_callback(
+        conn,
+        &relay.operator_correlation_id,
+        &relay.callback,
+        relay.now_ms,
+    )
+    .await?;
+    Ok(1)
 }

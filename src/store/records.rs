@@ -338,6 +338,9 @@ pub enum Change {
     ForwardAnswered(super::forwarded::ForwardAnswer),
     /// The operator refused a forwarded request outright: its idempotency key is free again.
     ReleaseForward { operator_correlation_id: String },
+    /// The operator's callback for a forwarded request: what it says was created is recorded, and the callback
+    /// queued for the client; 1 row.
+    RelayForwarded(super::forwarded::ForwardRelay),
     /// Stores bills a biller issued, all or none: as many rows as bills, or 0 when a bill reference or a
     /// paybill's account reference is already used.
     PutBills(Vec<super::bills::NewBill>),

@@ -631,6 +631,7 @@ async fn apply<C: WriteConn>(conn: &mut C, change: &Change) -> Result<u64, Store
         Change::ReleaseForward {
             operator_correlation_id,
         } => super::forwarded::release(conn, operator_correlation_id).await,
+        Change::RelayForwarded(relay) => super::forwarded::relay(conn, relay).await,
         Change::PutBills(bills) => super::bills::put(conn, bills).await,
         Change::CancelBill {
             client_id,

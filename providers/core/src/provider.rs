@@ -28,6 +28,10 @@ pub struct Capabilities {
     /// The operator prices transfers itself (GSMA quotations): quotations naming its accounts are its, and a
     /// transaction citing one is checked by it, not by the gateway.
     pub quotations: bool,
+    /// The operator keeps its accounts' statements: `GET …/transactions` and `…/statemententries` of an account
+    /// it is chosen for by identifier type are read from it ([`Provider::forward`]), not from the gateway's
+    /// records of what went through it.
+    pub statements: bool,
 }
 
 impl Capabilities {
@@ -212,6 +216,20 @@ pub trait EventSink: Send + Sync {
         provider: &str,
         payment: IncomingPayment,
     ) -> Result<EventReceipt, EventError>;
+
+    /// Relays the operator's callback for a forwarded request (the one sent under `operator_correlation_id`) to
+    /// the client that sent it: queued in the client's callback outbox, signed and redelivered like the
+    /// gateway's own. [`EventReceipt::Unknown`] when no forwarded request of this provider has that id (the
+    /// default: the sink relays nothing).
+    async fn relay_forwarded(
+        &self,
+        provider: &str,
+        operator_correlation_id: &str,
+        body: serde_json::Value,
+    ) -> Result<EventReceipt, EventError> {
+        let _ = (provider, operator_correlation_id, body);
+        Ok(EventReceipt::Unknown)
+    }
 }
 
 /// A transaction to check before it is accepted.
@@ -249,7 +267,9 @@ pub struct ForwardRequest<'a> {
     pub query: Option<&'a str>,
     /// The client's `X-CorrelationID`.
     pub correlation_id: Option<&'a str>,
-    /// The client's `X-Callback-URL`: the operator calls the client back itself.
+    /// The client's `X-Callback-URL`: the client wants the outcome pushed. The operator is given the provider's
+    /// own callback route for the request instead (so that the gateway relays the outcome through its outbox,
+    /// [`EventSink::relay_forwarded`]), never the client's URL.
     pub callback_url: Option<&'a str>,
     pub body: Option<&'a [u8]>,
 }
@@ -259,6 +279,17 @@ pub struct ForwardRequest<'a> {
 pub struct ForwardAnswer {
     pub status: u16,
     pub body: serde_json::Value,
+    /// A list's `X-Records-Available-Count` and `X-Records-Returned-Count`, when the operator sent them.
+    pub records: Option<RecordCounts>,
+}
+
+/// The GSMA record-count headers of a paged list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordCounts {
+    /// `X-Records-Available-Count`: records that match.
+    pub available: u64,
+    /// `X-Records-Returned-Count`: records in this page.
+    pub returned: u64,
 }
 
 /// An operator backend.

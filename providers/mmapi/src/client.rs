@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use base64::{engine::general_purpose::STANDARD, Engine as _};
-use mmapi_core::provider::ProviderError;
+use mmapi_core::provider::{ProviderError, RecordCounts};
 use mmapi_core::time::Timestamp;
 use mmapi_core::Secret;
 use reqwest::{header, Method, StatusCode, Url};
@@ -33,6 +33,8 @@ pub(crate) struct Call<'a> {
 pub(crate) struct Answer {
     pub status: StatusCode,
     pub body: serde_json::Value,
+    /// A list's record counts, when the operator sent both headers.
+    pub records: Option<RecordCounts>,
 }
 
 /// A bearer token and when to stop using it.
@@ -156,6 +158,23 @@ impl OperatorClient {
             .await
             .map_err(|e| classify_send_error(&e, reads))?;
         let status = response.status();
+        let count = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        let records = match (
+            count("X-Records-Available-Count"),
+            count("X-Records-Returned-Count"),
+        ) {
+            (Some(available), Some(returned)) => Some(RecordCounts {
+                available,
+                returned,
+            }),
+            _ => None,
+        };
         let bytes = response
             .bytes()
             .await
@@ -165,7 +184,11 @@ impl OperatorClient {
         } else {
             serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null)
         };
-        Ok(Answer { status, body })
+        Ok(Answer {
+            status,
+            body,
+            records,
+        })
     }
 
     fn basic(&self) -> String {

@@ -66,6 +66,9 @@ pub struct Operations {
     pub balance: bool,
     /// `GET /accounts/{…}/accountname`.
     pub account_name: bool,
+    /// `GET /accounts/{…}/transactions` and `…/statemententries`: an account's statement is the operator's
+    /// (with an operator chosen by identifier type), not the gateway's records of what went through it.
+    pub statements: bool,
     /// `POST/GET/PATCH /accounts/{…}/debitmandates`, and payments under them.
     pub debit_mandates: bool,
     /// The mandate `frequencyType`s the operator takes, when it takes only some: others are refused before
@@ -78,6 +81,7 @@ impl Default for Operations {
         Self {
             balance: true,
             account_name: true,
+            statements: true,
             debit_mandates: true,
             mandate_frequencies: None,
         }

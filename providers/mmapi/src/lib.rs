@@ -305,6 +305,7 @@ impl Provider for MmapiProvider {
             currencies: self.config.currencies.clone(),
             identifier_types: self.config.identifier_types.clone(),
             quotations: self.config.quotations,
+            statements: self.config.operations.statements,
         }
     }
 
@@ -556,6 +557,14 @@ impl Provider for MmapiProvider {
             })?),
             None => None,
         };
+        // The operator calls the gateway, which relays the outcome to the client through its outbox.
+        let relay_url =
+            match (request.callback_url, request.correlation_id) {
+                (Some(_), Some(id)) if self.config.callbacks && method != Method::GET => Some(
+                    format!("{}{}", self.callback_base, callbacks::forwarded_path(id)),
+                ),
+                _ => None,
+            };
         let answer = self
             .client
             .send(
@@ -563,7 +572,7 @@ impl Provider for MmapiProvider {
                 &Call {
                     raw_path: Some((request.path, request.query)),
                     correlation_id: request.correlation_id,
-                    callback_url: request.callback_url,
+                    callback_url: relay_url.as_deref(),
                     body: body.as_ref(),
                     ..Call::default()
                 },
@@ -575,6 +584,7 @@ impl Provider for MmapiProvider {
         Ok(ForwardAnswer {
             status: answer.status.as_u16(),
             body: answer.body,
+            records: answer.records,
         })
     }
 

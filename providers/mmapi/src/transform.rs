@@ -242,6 +242,7 @@ mod tests {
         Answer {
             status: StatusCode::from_u16(status).expect("status"),
             body,
+            records: None,
         }
     }
 
