@@ -641,3 +641,89 @@ async fn an_operators_account_statement_is_read_from_the_operator() {
         "another client's statement holds only its own transactions"
     );
 }
+
+/// The bills a walletid customer's operator presents are reached through the gateway when the gateway holds none
+/// of the client's own for that customer: listed, paid by reference under their rules (an under-payment of a
+/// bill paid in full only fails as the operator says), paid without a reference (the oldest open one), and their
+/// payments listed; the payment's callback is relayed. A client the account is not granted to reaches none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operators_bills_of_a_customer_are_paid_through_the_gateway() {
+    let gw = TestGateway::start().await;
+    let (status, bills) = gw.get("/accounts/walletid/2/bills").await;
+    assert_eq!(status, StatusCode::OK, "{bills}");
+    let references: Vec<&str> = bills
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|b| b["billReference"].as_str())
+        .collect();
+    assert!(references.contains(&"POWER-2001"), "{bills}");
+    assert!(references.contains(&"RATES-2002"), "{bills}");
+
+    let state = post(
+        &gw,
+        "/accounts/walletid/2/bills/POWER-2001/payments",
+        json!({"amountPaid": "40", "currency": "USD"}),
+    )
+    .await;
+    let id = state["serverCorrelationId"].as_str().expect("an id");
+    let under = gw.wait_final(id, Duration::from_secs(15)).await;
+    assert_eq!(under["status"], "failed", "{under}");
+    assert_eq!(
+        under["error"]["errorCode"], "underPaymentNotAllowed",
+        "{under}"
+    );
+
+    let receiver = common::CallbackReceiver::start(Vec::new()).await;
+    let response = gw
+        .http
+        .post(gw.url("/accounts/walletid/2/bills/POWER-2001/payments"))
+        .header("X-CorrelationID", common::correlation_id())
+        .header("X-Callback-URL", &receiver.url)
+        .json(&json!({"amountPaid": "100", "currency": "USD"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 202);
+    let callback = receiver.wait_for(1, Duration::from_secs(15)).await;
+    assert_eq!(
+        callback[0].body["amountPaid"], "100",
+        "{}",
+        callback[0].body
+    );
+    assert!(callback[0].headers.contains_key("X-Signature"));
+    assert_eq!(balance(&gw, "2").await, "49900");
+
+    // Without a reference: the oldest open bill, RATES-2002 now that POWER-2001 is paid.
+    made(
+        &gw,
+        post(
+            &gw,
+            "/accounts/walletid/2/bills/payments",
+            json!({"amountPaid": "50", "currency": "USD"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(balance(&gw, "2").await, "49850");
+    let (status, payments) = gw
+        .get("/accounts/walletid/2/bills/POWER-2001/payments")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{payments}");
+    assert_eq!(payments.as_array().map(Vec::len), Some(1), "{payments}");
+    let (status, payments) = gw.get("/accounts/walletid/2/bills/payments").await;
+    assert_eq!(status, StatusCode::OK, "{payments}");
+    assert_eq!(payments.as_array().map(Vec::len), Some(2), "{payments}");
+
+    let (_, stranger) = gw.another_client("a stranger").await;
+    let (status, none) = common::get_json(&stranger, &gw.url("/accounts/walletid/2/bills")).await;
+    assert_eq!((status, none), (StatusCode::OK, json!([])));
+    let (status, refused) = post_as(
+        &stranger,
+        &gw.url("/accounts/walletid/2/bills/RATES-2002/payments"),
+        &common::correlation_id(),
+        &json!({"amountPaid": "50", "currency": "USD"}),
+    )
+    .await;
+    assert_eq!(status, 404, "{refused}");
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use mmapi_core::model::{Party, RequestState};
 use mmapi_core::GsmaError;
@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::accounts::{parse_account_id, query_number};
 use super::error::ApiError;
+use super::forward::bills_at_operator;
 use super::headers::RequestHeaders;
 use super::json::GsmaJson;
 use super::transactions::body_bytes;
@@ -150,15 +151,43 @@ pub async fn issue_bulk(
     Ok((StatusCode::CREATED, GsmaJson(StatusCode::CREATED, bills)))
 }
 
+/// A read the gateway's bills have nothing for, from the customer's GSMA-speaking operator if it presents bills.
+async fn read_at_operator(
+    engine: &Engine,
+    caller: &Caller,
+    customer: &[Party],
+    uri: &Uri,
+) -> Option<Result<Response, ApiError>> {
+    let no_headers = RequestHeaders::default();
+    bills_at_operator(
+        engine,
+        caller,
+        customer,
+        Method::GET,
+        uri,
+        &no_headers,
+        None,
+    )
+    .await
+}
+
+/// This client's bills of the customer; when it has issued none, the bills the customer's GSMA-speaking operator
+/// presents.
 async fn list_bills(
     engine: &Engine,
     caller: &Caller,
     identifiers: &[Party],
     (limit, offset): (i64, i64),
+    uri: &Uri,
 ) -> Result<Response, ApiError> {
     let (bills, total) = engine
         .customer_bills(&caller.client_id, identifiers, limit, offset)
         .await?;
+    if total == 0 {
+        if let Some(answer) = read_at_operator(engine, caller, identifiers, uri).await {
+            return answer;
+        }
+    }
     listed(bills, total, offset)
 }
 
@@ -187,6 +216,7 @@ pub async fn bills(
     caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
     query: Result<Query<PageQuery>, QueryRejection>,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
     let (identifier_type, identifier) = two_params(path)?;
     list_bills(
@@ -194,6 +224,7 @@ pub async fn bills(
         &caller,
         &[Party::new(identifier_type, identifier)],
         page(query)?,
+        &uri,
     )
     .await
 }
@@ -215,38 +246,65 @@ pub async fn bills_by_id(
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<PageQuery>, QueryRejection>,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
     let identifiers = parse_account_id(&super::path_param(path)?)?;
-    list_bills(&engine, &caller, &identifiers, page(query)?).await
+    list_bills(&engine, &caller, &identifiers, page(query)?, &uri).await
 }
 
-/// Pays the bill `bill_reference`, or without one the payer's oldest open bill.
+/// The paying account a request names in its path, and that path (for the customer's operator).
+struct Payer {
+    account: Vec<Party>,
+    uri: Uri,
+}
+
+/// Pays the bill `bill_reference`, or without one the payer's oldest open bill. A bill the gateway does not hold
+/// for the payer (no such bill, or none open) is paid at the payer's GSMA-speaking operator if it presents bills.
 async fn pay(
     engine: &Engine,
     caller: Caller,
     headers: RequestHeaders,
     bill_reference: Option<String>,
-    payer: Option<Vec<Party>>,
+    payer: Option<Payer>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, GsmaJson<RequestState>), ApiError> {
-    let request: BillPaymentRequest = json_body(body)?;
+) -> Result<Response, ApiError> {
+    let bytes = body_bytes(body)?;
+    let request: BillPaymentRequest = serde_json::from_slice(&bytes)
+        .map_err(|e| GsmaError::format("body", format!("Malformed request body: {e}")))?;
     let mut payment = NewBillPayment {
-        client_id: caller.client_id,
-        allowed_providers: caller.allowed_providers,
-        correlation_id: headers.correlation_id,
-        callback_url: headers.callback_url,
+        client_id: caller.client_id.clone(),
+        allowed_providers: caller.allowed_providers.clone(),
+        correlation_id: headers.correlation_id.clone(),
+        callback_url: headers.callback_url.clone(),
         bill_reference: String::new(),
-        payer,
+        payer: payer.as_ref().map(|p| p.account.clone()),
         request,
     };
-    let state = match bill_reference {
+    let paid = match bill_reference {
         Some(reference) => {
             payment.bill_reference = reference;
-            engine.pay_bill(payment).await?
+            engine.pay_bill(payment).await
         }
-        None => engine.pay_oldest_bill(payment).await?,
-    };
-    Ok((StatusCode::ACCEPTED, GsmaJson(StatusCode::ACCEPTED, state)))
+        None => engine.pay_oldest_bill(payment).await,
+    }
+    .map_err(ApiError::from);
+    match (paid, &payer) {
+        (Ok(state), _) => Ok(GsmaJson(StatusCode::ACCEPTED, state).into_response()),
+        (Err(e), Some(payer)) if e.is_not_found() => {
+            let at_operator = bills_at_operator(
+                engine,
+                &caller,
+                &payer.account,
+                Method::POST,
+                &payer.uri,
+                &headers,
+                Some(&bytes),
+            )
+            .await;
+            at_operator.unwrap_or(Err(e))
+        }
+        (Err(e), _) => Err(e),
+    }
 }
 
 /// Pay a bill without its reference: the customer's oldest open bill of this client (the earliest due date,
@@ -275,11 +333,15 @@ pub async fn pay_oldest_by_identifier(
     caller: Caller,
     headers: RequestHeaders,
     path: Result<Path<(String, String)>, PathRejection>,
+    uri: Uri,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, GsmaJson<RequestState>), ApiError> {
+) -> Result<Response, ApiError> {
     let (identifier_type, identifier) = two_params(path)?;
-    let payer = vec![Party::new(identifier_type, identifier)];
-    pay(&engine, caller, headers, None, Some(payer), body).await
+    let payer = Some(Payer {
+        account: vec![Party::new(identifier_type, identifier)],
+        uri,
+    });
+    pay(&engine, caller, headers, None, payer, body).await
 }
 
 /// As `POST /accounts/{identifierType}/{identifier}/bills/payments`, the account by its id.
@@ -301,11 +363,15 @@ pub async fn pay_oldest_by_id(
     caller: Caller,
     headers: RequestHeaders,
     path: Result<Path<String>, PathRejection>,
+    uri: Uri,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, GsmaJson<RequestState>), ApiError> {
+) -> Result<Response, ApiError> {
     let account_id = super::path_param(path)?;
-    let payer = parse_account_id(&account_id)?;
-    pay(&engine, caller, headers, None, Some(payer), body).await
+    let payer = Some(Payer {
+        account: parse_account_id(&account_id)?,
+        uri,
+    });
+    pay(&engine, caller, headers, None, payer, body).await
 }
 
 /// The completed payments of every bill of this client the customer owes or owed, oldest first; each names its
@@ -327,10 +393,11 @@ pub async fn customer_payments_by_identifier(
     caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
     query: Result<Query<PageQuery>, QueryRejection>,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
     let (identifier_type, identifier) = two_params(path)?;
     let customer = [Party::new(identifier_type, identifier)];
-    list_customer_payments(&engine, &caller, &customer, page(query)?).await
+    list_customer_payments(&engine, &caller, &customer, page(query)?, &uri).await
 }
 
 /// As `GET /accounts/{identifierType}/{identifier}/bills/payments`, the account by its id.
@@ -347,21 +414,35 @@ pub async fn customer_payments_by_id(
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<PageQuery>, QueryRejection>,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
     let account_id = super::path_param(path)?;
     let customer = parse_account_id(&account_id)?;
-    list_customer_payments(&engine, &caller, &customer, page(query)?).await
+    list_customer_payments(&engine, &caller, &customer, page(query)?, &uri).await
 }
 
+/// The payments of this client's bills the customer made; when it has issued the customer none, the customer's
+/// bill payments at its GSMA-speaking operator.
 async fn list_customer_payments(
     engine: &Engine,
     caller: &Caller,
     customer: &[Party],
     (limit, offset): (i64, i64),
+    uri: &Uri,
 ) -> Result<Response, ApiError> {
     let (payments, total): (Vec<BillPayment>, i64) = engine
         .customer_bill_payments(&caller.client_id, customer, limit, offset)
         .await?;
+    if total == 0 {
+        let (bills, _) = engine
+            .customer_bills(&caller.client_id, customer, 1, 0)
+            .await?;
+        if bills.is_empty() {
+            if let Some(answer) = read_at_operator(engine, caller, customer, uri).await {
+                return answer;
+            }
+        }
+    }
     listed(payments, total, offset)
 }
 
@@ -394,11 +475,15 @@ pub async fn pay_by_identifier(
     caller: Caller,
     headers: RequestHeaders,
     path: Result<Path<(String, String, String)>, PathRejection>,
+    uri: Uri,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, GsmaJson<RequestState>), ApiError> {
+) -> Result<Response, ApiError> {
     let (identifier_type, identifier, reference) = three_params(path)?;
-    let payer = vec![Party::new(identifier_type, identifier)];
-    pay(&engine, caller, headers, Some(reference), Some(payer), body).await
+    let payer = Some(Payer {
+        account: vec![Party::new(identifier_type, identifier)],
+        uri,
+    });
+    pay(&engine, caller, headers, Some(reference), payer, body).await
 }
 
 /// As `POST /accounts/{identifierType}/{identifier}/bills/{billReference}/payments`, the account by its id.
@@ -423,11 +508,15 @@ pub async fn pay_by_id(
     caller: Caller,
     headers: RequestHeaders,
     path: Result<Path<(String, String)>, PathRejection>,
+    uri: Uri,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, GsmaJson<RequestState>), ApiError> {
+) -> Result<Response, ApiError> {
     let (account_id, reference) = two_params(path)?;
-    let payer = parse_account_id(&account_id)?;
-    pay(&engine, caller, headers, Some(reference), Some(payer), body).await
+    let payer = Some(Payer {
+        account: parse_account_id(&account_id)?,
+        uri,
+    });
+    pay(&engine, caller, headers, Some(reference), payer, body).await
 }
 
 /// As `POST /accounts/{identifierType}/{identifier}/bills/{billReference}/payments`, paid by the bill's customer.
@@ -450,7 +539,7 @@ pub async fn pay_by_reference(
     headers: RequestHeaders,
     path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, GsmaJson<RequestState>), ApiError> {
+) -> Result<Response, ApiError> {
     let reference = super::path_param(path)?;
     pay(&engine, caller, headers, Some(reference), None, body).await
 }
@@ -490,10 +579,12 @@ pub async fn payments_by_identifier(
     caller: Caller,
     path: Result<Path<(String, String, String)>, PathRejection>,
     query: Result<Query<PageQuery>, QueryRejection>,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
     let (identifier_type, identifier, reference) = three_params(path)?;
     let payer = [Party::new(identifier_type, identifier)];
-    list_payments(&engine, &caller, &reference, Some(&payer), page(query)?).await
+    let listed = list_payments(&engine, &caller, &reference, Some(&payer), page(query)?).await;
+    or_operator_bill(&engine, &caller, &payer, &uri, listed).await
 }
 
 /// As `GET /accounts/{identifierType}/{identifier}/bills/{billReference}/payments`, the account by its id.
@@ -517,10 +608,29 @@ pub async fn payments_by_id(
     caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
     query: Result<Query<PageQuery>, QueryRejection>,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
     let (account_id, reference) = two_params(path)?;
     let payer = parse_account_id(&account_id)?;
-    list_payments(&engine, &caller, &reference, Some(&payer), page(query)?).await
+    let listed = list_payments(&engine, &caller, &reference, Some(&payer), page(query)?).await;
+    or_operator_bill(&engine, &caller, &payer, &uri, listed).await
+}
+
+/// The gateway's answer about one of the customer's bills, or, for a bill it does not hold, the answer of the
+/// customer's GSMA-speaking operator if it presents bills.
+async fn or_operator_bill(
+    engine: &Engine,
+    caller: &Caller,
+    customer: &[Party],
+    uri: &Uri,
+    ours: Result<Response, ApiError>,
+) -> Result<Response, ApiError> {
+    match ours {
+        Err(e) if e.is_not_found() => read_at_operator(engine, caller, customer, uri)
+            .await
+            .unwrap_or(Err(e)),
+        ours => ours,
+    }
 }
 
 /// As `GET /accounts/{identifierType}/{identifier}/bills/{billReference}/payments`, the bill by its reference

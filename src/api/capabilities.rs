@@ -55,8 +55,10 @@ const MANDATE_NOTE: &str =
     "M-Pesa OpenAPI markets that offer direct debits; Kenya as an M-Pesa Ratiba standing order";
 const BILL_NOTE: &str = "bills the client issued (POST /billers/bills, an extension)";
 const BILL_OLDEST_NOTE: &str =
-    "pays the customer's oldest open bill of the client, as by its reference";
+    "pays the customer's oldest open bill of the client, as by its reference; none open: at the customer's GSMA-speaking operator";
 const BILL_PAY_NOTE: &str = "a billpay transaction to the bill's paybill and account reference (Daraja: STK Push; M-Pesa OpenAPI: c2bPayment)";
+const CUSTOMER_BILL_NOTE: &str = "bills the client issued (POST /billers/bills, an extension); where it holds none for the customer, the bills the customer's GSMA-speaking operator presents";
+const CUSTOMER_BILL_PAY_NOTE: &str = "a billpay transaction to the bill's paybill and account reference (Daraja: STK Push; M-Pesa OpenAPI: c2bPayment); a bill of the customer's GSMA-speaking operator is paid there";
 
 /// The operations of the GSMA 1.2 master the gateway routes to handlers.
 #[rustfmt::skip]
@@ -95,18 +97,18 @@ pub const SUPPORTED: &[Supported] = &[
     served("GET", "/billcompanies/{serviceProvider}", "billCompaniesServiceProviderGET", "the configured paybills ([[bills.companies]])"),
     served("GET", "/accounts/{accountId}/billcompanies", "accountsAccountIdBillCompaniesGET", "every configured paybill"),
     served("GET", "/accounts/{identifierType}/{identifier}/billcompanies", "accountsIdentifierTypeIdentifierBillCompaniesGET", "every configured paybill"),
-    served("GET", "/accounts/{accountId}/bills", "accountsAccountIdBillsGET", BILL_NOTE),
-    served("GET", "/accounts/{identifierType}/{identifier}/bills", "accountsIdentifierTypeIdentifierBillsGET", BILL_NOTE),
-    served("POST", "/accounts/{accountId}/bills/{billReference}/payments", "accountsAccountIdBillsBillReferencePaymentsPOST", BILL_PAY_NOTE),
-    served("GET", "/accounts/{accountId}/bills/{billReference}/payments", "accountsAccountIdBillsBillReferencePaymentsGET", BILL_NOTE),
-    served("POST", "/accounts/{identifierType}/{identifier}/bills/{billReference}/payments", "accountsIdentifierTypeIdentifierBillsBillReferencePaymentsPOST", BILL_PAY_NOTE),
-    served("GET", "/accounts/{identifierType}/{identifier}/bills/{billReference}/payments", "accountsIdentifierTypeIdentifierBillsBillReferencePaymentsGET", BILL_NOTE),
+    served("GET", "/accounts/{accountId}/bills", "accountsAccountIdBillsGET", CUSTOMER_BILL_NOTE),
+    served("GET", "/accounts/{identifierType}/{identifier}/bills", "accountsIdentifierTypeIdentifierBillsGET", CUSTOMER_BILL_NOTE),
+    served("POST", "/accounts/{accountId}/bills/{billReference}/payments", "accountsAccountIdBillsBillReferencePaymentsPOST", CUSTOMER_BILL_PAY_NOTE),
+    served("GET", "/accounts/{accountId}/bills/{billReference}/payments", "accountsAccountIdBillsBillReferencePaymentsGET", CUSTOMER_BILL_NOTE),
+    served("POST", "/accounts/{identifierType}/{identifier}/bills/{billReference}/payments", "accountsIdentifierTypeIdentifierBillsBillReferencePaymentsPOST", CUSTOMER_BILL_PAY_NOTE),
+    served("GET", "/accounts/{identifierType}/{identifier}/bills/{billReference}/payments", "accountsIdentifierTypeIdentifierBillsBillReferencePaymentsGET", CUSTOMER_BILL_NOTE),
     served("POST", "/bills/{billReference}/payments", "billsBillReferencePaymentsPOST", BILL_PAY_NOTE),
     served("GET", "/bills/{billReference}/payments", "abillsBillReferencePaymentsGET", BILL_NOTE),
     served("POST", "/accounts/{accountId}/bills/payments", "accountsAccountIdBillsBillPaymentsPOST", BILL_OLDEST_NOTE),
-    served("GET", "/accounts/{accountId}/bills/payments", "accountsAccountIdBillsBillPaymentsGET", BILL_NOTE),
+    served("GET", "/accounts/{accountId}/bills/payments", "accountsAccountIdBillsBillPaymentsGET", CUSTOMER_BILL_NOTE),
     served("POST", "/accounts/{identifierType}/{identifier}/bills/payments", "accountsIdentifierTypeIdentifierBillsBillPaymentsPOST", BILL_OLDEST_NOTE),
-    served("GET", "/accounts/{identifierType}/{identifier}/bills/payments", "accountsIdentifierTypeIdentifierBillsBillPaymentsGET", BILL_NOTE),
+    served("GET", "/accounts/{identifierType}/{identifier}/bills/payments", "accountsIdentifierTypeIdentifierBillsBillPaymentsGET", CUSTOMER_BILL_NOTE),
     served("POST", "/quotations", "quotationsPOST", "the operator's fees for a transaction"),
     served("GET", "/quotations/{quotationReference}", "quotationsQuotationReferenceGET", "the operator's fees for a transaction"),
     served("GET", "/heartbeat", "heartbeatGET", ""),

@@ -23,6 +23,11 @@ impl ApiError {
         Self { status, error }
     }
 
+    /// Whether it says that what was asked for does not exist (404).
+    pub fn is_not_found(&self) -> bool {
+        self.status == StatusCode::NOT_FOUND
+    }
+
     /// An error with a status other than its category's (405, 413).
     pub fn with_status(status: StatusCode, error: GsmaError) -> Self {
         Self { status, error }

@@ -120,14 +120,8 @@ pub async fn forward_or_refuse(
     } else {
         granted(&caller, &identifiers)?;
     }
-    let request = ClientRequest {
-        method: method.as_str(),
-        path: uri.path(),
-        query: uri.query(),
-        correlation_id: headers.correlation_id.as_deref(),
-        callback_url: headers.callback_url.as_deref(),
-        body: (!body.is_empty()).then_some(&body[..]),
-    };
+    let body = (!body.is_empty()).then_some(&body[..]);
+    let request = ClientRequest::new(&method, &uri, &headers, body);
     match operators.iter().find(|p| caller.may_use(p.name())) {
         Some(operator) => match for_client(&engine, &caller, operator, &request).await {
             Ok(answer) => answer,
@@ -148,6 +142,23 @@ struct ClientRequest<'a> {
 }
 
 impl<'a> ClientRequest<'a> {
+    /// The request as the client sent it to the gateway.
+    fn new(
+        method: &'a Method,
+        uri: &'a Uri,
+        headers: &'a RequestHeaders,
+        body: Option<&'a [u8]>,
+    ) -> Self {
+        Self {
+            method: method.as_str(),
+            path: uri.path(),
+            query: uri.query(),
+            correlation_id: headers.correlation_id.as_deref(),
+            callback_url: headers.callback_url.as_deref(),
+            body,
+        }
+    }
+
     /// The request as the operator gets it, under `correlation_id`.
     fn to_operator(&self, correlation_id: Option<&'a str>) -> ForwardRequest<'a> {
         ForwardRequest {
@@ -335,6 +346,29 @@ async fn send(
     Ok(Ok((response, Some(answer))))
 }
 
+/// The GSMA-speaking operator that holds the account (chosen by identifier type) and serves what `serves` asks
+/// of its capabilities, when the account is granted to the caller.
+fn account_operator(
+    engine: &Engine,
+    caller: &Caller,
+    identifiers: &[Party],
+    serves: fn(&mmapi_core::provider::Capabilities) -> bool,
+) -> Option<Arc<dyn Provider>> {
+    if !identifiers.iter().any(|p| caller.may_see_account(&p.value)) {
+        return None;
+    }
+    engine
+        .router()
+        .for_account(identifiers)
+        .into_iter()
+        .find(|p| {
+            let capabilities = p.capabilities();
+            serves(&capabilities)
+                && !capabilities.identifier_types.is_empty()
+                && caller.may_use(p.name())
+        })
+}
+
 /// An account's statement page (`GET …/transactions`, `…/statemententries`, as `uri` asks) from the
 /// GSMA-speaking operator that holds the account and keeps statements, when the account is granted to the
 /// caller; `None` to answer from the gateway's own records of the caller's transactions.
@@ -344,19 +378,7 @@ pub async fn statement_from_operator(
     identifiers: &[Party],
     uri: &Uri,
 ) -> Option<Result<Response, ApiError>> {
-    if !identifiers.iter().any(|p| caller.may_see_account(&p.value)) {
-        return None;
-    }
-    let operator = engine
-        .router()
-        .for_account(identifiers)
-        .into_iter()
-        .find(|p| {
-            let capabilities = p.capabilities();
-            capabilities.statements
-                && !capabilities.identifier_types.is_empty()
-                && caller.may_use(p.name())
-        })?;
+    let operator = account_operator(engine, caller, identifiers, |c| c.statements)?;
     let request = ForwardRequest {
         method: "GET",
         path: uri.path(),
@@ -369,6 +391,24 @@ pub async fn statement_from_operator(
         .await
         .ok()
         .map(|answer| answer.map(|(response, _)| response))
+}
+
+/// A bill operation on a customer's account (`…/bills`, `…/bills/payments`, `…/bills/{billReference}/payments`)
+/// that the gateway's own bills do not answer, sent to the GSMA-speaking operator that holds the account and
+/// presents bills, when the account is granted to the caller. A payment is the caller's like any forwarded
+/// write (its `X-CorrelationID` claimed, its callback relayed). `None`: no such operator.
+pub async fn bills_at_operator(
+    engine: &Engine,
+    caller: &Caller,
+    identifiers: &[Party],
+    method: Method,
+    uri: &Uri,
+    headers: &RequestHeaders,
+    body: Option<&[u8]>,
+) -> Option<Result<Response, ApiError>> {
+    let operator = account_operator(engine, caller, identifiers, |c| c.bills)?;
+    let request = ClientRequest::new(&method, uri, headers, body);
+    for_client(engine, caller, &operator, &request).await.ok()
 }
 
 /// A quotation between accounts of an operator that quotes itself is its: forwarded (`None`: the gateway

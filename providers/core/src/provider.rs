@@ -32,6 +32,9 @@ pub struct Capabilities {
     /// it is chosen for by identifier type are read from it ([`Provider::forward`]), not from the gateway's
     /// records of what went through it.
     pub statements: bool,
+    /// The operator presents bills to its customers: a bill operation on an account it is chosen for that the
+    /// gateway's own bills do not answer is the operator's ([`Provider::forward`]).
+    pub bills: bool,
 }
 
 impl Capabilities {

@@ -69,6 +69,9 @@ pub struct Operations {
     /// `GET /accounts/{…}/transactions` and `…/statemententries`: an account's statement is the operator's
     /// (with an operator chosen by identifier type), not the gateway's records of what went through it.
     pub statements: bool,
+    /// `…/bills`, `…/bills/payments` and `…/bills/{billReference}/payments` of the operator's customers: the
+    /// bills the operator presents, where the gateway holds none of the client's own.
+    pub bills: bool,
     /// `POST/GET/PATCH /accounts/{…}/debitmandates`, and payments under them.
     pub debit_mandates: bool,
     /// The mandate `frequencyType`s the operator takes, when it takes only some: others are refused before
@@ -82,6 +85,7 @@ impl Default for Operations {
             balance: true,
             account_name: true,
             statements: true,
+            bills: true,
             debit_mandates: true,
             mandate_frequencies: None,
         }

@@ -306,6 +306,7 @@ impl Provider for MmapiProvider {
             identifier_types: self.config.identifier_types.clone(),
             quotations: self.config.quotations,
             statements: self.config.operations.statements,
+            bills: self.config.operations.bills,
         }
     }
 
