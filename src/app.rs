@@ -68,6 +68,8 @@ pub struct Gateway {
     pub openapi_listener: Option<sandbox::SimulatorListener>,
     /// In sandbox mode, the MMAPI reference simulator's listener.
     pub mmapi_listener: Option<sandbox::SimulatorListener>,
+    /// The in-process MMAPI reference simulator, in sandbox mode (its state saved at a graceful stop).
+    pub mmapi_simulator: Option<mmapi_forward::simulator::MmapiSimulator>,
     /// The client registry.
     pub clients: Arc<ClientRegistry>,
     /// The sandbox's demo client (an operator granted the sandbox accounts), in sandbox mode.
@@ -123,6 +125,11 @@ impl Gateway {
         }
         if let Err(e) = self.engine.store().flush().await {
             tracing::warn!(error = %e, "could not drain the store writer");
+        }
+        if let Some(simulator) = &self.mmapi_simulator {
+            if let Err(e) = simulator.save().await {
+                tracing::warn!(error = %e, "could not save the MMAPI simulator's state");
+            }
         }
         tracing::info!("stopped");
         Ok(())
@@ -181,11 +188,13 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
 
     let mut mmapi_operators = config.providers.mmapi.clone();
     let mut mmapi_listener = None;
+    let mut mmapi_simulator = None;
     if config.is_sandbox() {
-        let sim = sandbox::start_mmapi(&config.simulators).await?;
+        let sim = sandbox::start_mmapi(&config.data_dir, &config.simulators).await?;
         tracing::info!(address = %sim.address, "sandbox mode: MMAPI reference simulator listening at /v1.2/mm");
         mmapi_operators.push(sim.operator);
         mmapi_listener = Some(sim.listener);
+        mmapi_simulator = Some(sim.simulator);
     }
     let mut router = routing::Router::new(config.breaker.clone());
     // GSMA-speaking operators first: a currency one of them is configured for is theirs.
@@ -361,6 +370,7 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
         daraja_listener,
         openapi_listener,
         mmapi_listener,
+        mmapi_simulator,
         clients,
         sandbox_client,
         server,

@@ -267,6 +267,10 @@ enum Simulator {
         /// How long an asynchronous request stays pending, in milliseconds.
         #[arg(long, default_value_t = 200)]
         processing_delay_ms: u64,
+        /// Keep the simulator's state in this file (read at start, written after each change and at Ctrl-C),
+        /// so that a restart goes on where it stopped. Default: in memory, from the test data at each start.
+        #[arg(long)]
+        state: Option<PathBuf>,
     },
 }
 
@@ -413,12 +417,13 @@ async fn simulate(operator: Simulator) -> ExitCode {
         }
         Simulator::Mmapi {
             processing_delay_ms,
+            state,
             ..
         } => {
             let config = mmapi_forward::simulator::SimulatorConfig {
                 processing_delay: Duration::from_millis(processing_delay_ms),
             };
-            mmapi_gateway::simulate::mmapi(config, listener).await
+            mmapi_gateway::simulate::mmapi(config, state, listener, stop_signal()).await
         }
     };
     match served {

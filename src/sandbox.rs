@@ -265,6 +265,7 @@ pub async fn start_openapi(
 /// The sandbox's MMAPI reference simulator and the operator configuration that reaches it.
 pub struct SandboxMmapi {
     pub address: SocketAddr,
+    pub simulator: mmapi_forward::simulator::MmapiSimulator,
     pub operator: mmapi_forward::MmapiConfig,
     pub listener: SimulatorListener,
 }
@@ -272,13 +273,21 @@ pub struct SandboxMmapi {
 /// The name of the sandbox's GSMA-speaking operator: the MMAPI reference simulator.
 pub const MMAPI_SANDBOX_OPERATOR: &str = "mmapi-simulator";
 
-/// Starts the MMAPI reference simulator on its own listener (its API at `/v1.2/mm`); in sandbox mode the
-/// accounts named by `walletid` (in the currencies it quotes) are its.
-pub async fn start_mmapi(settings: &SandboxSettings) -> Result<SandboxMmapi, crate::app::AppError> {
+/// Starts the MMAPI reference simulator on its own listener (its API at `/v1.2/mm`), its state kept in
+/// `<data_dir>/sandbox/mmapi-simulator.json` so that its wallets and what was done with them survive a restart of
+/// the gateway; in sandbox mode the accounts named by `walletid` (in the currencies it quotes) are its.
+pub async fn start_mmapi(
+    data_dir: &Path,
+    settings: &SandboxSettings,
+) -> Result<SandboxMmapi, crate::app::AppError> {
     use mmapi_forward::simulator::{MmapiSimulator, SimulatorConfig, CURRENCIES};
-    let simulator = MmapiSimulator::new(SimulatorConfig {
-        processing_delay: Duration::from_millis(settings.callback_delay_ms),
-    });
+    let simulator = MmapiSimulator::open(
+        SimulatorConfig {
+            processing_delay: Duration::from_millis(settings.callback_delay_ms),
+        },
+        data_dir.join("sandbox").join("mmapi-simulator.json"),
+    )
+    .map_err(|e| crate::app::AppError::Sandbox(e.to_string()))?;
     let router = axum::Router::new().nest("/v1.2/mm", simulator.router());
     let listener = tokio::net::TcpListener::bind(settings.mmapi_listen).await?;
     let listener = SimulatorListener::serve("mmapi", listener, router).await?;
@@ -297,6 +306,7 @@ pub async fn start_mmapi(settings: &SandboxSettings) -> Result<SandboxMmapi, cra
     operator.poll_interval_ms = 100;
     Ok(SandboxMmapi {
         address,
+        simulator,
         operator,
         listener,
     })

@@ -211,19 +211,31 @@ pub async fn openapi(
 }
 
 /// `mmapi-gateway simulate mmapi`: the open MMAPI 1.2 reference simulator, served at `/v1.2/mm` (and at the
-/// GSMA sandbox's `/simulator/v1.2/passthrough/mm`). It asks for no credentials.
+/// GSMA sandbox's `/simulator/v1.2/passthrough/mm`). It asks for no credentials. With `state`, its state is kept
+/// in that file, and saved when `stop` resolves (the server then stops).
 pub async fn mmapi(
     config: mmapi_forward::simulator::SimulatorConfig,
+    state: Option<PathBuf>,
     listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let sim = mmapi_forward::simulator::MmapiSimulator::new(config);
+    use mmapi_forward::simulator::MmapiSimulator;
+    let sim = match state {
+        Some(path) => MmapiSimulator::open(config, path).map_err(|e| e.to_string())?,
+        None => MmapiSimulator::new(config),
+    };
     let router = Router::new()
         .nest("/v1.2/mm", sim.router())
         .nest("/simulator/v1.2/passthrough/mm", sim.router());
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "MMAPI reference simulator listening at /v1.2/mm");
     }
-    serve_router(listener, router).await
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(stop)
+        .await
+        .map_err(|e| format!("simulator server failed: {e}"));
+    sim.save().await.map_err(|e| e.to_string())?;
+    served
 }
 
 /// Where a standalone simulator writes its key material: its private key (only when it generated one) and the

@@ -18,6 +18,27 @@ use serde_json::{json, Value};
 /// Callbacks received: the X-CorrelationID and the body of each.
 type Received = Arc<Mutex<Vec<(String, Value)>>>;
 
+/// A client's callback listener at `/cb`, recording what it receives into `received`.
+fn callback_receiver(received: &Received) -> Router {
+    Router::new()
+        .route(
+            "/cb",
+            put(
+                |State(seen): State<Received>, headers: HeaderMap, body: Bytes| async move {
+                    let id = headers
+                        .get("X-CorrelationID")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    seen.lock().expect("lock").push((id, body));
+                    StatusCode::NO_CONTENT
+                },
+            ),
+        )
+        .with_state(Arc::clone(received))
+}
+
 struct Sim {
     sim: MmapiSimulator,
     base: String,
@@ -26,9 +47,13 @@ struct Sim {
 
 impl Sim {
     async fn start() -> Self {
-        let sim = MmapiSimulator::new(SimulatorConfig {
+        Self::serve(MmapiSimulator::new(SimulatorConfig {
             processing_delay: Duration::from_millis(20),
-        });
+        }))
+        .await
+    }
+
+    async fn serve(sim: MmapiSimulator) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -539,23 +564,7 @@ async fn limits_reversals_callbacks_and_idempotency() {
 
     // Callback mode: the final transaction is PUT with the client's X-CorrelationID.
     let received: Received = Arc::default();
-    let receiver = Router::new()
-        .route(
-            "/cb",
-            put(
-                |State(seen): State<Received>, headers: HeaderMap, body: Bytes| async move {
-                    let id = headers
-                        .get("X-CorrelationID")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_owned();
-                    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                    seen.lock().expect("lock").push((id, body));
-                    StatusCode::NO_CONTENT
-                },
-            ),
-        )
-        .with_state(Arc::clone(&received));
+    let receiver = callback_receiver(&received);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -808,4 +817,121 @@ async fn a_payment_without_a_bill_reference_settles_the_oldest_open_bill() {
         .send(reqwest::Method::PATCH, &unknown, Some(update))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// A simulator kept in a file, stopped outright (its runtime dropped, as a killed process would be) with a
+/// transfer accepted but not yet processed, then opened again: the balances, the completed payment and the
+/// authorisation code are still there, the interrupted transfer failed (moving nothing, its transaction failed
+/// too) and its client was called back with why, and new requests go on.
+#[test]
+fn a_restarted_simulator_keeps_its_state_and_settles_what_it_left_pending() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("mmapi-simulator.json");
+    // The client's callback listener outlives the first simulator.
+    let callbacks = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    callbacks.set_nonblocking(true).expect("non-blocking");
+    let callback_url = format!("http://{}/cb", callbacks.local_addr().expect("addr"));
+
+    let first = tokio::runtime::Runtime::new().expect("a runtime");
+    let (payment, code, interrupted) = first.block_on(async {
+        let simulator = MmapiSimulator::open(
+            SimulatorConfig {
+                processing_delay: Duration::from_millis(300),
+            },
+            path.clone(),
+        )
+        .expect("a fresh state");
+        let sim = Sim::serve(simulator.clone()).await;
+        let paid = sim
+            .pay(
+                "merchantpay",
+                payment(wallet("1"), wallet("1000"), "25", "USD"),
+            )
+            .await;
+        assert_eq!(paid["status"], "completed", "{paid}");
+        let code = sim
+            .run(
+                "/accounts/walletid/2/authorisationcodes",
+                json!({"amount": "5", "currency": "USD", "codeLifetime": 600}),
+            )
+            .await;
+        let response = sim
+            .http
+            .post(format!("{}/transactions/type/transfer", sim.base))
+            .header("X-CorrelationID", uuid::Uuid::new_v4().to_string())
+            .header("X-Callback-URL", &callback_url)
+            .json(&payment(wallet("2"), wallet("1"), "7", "USD"))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status().as_u16(), 202);
+        let pending: Value = response.json().await.expect("a request state");
+        simulator.save().await.expect("saved");
+        (
+            paid["objectReference"]
+                .as_str()
+                .expect("a reference")
+                .to_owned(),
+            code["objectReference"].as_str().expect("a code").to_owned(),
+            pending,
+        )
+    });
+    // Killed before the transfer's processing ran.
+    drop(first);
+
+    let second = tokio::runtime::Runtime::new().expect("a runtime");
+    second.block_on(async {
+        let received: Received = Arc::default();
+        let receiver = callback_receiver(&received);
+        let listener = tokio::net::TcpListener::from_std(callbacks).expect("listener");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, receiver).await;
+        });
+        let simulator = MmapiSimulator::open(
+            SimulatorConfig {
+                processing_delay: Duration::from_millis(20),
+            },
+            path.clone(),
+        )
+        .expect("the saved state");
+        let sim = Sim::serve(simulator).await;
+        assert_eq!(sim.balance("1"), "99975");
+        assert_eq!(sim.balance("1000"), "25");
+        assert_eq!(sim.balance("2"), "50000");
+        let (status, paid) = sim.get(&format!("/transactions/{payment}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(paid["transactionStatus"], "completed", "{paid}");
+        let (status, kept) = sim
+            .get(&format!("/accounts/walletid/2/authorisationcodes/{code}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{kept}");
+
+        let id = interrupted["serverCorrelationId"].as_str().expect("an id");
+        let (_, state) = sim.get(&format!("/requeststates/{id}")).await;
+        assert_eq!(state["status"], "failed", "{state}");
+        assert_eq!(state["error"]["errorCategory"], "internal", "{state}");
+        let reference = state["objectReference"].as_str().expect("a reference");
+        let (_, transfer) = sim.get(&format!("/transactions/{reference}")).await;
+        assert_eq!(transfer["transactionStatus"], "failed", "{transfer}");
+        let started = std::time::Instant::now();
+        while received.lock().expect("lock").is_empty() {
+            assert!(started.elapsed() < Duration::from_secs(10), "no callback");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            received.lock().expect("lock")[0].1["errorCategory"],
+            "internal"
+        );
+
+        // It goes on: the code is redeemed, and the money moves.
+        let redeemed = sim
+            .pay(
+                "merchantpay",
+                json!({"amount": "5", "currency": "USD", "debitParty": wallet("2"),
+                       "creditParty": wallet("1000"), "oneTimeCode": code}),
+            )
+            .await;
+        assert_eq!(redeemed["status"], "completed", "{redeemed}");
+        assert_eq!(sim.balance("2"), "49995");
+    });
 }

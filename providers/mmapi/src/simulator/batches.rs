@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use mmapi_core::model::{TransactionRequest, TransactionType};
 use mmapi_core::{ErrorCategory, ErrorCode, GsmaError, Timestamp};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::requests::{accepted, begin, complete_later};
@@ -20,11 +21,15 @@ use super::{answer, json_body, lock, new_reference, page, AsyncHeaders, Sim, Sim
 /// The most items a batch may carry here.
 const MAX_ITEMS: usize = 10_000;
 
+#[derive(Serialize, Deserialize)]
 struct Batch {
     /// The request's own fields (`batchTitle`, `batchdescription`, …).
     request: Value,
-    status: &'static str,
+    status: String,
     items: Vec<(TransactionType, TransactionRequest, Value)>,
+    /// How many of `items` were processed (each one's outcome is in the completions or the rejections).
+    #[serde(default)]
+    next_item: usize,
     parsed: usize,
     approval_date: Option<Timestamp>,
     completion_date: Option<Timestamp>,
@@ -34,7 +39,7 @@ struct Batch {
 }
 
 /// Batches, by `batchId`.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 pub(crate) struct Batches {
     by_id: HashMap<String, Batch>,
 }
@@ -112,8 +117,9 @@ pub(crate) async fn create(
     };
     let mut batch = Batch {
         request: request.clone(),
-        status: if maker_checker { "created" } else { "approved" },
+        status: if maker_checker { "created" } else { "approved" }.to_owned(),
         items: Vec::new(),
+        next_item: 0,
         parsed: 0,
         approval_date: (!maker_checker).then(Timestamp::now),
         completion_date: None,
@@ -148,26 +154,30 @@ pub(crate) async fn create(
     Ok(accepted(state))
 }
 
-/// Processes an approved batch's items, one after the other, after the processing delay.
-fn spawn_processing(sim: &Arc<Sim>, id: String) {
+/// Processes an approved batch's items, one after the other, after the processing delay. Each item is made and
+/// recorded in the batch under the simulator's mutation gate, so that a saved state never holds an item's
+/// transaction without its outcome in the batch; a batch interrupted by a restart goes on from its next item.
+pub(crate) fn spawn_processing(sim: &Arc<Sim>, id: String) {
     let sim = Arc::clone(sim);
     tokio::spawn(async move {
         tokio::time::sleep(sim.config.processing_delay).await;
-        let items = {
+        loop {
+            let _mutating = sim.gate.lock().await;
             let mut batches = lock(&sim.batches);
             let Some(batch) = batches.by_id.get_mut(&id) else {
+                return;
+            };
+            let Some((transaction_type, request, item)) = batch.items.get(batch.next_item).cloned()
+            else {
+                batch.processing = false;
+                batch.status = "completed".to_owned();
+                batch.completion_date = Some(Timestamp::now());
+                sim.touched();
                 return;
             };
             batch.processing = true;
-            std::mem::take(&mut batch.items)
-        };
-        for (transaction_type, request, item) in items {
-            let outcome = super::transactions::run_now(&sim, transaction_type, &request);
-            let mut batches = lock(&sim.batches);
-            let Some(batch) = batches.by_id.get_mut(&id) else {
-                return;
-            };
-            match outcome {
+            batch.next_item += 1;
+            match super::transactions::run_now(&sim, transaction_type, &request) {
                 Ok((reference, _)) => batch.completions.push(json!({
                     "transactionReference": reference,
                     "creditParty": item.get("creditParty").cloned().unwrap_or(json!([])),
@@ -179,14 +189,24 @@ fn spawn_processing(sim: &Arc<Sim>, id: String) {
                     batch.rejections.push(rejection(&item, reference, &reason))
                 }
             }
-        }
-        let mut batches = lock(&sim.batches);
-        if let Some(batch) = batches.by_id.get_mut(&id) {
-            batch.processing = false;
-            batch.status = "completed";
-            batch.completion_date = Some(Timestamp::now());
+            sim.touched();
         }
     });
+}
+
+/// The batch `id` as `GET /batchtransactions/{batchId}` shows it, if there is one.
+pub(crate) fn view_of(sim: &Sim, id: &str) -> Option<Value> {
+    lock(&sim.batches).by_id.get(id).map(|b| view(id, b))
+}
+
+/// The batches an interrupted run left approved and not completed: to be processed again from their next item.
+pub(crate) fn unfinished(batches: &Batches) -> Vec<String> {
+    batches
+        .by_id
+        .iter()
+        .filter(|(_, b)| b.status == "approved")
+        .map(|(id, _)| id.clone())
+        .collect()
 }
 
 /// `GET /batchtransactions/{batchId}`
@@ -226,7 +246,7 @@ pub(crate) async fn approve(
             )
             .into());
         }
-        batch.status = "approved";
+        batch.status = "approved".to_owned();
         batch.approval_date = Some(Timestamp::now());
     }
     spawn_processing(&sim, id);

@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use mmapi_core::{Currency, ErrorCategory, ErrorCode, GsmaError, Timestamp};
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::ledger::UTILITY_SHORTCODE;
@@ -21,6 +22,7 @@ use super::{answer, json_body, lock, new_reference, page, AsyncHeaders, Sim, Sim
 /// A bill company.
 const COMPANY_NAME: &str = "Sandbox Utilities";
 
+#[derive(Serialize, Deserialize)]
 struct Bill {
     account_id: String,
     currency: Currency,
@@ -29,8 +31,8 @@ struct Bill {
     minimum: Option<Decimal>,
     under_not_allowed: bool,
     over_not_allowed: bool,
-    due_date: &'static str,
-    description: &'static str,
+    due_date: String,
+    description: String,
     payments: Vec<Value>,
 }
 
@@ -77,6 +79,7 @@ const SEED_BILLS: [SeedBill; 3] = [
 ];
 
 /// Bills, by reference.
+#[derive(Serialize, Deserialize)]
 pub(crate) struct Bills {
     by_ref: HashMap<String, Bill>,
 }
@@ -99,8 +102,8 @@ impl Default for Bills {
                     minimum: b.minimum.map(Decimal::from),
                     under_not_allowed: b.under_not_allowed,
                     over_not_allowed: b.over_not_allowed,
-                    due_date: "2099-12-31",
-                    description: b.description,
+                    due_date: "2099-12-31".to_owned(),
+                    description: b.description.to_owned(),
                     payments: Vec::new(),
                 };
                 (b.reference.to_owned(), bill)
@@ -326,7 +329,7 @@ pub(crate) fn pay_on_account(
             .by_ref
             .iter()
             .filter(|(_, b)| b.account_id == account_id && b.paid < b.billed)
-            .min_by(|a, b| (a.1.due_date, a.0).cmp(&(b.1.due_date, b.0)))
+            .min_by(|a, b| (&a.1.due_date, a.0).cmp(&(&b.1.due_date, b.0)))
             .map(|(reference, _)| reference.clone())
     };
     let reference = oldest_open.ok_or_else(|| GsmaError::not_found("The account owes no bill"))?;

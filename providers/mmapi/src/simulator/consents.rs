@@ -12,13 +12,14 @@ use chrono::NaiveDate;
 use mmapi_core::model::{Party, TransactionType};
 use mmapi_core::{Currency, ErrorCategory, ErrorCode, GsmaError, Timestamp};
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::requests::{accepted, begin, complete_later};
 use super::{answer, json_body, lock, new_reference, AsyncHeaders, Sim};
 
 /// An authorisation code's state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum CodeState {
     Active,
     Cancelled,
@@ -26,6 +27,7 @@ enum CodeState {
     Redeemed,
 }
 
+#[derive(Serialize, Deserialize)]
 struct AuthorisationCode {
     account_id: String,
     amount: Option<Decimal>,
@@ -39,6 +41,7 @@ struct AuthorisationCode {
     request: Value,
 }
 
+#[derive(Serialize, Deserialize)]
 struct Link {
     account_id: String,
     source: Vec<Party>,
@@ -47,6 +50,7 @@ struct Link {
     request: Value,
 }
 
+#[derive(Serialize, Deserialize)]
 struct Mandate {
     account_id: String,
     payee: Option<Vec<Party>>,
@@ -133,7 +137,7 @@ fn patch_owned<T: Owned>(
 }
 
 /// Codes, links and mandates, by reference.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 pub(crate) struct Consents {
     codes: HashMap<String, AuthorisationCode>,
     links: HashMap<String, Link>,

@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use mmapi_core::model::{Kyc, Party, SubjectName};
 use mmapi_core::{Currency, ErrorCategory, ErrorCode, GsmaError};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Limits of an account, applied to what it pays.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Limits {
     pub min_per_transaction: Decimal,
     pub max_per_transaction: Decimal,
@@ -34,7 +34,7 @@ impl Default for Limits {
 }
 
 /// `accountStatus`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum AccountStatus {
     Available,
@@ -42,7 +42,7 @@ pub(crate) enum AccountStatus {
 }
 
 /// One account.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Account {
     /// The `accountid`.
     pub id: String,
@@ -244,7 +244,7 @@ const fn seed(
 }
 
 /// Every account.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 pub(crate) struct Ledger {
     accounts: Vec<Account>,
     next_id: u64,

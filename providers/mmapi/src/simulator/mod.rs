@@ -15,9 +15,12 @@ mod consents;
 mod ledger;
 mod quotations;
 mod requests;
+mod state;
 mod transactions;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -29,6 +32,7 @@ use mmapi_core::GsmaError;
 use serde_json::{json, Value};
 
 pub use ledger::UTILITY_SHORTCODE;
+pub use state::{StateError, SAVE_INTERVAL};
 
 /// The currencies the simulator's accounts can hold and its quotations convert between.
 pub const CURRENCIES: [&str; 8] = ["USD", "GBP", "EUR", "RWF", "KES", "TZS", "GHS", "ZAR"];
@@ -59,6 +63,18 @@ pub(crate) struct Sim {
     pub batches: Mutex<batches::Batches>,
     pub bills: Mutex<bills::Bills>,
     pub http: reqwest::Client,
+    /// Held by whatever changes the state (a request that may, a request's processing, a batch item) and by a
+    /// save, so that a saved state is consistent.
+    pub gate: tokio::sync::Mutex<()>,
+    /// Whether the state changed since it was last saved.
+    pub dirty: AtomicBool,
+}
+
+impl Sim {
+    /// Notes that the state changed (it is saved within [`SAVE_INTERVAL`]).
+    pub(crate) fn touched(&self) {
+        self.dirty.store(true, Ordering::SeqCst);
+    }
 }
 
 /// Locks a part of the state; a panic elsewhere never makes it unusable.
@@ -70,27 +86,87 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Clone)]
 pub struct MmapiSimulator {
     sim: Arc<Sim>,
+    /// Where its state is kept, if anywhere.
+    state_file: Option<PathBuf>,
 }
 
 impl MmapiSimulator {
-    /// A simulator holding the seeded test accounts.
+    /// A simulator holding the seeded test accounts, in memory only.
     pub fn new(config: SimulatorConfig) -> Self {
+        Self {
+            sim: Arc::new(Self::sim(config, None)),
+            state_file: None,
+        }
+    }
+
+    /// A simulator whose state is kept in `state_file`: the state saved there if there is one (what it left
+    /// half done settled, see [`state`]), else the seeded test accounts; saved there after each change. Must be
+    /// called within a Tokio runtime.
+    pub fn open(config: SimulatorConfig, state_file: PathBuf) -> Result<Self, StateError> {
+        let saved = state::load(&state_file)?;
+        let restored = saved.is_some();
+        let sim = Arc::new(Self::sim(config, saved));
+        if restored {
+            requests::settle_interrupted(&sim);
+            for id in batches::unfinished(&lock(&sim.batches)) {
+                batches::spawn_processing(&sim, id);
+            }
+        }
+        state::spawn_saver(&sim, state_file.clone());
+        Ok(Self {
+            sim,
+            state_file: Some(state_file),
+        })
+    }
+
+    fn sim(config: SimulatorConfig, saved: Option<state::Saved>) -> Sim {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();
-        Self {
-            sim: Arc::new(Sim {
-                config,
-                ledger: Mutex::new(ledger::Ledger::seeded()),
-                requests: Mutex::new(requests::Requests::default()),
-                transactions: Mutex::new(transactions::Transactions::default()),
-                consents: Mutex::new(consents::Consents::default()),
-                quotations: Mutex::new(quotations::Quotations::default()),
-                batches: Mutex::new(batches::Batches::default()),
-                bills: Mutex::new(bills::Bills::default()),
-                http,
-            }),
+        let saved = saved.map(|s| {
+            (
+                s.ledger,
+                s.requests,
+                s.transactions,
+                s.consents,
+                s.quotations,
+                s.batches,
+                s.bills,
+            )
+        });
+        let (ledger, requests, transactions, consents, quotations, batches, bills) = saved
+            .unwrap_or_else(|| {
+                (
+                    ledger::Ledger::seeded(),
+                    requests::Requests::default(),
+                    transactions::Transactions::default(),
+                    consents::Consents::default(),
+                    quotations::Quotations::default(),
+                    batches::Batches::default(),
+                    bills::Bills::default(),
+                )
+            });
+        Sim {
+            config,
+            ledger: Mutex::new(ledger),
+            requests: Mutex::new(requests),
+            transactions: Mutex::new(transactions),
+            consents: Mutex::new(consents),
+            quotations: Mutex::new(quotations),
+            batches: Mutex::new(batches),
+            bills: Mutex::new(bills),
+            http,
+            gate: tokio::sync::Mutex::new(()),
+            dirty: AtomicBool::new(false),
+        }
+    }
+
+    /// Writes the state to its file now (a graceful stop); nothing to do for a simulator kept in memory.
+    pub async fn save(&self) -> Result<(), StateError> {
+        match &self.state_file {
+            Some(path) => state::save(&self.sim, path).await,
+            None => Ok(()),
         }
     }
 
@@ -131,6 +207,10 @@ impl MmapiSimulator {
             .route("/accounts", any(accounts::dispatch_root))
             .route("/accounts/{*rest}", any(accounts::dispatch))
             .fallback(not_found)
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&self.sim),
+                gated,
+            ))
             .layer(axum::middleware::from_fn(json_only))
             .layer(axum::middleware::map_response(with_date))
             .with_state(Arc::clone(&self.sim))
@@ -172,6 +252,23 @@ async fn json_only(request: axum::extract::Request, next: axum::middleware::Next
         .into_response();
     }
     next.run(request).await
+}
+
+/// A request that may change the state (any but `GET` and `HEAD`) is handled under the mutation gate, and marks
+/// the state changed.
+async fn gated(
+    axum::extract::State(sim): axum::extract::State<Arc<Sim>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = request.method();
+    if method == axum::http::Method::GET || method == axum::http::Method::HEAD {
+        return next.run(request).await;
+    }
+    let _mutating = sim.gate.lock().await;
+    let response = next.run(request).await;
+    sim.touched();
+    response
 }
 
 /// Every answer carries `X-Date`, as a GSMA server's must.

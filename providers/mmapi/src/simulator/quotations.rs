@@ -11,6 +11,7 @@ use axum::response::Response;
 use mmapi_core::model::Party;
 use mmapi_core::{Currency, GsmaError, Timestamp};
 use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::requests::{accepted, begin, complete_later};
@@ -41,7 +42,7 @@ fn rate_of(currency: Currency) -> Option<Decimal> {
 }
 
 /// A quote that can be cited.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Quote {
     pub quote_id: String,
     pub payer_id: String,
@@ -53,7 +54,7 @@ pub(crate) struct Quote {
 }
 
 /// Quotations, by reference.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 pub(crate) struct Quotations {
     by_ref: HashMap<String, (Value, Quote)>,
 }

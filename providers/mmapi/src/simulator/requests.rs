@@ -10,13 +10,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use mmapi_core::GsmaError;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{answer, lock, AsyncHeaders, Sim, SimError};
 
 /// One request.
+#[derive(Serialize, Deserialize)]
 struct Request {
-    status: &'static str,
+    status: String,
     object_reference: String,
     callback_url: Option<String>,
     client_correlation_id: Option<String>,
@@ -24,7 +26,7 @@ struct Request {
 }
 
 /// Every request, by `serverCorrelationId`, and the links of what each client correlation id created.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 pub(crate) struct Requests {
     by_id: HashMap<String, Request>,
     links: HashMap<String, String>,
@@ -67,7 +69,7 @@ pub(crate) fn begin(
     requests.by_id.insert(
         id.clone(),
         Request {
-            status: "pending",
+            status: "pending".to_owned(),
             object_reference: object_reference.to_owned(),
             callback_url: headers.callback_url.clone(),
             client_correlation_id: headers.correlation_id.clone(),
@@ -83,8 +85,8 @@ pub(crate) fn accepted(state: Value) -> Response {
     answer(StatusCode::ACCEPTED, state)
 }
 
-/// After the processing delay, runs `work` (which answers the final object or why the request failed), records
-/// the outcome and calls back.
+/// After the processing delay, runs `work` (which answers the final object or why the request failed) and
+/// records the outcome, both under the mutation gate, then calls back.
 pub(crate) fn complete_later<F>(sim: &Arc<Sim>, id: String, work: F)
 where
     F: FnOnce(&Sim) -> Result<Value, GsmaError> + Send + 'static,
@@ -92,37 +94,89 @@ where
     let sim = Arc::clone(sim);
     tokio::spawn(async move {
         tokio::time::sleep(sim.config.processing_delay).await;
-        let outcome = work(&sim);
-        finish(&sim, &id, outcome).await;
+        let delivery = {
+            let _mutating = sim.gate.lock().await;
+            let outcome = work(&sim);
+            let delivery = record(&sim, &id, outcome);
+            sim.touched();
+            delivery
+        };
+        if let Some(delivery) = delivery {
+            delivery.send(&sim).await;
+        }
     });
 }
 
-/// Records a request's outcome and delivers its callback.
-pub(crate) async fn finish(sim: &Sim, id: &str, outcome: Result<Value, GsmaError>) {
-    let delivery = {
-        let mut requests = lock(&sim.requests);
-        let Some(request) = requests.by_id.get_mut(id) else {
-            return;
-        };
-        let body = match outcome {
-            Ok(object) => {
-                request.status = "completed";
-                object
-            }
-            Err(error) => {
-                request.status = "failed";
-                request.error = Some(error.clone());
-                json!(error)
-            }
-        };
-        request
-            .callback_url
-            .clone()
-            .map(|url| (url, request.client_correlation_id.clone(), body))
-    };
-    if let Some((url, correlation_id, body)) = delivery {
-        deliver(sim, &url, correlation_id.as_deref(), &body).await;
+/// A callback to send.
+struct Delivery {
+    url: String,
+    correlation_id: Option<String>,
+    body: Value,
+}
+
+impl Delivery {
+    async fn send(self, sim: &Sim) {
+        deliver(sim, &self.url, self.correlation_id.as_deref(), &self.body).await;
     }
+}
+
+/// Records a request's outcome; the callback it owes, if its client gave a URL.
+fn record(sim: &Sim, id: &str, outcome: Result<Value, GsmaError>) -> Option<Delivery> {
+    let mut requests = lock(&sim.requests);
+    let request = requests.by_id.get_mut(id)?;
+    let body = match outcome {
+        Ok(object) => {
+            request.status = "completed".to_owned();
+            object
+        }
+        Err(error) => {
+            request.status = "failed".to_owned();
+            request.error = Some(error.clone());
+            json!(error)
+        }
+    };
+    request.callback_url.clone().map(|url| Delivery {
+        url,
+        correlation_id: request.client_correlation_id.clone(),
+        body,
+    })
+}
+
+/// Settles what a restart interrupted: each request still pending (its processing never ran, so it changed
+/// nothing) fails with an `internal` error, as does its pending transaction, and its callback is sent. A pending
+/// batch request completes with its batch, which goes on processing.
+pub(crate) fn settle_interrupted(sim: &Arc<Sim>) {
+    let pending: Vec<(String, String)> = lock(&sim.requests)
+        .by_id
+        .iter()
+        .filter(|(_, r)| r.status == "pending")
+        .map(|(id, r)| (id.clone(), r.object_reference.clone()))
+        .collect();
+    let mut deliveries = Vec::new();
+    for (id, object_reference) in pending {
+        let outcome = match super::batches::view_of(sim, &object_reference) {
+            Some(batch) => Ok(batch),
+            None => {
+                lock(&sim.transactions).fail_interrupted(&object_reference);
+                Err(GsmaError::new(
+                    mmapi_core::ErrorCategory::Internal,
+                    mmapi_core::ErrorCode::GenericError,
+                    "The operator restarted before processing the request; nothing was done",
+                ))
+            }
+        };
+        deliveries.extend(record(sim, &id, outcome));
+    }
+    sim.touched();
+    if deliveries.is_empty() {
+        return;
+    }
+    let sim = Arc::clone(sim);
+    tokio::spawn(async move {
+        for delivery in deliveries {
+            delivery.send(&sim).await;
+        }
+    });
 }
 
 /// PUTs a callback, trying three times.

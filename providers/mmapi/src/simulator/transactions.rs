@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use mmapi_core::model::{Kyc, Party, TransactionRequest, TransactionType};
 use mmapi_core::{Currency, ErrorCategory, ErrorCode, GsmaError, Timestamp};
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::consents::{redeems_codes, Consents};
@@ -33,7 +34,7 @@ const ACCEPTED_ID_DOCUMENTS: [&str; 4] = [
 ];
 
 /// How money moves for a transaction, once known.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Movement {
     payer_id: String,
     payee_id: String,
@@ -42,7 +43,7 @@ struct Movement {
 }
 
 /// Every transaction: its representation, and how its money moved.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 pub(crate) struct Transactions {
     by_ref: HashMap<String, Value>,
     moved: HashMap<String, Movement>,
@@ -62,6 +63,17 @@ impl Transactions {
             .collect();
         list.sort_by(|a, b| b["creationDate"].as_str().cmp(&a["creationDate"].as_str()));
         list
+    }
+
+    /// Fails the transaction `reference` if it is still pending: a restart interrupted it before it was
+    /// processed, so it moved no money.
+    pub(crate) fn fail_interrupted(&mut self, reference: &str) {
+        if let Some(object) = self.by_ref.get_mut(reference) {
+            if object["transactionStatus"] == "pending" {
+                object["transactionStatus"] = json!("failed");
+                object["modificationDate"] = json!(Timestamp::now());
+            }
+        }
     }
 }
 
