@@ -225,3 +225,47 @@ async fn the_callback_route_takes_only_what_it_should() {
         .expect("sent");
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }
+
+/// A forwarded request to an operator that offers no callback (B, asked in polling mode) still reaches a client
+/// that gave an X-Callback-URL: when a result would be overdue, A asks B for the outcome (its request state, then
+/// what `/responses` links to) and relays it, signed, under the client's X-CorrelationID; once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outcome_of_a_forwarded_request_is_relayed_from_an_operator_without_callbacks() {
+    let b = TestGateway::start().await;
+    let mut operator = operator_b(&b, false, AuthScheme::Basic);
+    operator.identifier_types = vec!["walletid".into()];
+    operator.result_deadline_secs = Some(1);
+    let a = gateway_a(operator).await;
+    let receiver = common::CallbackReceiver::start(Vec::new()).await;
+    let correlation_id = common::correlation_id();
+    let response = a
+        .http
+        .post(a.url("/accounts/walletid/2/authorisationcodes"))
+        .header("X-CorrelationID", &correlation_id)
+        .header("X-Callback-URL", &receiver.url)
+        .json(&json!({"amount": "5", "currency": "USD", "codeLifetime": 600}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 202);
+    let accepted: Value = response.json().await.expect("a request state");
+    let id = accepted["serverCorrelationId"].as_str().expect("an id");
+    let done = a.wait_final(id, Duration::from_secs(15)).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let code = done["objectReference"].as_str().expect("a code");
+
+    let received = receiver.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(
+        received[0].body["authorisationCode"], code,
+        "{}",
+        received[0].body
+    );
+    assert_eq!(
+        received[0].headers["X-CorrelationID"].to_str().ok(),
+        Some(correlation_id.as_str())
+    );
+    assert!(received[0].headers.contains_key("X-Signature"));
+    // Relayed once: no further check sends it again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(receiver.all().len(), 1);
+}

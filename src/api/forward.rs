@@ -26,7 +26,7 @@ use super::headers::RequestHeaders;
 use super::json::GsmaJson;
 use super::unsupported::Unsupported;
 use crate::auth::Caller;
-use crate::engine::forwarded::{object_reference_in, text_at};
+use crate::engine::forwarded::{object_reference_in, read_at_operator, text_at};
 use crate::engine::{now_ms, Engine, EngineError};
 use crate::store::{Change, ForwardAnswer, ForwardedRow, NewForward, FORWARDED};
 
@@ -246,6 +246,12 @@ async fn for_client(
             status: Some(i64::from(answer.status)),
             operator_server_correlation_id: text_at(&answer.body, &["serverCorrelationId"]),
             object_reference: object_reference_in(&answer.body),
+            // Asked of the operator if its callback has not come when a result of its would be overdue.
+            check_at: (answer.status == 202 && request.callback_url.is_some()).then(|| {
+                let deadline =
+                    operator.result_deadline(mmapi_core::model::TransactionType::Merchantpay);
+                now_ms() + i64::try_from(deadline.as_millis()).unwrap_or(i64::MAX / 2)
+            }),
             now_ms: now_ms(),
         })),
         None => None,
@@ -452,18 +458,7 @@ async fn read_from(
         return None;
     }
     let operator = engine.router().by_name(&row.operator)?;
-    let request = ForwardRequest {
-        method: "GET",
-        path,
-        query: None,
-        correlation_id: None,
-        callback_url: None,
-        body: None,
-    };
-    match operator.forward(&request).await {
-        Ok(answer) if answer.status == 200 => Some(answer.body),
-        _ => None,
-    }
+    read_at_operator(operator.as_ref(), path).await
 }
 
 /// A quotation the gateway does not have, from the operator a forwarded request of the caller's made it at.
@@ -521,6 +516,7 @@ pub async fn operator_request_state(
                 status: None,
                 operator_server_correlation_id: None,
                 object_reference: state.object_reference.clone(),
+                check_at: None,
                 now_ms: now_ms(),
             }))
             .await?;

@@ -1,11 +1,14 @@
 //! Callbacks of requests forwarded to a GSMA-speaking operator ([`crate::api::forward`]): the operator calls
 //! the gateway, and the gateway relays the outcome to the client through its outbox, signed with the client's
-//! key and redelivered until the client takes it, like the callbacks of its own requests.
+//! key and redelivered until the client takes it, like the callbacks of its own requests. When the callback has
+//! not come by the time a result of the operator's would be overdue (it offers none, or it was lost), the gateway
+//! asks the operator for the outcome and relays that.
 
-use mmapi_core::provider::{EventError, EventReceipt};
+use mmapi_core::model::TransactionType;
+use mmapi_core::provider::{EventError, EventReceipt, ForwardRequest, Provider};
 
 use super::{now_ms, Engine};
-use crate::store::{Change, ForwardRelay, NewCallback, StoreError};
+use crate::store::{Change, DueRelay, ForwardRelay, NewCallback, StoreError};
 
 /// The text at the first of `keys` the JSON object has.
 pub(crate) fn text_at(body: &serde_json::Value, keys: &[&str]) -> Option<String> {
@@ -61,25 +64,142 @@ impl Engine {
         else {
             return Ok(EventReceipt::Unknown);
         };
+        self.relay(
+            forwarded.operator_correlation_id,
+            url,
+            state.client_id,
+            state.client_correlation_id,
+            body,
+        )
+        .await
+        .map_err(store_error)?;
+        Ok(EventReceipt::Applied)
+    }
+
+    /// Queues the outcome `body` of a forwarded request for its client, and notes it relayed.
+    async fn relay(
+        &self,
+        operator_correlation_id: String,
+        url: String,
+        client_id: String,
+        client_correlation_id: Option<String>,
+        body: serde_json::Value,
+    ) -> Result<(), StoreError> {
         let now = now_ms();
         let relay = ForwardRelay {
-            operator_correlation_id: forwarded.operator_correlation_id,
+            operator_correlation_id,
             object_reference: object_reference_in(&body),
             callback: NewCallback {
                 // Due at once: the notifier's next round delivers it.
                 claimed_until: now,
                 url,
-                correlation_id: state.client_correlation_id,
+                correlation_id: client_correlation_id,
                 body: body.to_string(),
-                client_id: Some(state.client_id),
+                client_id: Some(client_id),
                 request_id: None,
             },
             now_ms: now,
         };
-        self.store
-            .apply(Change::RelayForwarded(relay))
-            .await
-            .map_err(store_error)?;
-        Ok(EventReceipt::Applied)
+        self.store.apply(Change::RelayForwarded(relay)).await?;
+        Ok(())
+    }
+
+    /// Asks the operators for the outcomes of forwarded requests whose callback has not come when it was due
+    /// (an operator that offers none, or a lost one), and relays each final one to its client. A check is taken
+    /// in the store first, so that of several instances one asks; an outcome still unknown is asked again later,
+    /// less often as the request ages (at most hourly).
+    pub async fn relay_due_outcomes(&self) -> Result<(), StoreError> {
+        let now = now_ms();
+        for due in self
+            .store
+            .forwarded_relays_due(now, RELAYS_PER_PASS)
+            .await?
+        {
+            let Some(operator) = self.router().by_name(&due.operator) else {
+                continue;
+            };
+            let deadline = operator.result_deadline(TransactionType::Merchantpay);
+            let age = now.saturating_sub(due.created_at);
+            let again_in = i64::try_from(deadline.as_millis())
+                .unwrap_or(MAX_RECHECK_MS)
+                .max(age / 10)
+                .clamp(MIN_RECHECK_MS, MAX_RECHECK_MS);
+            let taken = self
+                .store
+                .apply(Change::PostponeRelay {
+                    operator_correlation_id: due.operator_correlation_id.clone(),
+                    seen_check_at: due.next_check_at,
+                    next_check_at: now + again_in,
+                })
+                .await?;
+            if taken == 0 {
+                continue;
+            }
+            if let Some(body) = outcome_at(operator.as_ref(), &due).await {
+                tracing::info!(
+                    provider = %due.operator,
+                    "outcome of a forwarded request asked of the operator, relayed to its client"
+                );
+                self.relay(
+                    due.operator_correlation_id,
+                    due.callback_url,
+                    due.client_id,
+                    due.client_correlation_id,
+                    body,
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The most due relays one pass asks about.
+const RELAYS_PER_PASS: i64 = 100;
+/// Bounds of the wait before an outcome still unknown is asked again.
+const MIN_RECHECK_MS: i64 = 500;
+const MAX_RECHECK_MS: i64 = 3_600_000;
+
+/// The final outcome of a forwarded request as its callback would have carried it: the error object of a failed
+/// request, or what a completed one made (found through the operator's `/responses/{X-CorrelationID}`). `None`
+/// while it is pending or the operator does not answer.
+async fn outcome_at(operator: &dyn Provider, due: &DueRelay) -> Option<serde_json::Value> {
+    let state_id = due.operator_server_correlation_id.as_deref()?;
+    let state = read_at_operator(operator, &format!("/requeststates/{state_id}")).await?;
+    match state.get("status").and_then(|s| s.as_str())? {
+        "failed" => state.get("error").cloned().filter(|e| e.is_object()),
+        "completed" => {
+            let response = read_at_operator(
+                operator,
+                &format!("/responses/{}", due.operator_correlation_id),
+            )
+            .await?;
+            let link = response.get("link").and_then(|l| l.as_str())?;
+            read_at_operator(operator, link).await
+        }
+        _ => None,
+    }
+}
+
+/// `GET path` (below the operator's API root, a query allowed) from the operator: its `200` body.
+pub(crate) async fn read_at_operator(
+    operator: &dyn Provider,
+    path: &str,
+) -> Option<serde_json::Value> {
+    let (path, query) = match path.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (path, None),
+    };
+    let request = ForwardRequest {
+        method: "GET",
+        path,
+        query,
+        correlation_id: None,
+        callback_url: None,
+        body: None,
+    };
+    match operator.forward(&request).await {
+        Ok(answer) if answer.status == 200 => Some(answer.body),
+        _ => None,
     }
 }

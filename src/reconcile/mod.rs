@@ -34,6 +34,9 @@ pub fn spawn(engine: Arc<Engine>) {
             if let Err(e) = engine.resume_stale_invoices().await {
                 tracing::warn!(error = %e, "resuming interrupted invoices failed");
             }
+            if let Err(e) = engine.relay_due_outcomes().await {
+                tracing::warn!(error = %e, "asking operators for the outcomes of forwarded requests failed");
+            }
         }
     });
 }

@@ -55,7 +55,23 @@ pub struct ForwardAnswer {
     pub status: Option<i64>,
     pub operator_server_correlation_id: Option<String>,
     pub object_reference: Option<String>,
+    /// For an asynchronous answer to a client that wants a callback: when to ask the operator for the outcome if
+    /// its callback has not come by then.
+    pub check_at: Option<i64>,
     pub now_ms: i64,
+}
+
+/// A forwarded request whose outcome is owed to its client and due to be asked of the operator.
+#[derive(Clone, Debug, FromRow)]
+pub struct DueRelay {
+    pub operator_correlation_id: String,
+    pub operator: String,
+    pub operator_server_correlation_id: Option<String>,
+    pub next_check_at: i64,
+    pub created_at: i64,
+    pub client_id: String,
+    pub client_correlation_id: Option<String>,
+    pub callback_url: String,
 }
 
 /// An operator's callback for a forwarded request, to relay to its client.
@@ -98,6 +114,26 @@ impl Store {
     ) -> Result<Option<ForwardedRow>, StoreError> {
         self.forwarded_where("object_reference", object_reference)
             .await
+    }
+
+    /// Up to `limit` forwarded requests whose outcome is owed to their client and due to be asked of the operator
+    /// at `now_ms`, the most overdue first.
+    pub async fn forwarded_relays_due(
+        &self,
+        now_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<DueRelay>, StoreError> {
+        Ok(sqlx::query_as::<_, DueRelay>(
+            "SELECT f.operator_correlation_id, f.operator, f.operator_server_correlation_id, f.next_check_at, \
+             f.created_at, r.client_id, r.client_correlation_id, r.callback_url FROM forwarded_requests f \
+             JOIN request_states r ON r.server_correlation_id = f.operator_correlation_id \
+             WHERE f.relayed_at IS NULL AND f.next_check_at <= $1 AND r.callback_url IS NOT NULL \
+             ORDER BY f.next_check_at LIMIT $2",
+        )
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn forwarded_where(
@@ -170,7 +206,8 @@ pub(super) async fn answered<C: WriteConn>(
         .execute(
             "UPDATE forwarded_requests SET answer_status = COALESCE($2, answer_status), \
              operator_server_correlation_id = COALESCE(operator_server_correlation_id, $3), \
-             object_reference = COALESCE(object_reference, $4), updated_at = $5 \
+             object_reference = COALESCE(object_reference, $4), updated_at = $5, \
+             next_check_at = CASE WHEN relayed_at IS NULL THEN COALESCE($6, next_check_at) END \
              WHERE operator_correlation_id = $1",
             &[
                 (&answer.operator_correlation_id).into(),
@@ -178,6 +215,7 @@ pub(super) async fn answered<C: WriteConn>(
                 (&answer.operator_server_correlation_id).into(),
                 (&answer.object_reference).into(),
                 answer.now_ms.into(),
+                answer.check_at.into(),
             ],
         )
         .await?;
@@ -219,8 +257,8 @@ pub(super) async fn relay<C: WriteConn>(
     relay: &ForwardRelay,
 ) -> Result<u64, StoreError> {
     conn.execute(
-        "UPDATE forwarded_requests SET object_reference = COALESCE(object_reference, $2), updated_at = $3 \
-         WHERE operator_correlation_id = $1",
+        "UPDATE forwarded_requests SET object_reference = COALESCE(object_reference, $2), updated_at = $3, \
+         relayed_at = $3, next_check_at = NULL WHERE operator_correlation_id = $1",
         &[
             (&relay.operator_correlation_id).into(),
             (&relay.object_reference).into(),
@@ -236,4 +274,24 @@ pub(super) async fn relay<C: WriteConn>(
     )
     .await?;
     Ok(1)
+}
+
+/// Takes the check of a due relay (0 rows when another instance took it, or its callback came, since it was
+/// read): the next check, if the outcome is still unknown then, is at `next_check_at`.
+pub(super) async fn postpone<C: WriteConn>(
+    conn: &mut C,
+    operator_correlation_id: &str,
+    seen_check_at: i64,
+    next_check_at: i64,
+) -> Result<u64, StoreError> {
+    conn.execute(
+        "UPDATE forwarded_requests SET next_check_at = $3 \
+         WHERE operator_correlation_id = $1 AND next_check_at = $2 AND relayed_at IS NULL",
+        &[
+            operator_correlation_id.into(),
+            seen_check_at.into(),
+            next_check_at.into(),
+        ],
+    )
+    .await
 }

@@ -34,7 +34,7 @@ pub use batches::{
     BatchChange, BatchListQuery, BatchListRow, BatchRow, NewBatch, NewBatchItem, WaitingItemRow,
 };
 pub use bills::{BillPaymentRow, BillRow, NewBill};
-pub use forwarded::{ForwardAnswer, ForwardRelay, ForwardedRow, NewForward, FORWARDED};
+pub use forwarded::{DueRelay, ForwardAnswer, ForwardRelay, ForwardedRow, NewForward, FORWARDED};
 pub use mandates::{MandateFinalisation, MandateRow, NewMandate};
 pub use quotations::{NewQuotation, QuotationRow};
 pub use records::*;

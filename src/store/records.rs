@@ -341,6 +341,13 @@ pub enum Change {
     /// The operator's callback for a forwarded request: what it says was created is recorded, and the callback
     /// queued for the client; 1 row.
     RelayForwarded(super::forwarded::ForwardRelay),
+    /// Takes the due check of a forwarded request's outcome (still due at `seen_check_at`) and sets the next one;
+    /// 0 rows when another instance took it or the callback came.
+    PostponeRelay {
+        operator_correlation_id: String,
+        seen_check_at: i64,
+        next_check_at: i64,
+    },
     /// Stores bills a biller issued, all or none: as many rows as bills, or 0 when a bill reference or a
     /// paybill's account reference is already used.
     PutBills(Vec<super::bills::NewBill>),

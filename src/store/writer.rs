@@ -632,6 +632,14 @@ async fn apply<C: WriteConn>(conn: &mut C, change: &Change) -> Result<u64, Store
             operator_correlation_id,
         } => super::forwarded::release(conn, operator_correlation_id).await,
         Change::RelayForwarded(relay) => super::forwarded::relay(conn, relay).await,
+        Change::PostponeRelay {
+            operator_correlation_id,
+            seen_check_at,
+            next_check_at,
+        } => {
+            super::forwarded::postpone(conn, operator_correlation_id, *seen_check_at, *next_check_at)
+                .await
+        }
         Change::PutBills(bills) => super::bills::put(conn, bills).await,
         Change::CancelBill {
             client_id,
