@@ -16,6 +16,8 @@ use crate::engine::Engine;
 const FIRST_LOOKBACK: chrono::Duration = chrono::Duration::hours(48);
 /// How far before the previous pull's end the next one starts, for payments recorded late at the operator.
 const OVERLAP: chrono::Duration = chrono::Duration::minutes(10);
+/// How long after a start the first pull comes at most (the providers' start-up is given 10 s).
+const FIRST_PULL_AFTER: Duration = Duration::from_secs(15);
 
 /// Starts the periodic pull (none when `pull_interval_secs` is 0).
 pub(super) fn spawn(engine: Arc<Engine>) {
@@ -25,7 +27,10 @@ pub(super) fn spawn(engine: Arc<Engine>) {
     }
     tokio::spawn(async move {
         let mut pulled_until: HashMap<String, Timestamp> = HashMap::new();
-        let mut tick = tokio::time::interval(Duration::from_secs(every));
+        // Not at once: the providers' start-up (which registers the shortcodes for pulling) runs first.
+        let every = Duration::from_secs(every);
+        let first = tokio::time::Instant::now() + every.min(FIRST_PULL_AFTER);
+        let mut tick = tokio::time::interval_at(first, every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
