@@ -1717,27 +1717,31 @@ async fn pull_transactions_list_completed_c2b_payments() {
     let (_, again) = sim.post("/pulltransactions/v1/register", &register).await;
     assert_eq!(again["ResponseStatus"], "1001", "{again}");
 
-    for amount in [120, 80] {
+    // One after the other, each once completed: the list is oldest first, and two payments decided at the same
+    // moment would have no order.
+    let mut listed = Vec::new();
+    for (count, amount) in [(1, 120), (2, 80)] {
         let (status, ack) = sim
             .post("/mpesa/c2b/v2/simulate", &simulate_body(CUSTOMER, amount))
             .await;
         assert_eq!(status, 200, "{ack}");
-    }
-    let mut listed = Vec::new();
-    for _ in 0..100 {
-        let (status, answer) = sim.post("/pulltransactions/v1/query", &query("0")).await;
-        assert_eq!(status, 200, "{answer}");
-        assert_eq!(answer["ResponseCode"], "1000");
-        listed = answer["Response"][0]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        if listed.len() == 2 {
-            break;
+        for _ in 0..100 {
+            let (status, answer) = sim.post("/pulltransactions/v1/query", &query("0")).await;
+            assert_eq!(status, 200, "{answer}");
+            assert_eq!(answer["ResponseCode"], "1000");
+            listed = answer["Response"][0]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if listed.len() == count {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert_eq!(listed.len(), count, "{listed:?}");
+        // Completion times are in milliseconds: the next payment completes strictly later.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
-    assert_eq!(listed.len(), 2, "{listed:?}");
     assert_eq!(listed[0]["amount"], "120.00");
     assert_eq!(listed[0]["billreference"], "INV-9");
     assert_eq!(listed[0]["transactiontype"], "c2b-pay-bill-debit");
