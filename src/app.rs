@@ -153,7 +153,12 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
         .unwrap_or_else(|| format!("{scheme}://{address}"))
         .trim_end_matches('/')
         .to_owned();
-    let store = Store::open(config.database_url.as_deref(), &config.data_dir).await?;
+    let store = Store::open_with(
+        config.database_url.as_deref(),
+        &config.data_dir,
+        &config.store,
+    )
+    .await?;
 
     let mut sandbox_routes = Router::new();
     let mut sandbox_daraja = None;

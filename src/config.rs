@@ -36,6 +36,8 @@ pub struct Config {
     /// A PostgreSQL URL (`postgres://user@host/db`): the store then lives there, and several gateway instances
     /// may share it. Without it the store is SQLite in `data_dir`.
     pub database_url: Option<String>,
+    /// The store's writer (`[store]`).
+    pub store: crate::store::StoreSettings,
     /// The URL at which operators reach this gateway's callback routes (defaults to `http://<listen>`).
     pub public_url: Option<String>,
     /// Sandbox mode: run the operator simulators in-process and route to them. On when no provider is configured.
@@ -210,6 +212,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./mmapi-data"),
             database_url: None,
+            store: crate::store::StoreSettings::default(),
             public_url: None,
             sandbox: None,
             simulators: SandboxSettings::default(),

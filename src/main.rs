@@ -483,12 +483,16 @@ fn store_config(store_args: &StoreArgs) -> Result<Config, ExitCode> {
 
 /// Opens the store of `config`.
 async fn open_store(config: &Config) -> Result<mmapi_gateway::store::Store, ExitCode> {
-    mmapi_gateway::store::Store::open(config.database_url.as_deref(), &config.data_dir)
-        .await
-        .map_err(|e| {
-            eprintln!("mmapi-gateway: {e}");
-            ExitCode::FAILURE
-        })
+    mmapi_gateway::store::Store::open_with(
+        config.database_url.as_deref(),
+        &config.data_dir,
+        &config.store,
+    )
+    .await
+    .map_err(|e| {
+        eprintln!("mmapi-gateway: {e}");
+        ExitCode::FAILURE
+    })
 }
 
 /// Prints `items` as JSON, one per line.

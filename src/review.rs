@@ -153,7 +153,12 @@ pub async fn resolve_offline(
     reference: &str,
     resolution: Resolution,
 ) -> Result<(), ReviewError> {
-    let store = Store::open(config.database_url.as_deref(), &config.data_dir).await?;
+    let store = Store::open_with(
+        config.database_url.as_deref(),
+        &config.data_dir,
+        &config.store,
+    )
+    .await?;
     let lease_ms = i64::try_from(OFFLINE_LEASE.as_millis()).unwrap_or(3_000);
     let notifier = crate::notify::spawn(
         store.clone(),

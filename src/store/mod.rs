@@ -90,6 +90,24 @@ pub struct WriterStats {
     pub operations: u64,
 }
 
+/// Tuning of the store's writer (`[store]`).
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// SQLite: when changes arrive back to back, how long (microseconds) the writer waits to gather more
+    /// into one commit, so that one fsync carries them; 0 commits what is there at once. An idle gateway
+    /// never waits. PostgreSQL's writers commit side by side and do not wait.
+    pub group_commit_window_us: u64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            group_commit_window_us: 1_000,
+        }
+    }
+}
+
 /// The gateway's store. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -105,6 +123,15 @@ impl Store {
     /// Opens the store: the PostgreSQL database at `database_url` when one is given, else (creating it if
     /// needed) the SQLite database `mmapi.db` in `data_dir`. Runs the migrations and starts the writer.
     pub async fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(database_url, data_dir, &StoreSettings::default()).await
+    }
+
+    /// [`Store::open`] with the writer tuned by `settings`.
+    pub async fn open_with(
+        database_url: Option<&str>,
+        data_dir: &Path,
+        settings: &StoreSettings,
+    ) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let (backend, options, sqlite_path) = match database_url {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
@@ -147,6 +174,10 @@ impl Store {
                 let (stop_checkpoints, checkpoints_stopped) = std::sync::mpsc::channel::<()>();
                 conn::spawn_checkpointer(path, checkpoints_stopped)?;
                 let stats = stats.clone();
+                let gather = match settings.group_commit_window_us {
+                    0 => writer::Gather::No,
+                    us => writer::Gather::OnOwnThread(Duration::from_micros(us)),
+                };
                 let (tx, rx) = mpsc::channel(16_384);
                 writers.push(tx);
                 std::thread::Builder::new()
@@ -159,7 +190,7 @@ impl Store {
                                 return;
                             }
                         };
-                        runtime.block_on(writer::run(backend, writer_conn, rx, stats));
+                        runtime.block_on(writer::run(backend, writer_conn, rx, stats, gather));
                         drop(stop_checkpoints);
                     })?;
             }
@@ -183,6 +214,7 @@ impl Store {
                         conn::PgWriteConn(writer_conn),
                         rx,
                         stats.clone(),
+                        writer::Gather::No,
                     ));
                 }
             }

@@ -146,14 +146,19 @@ pub(super) async fn run<C: WriteConn>(
     mut conn: C,
     mut rx: mpsc::Receiver<WriteOp>,
     stats: std::sync::Arc<SharedStats>,
+    gather: Gather,
 ) {
     let mut batch: Vec<WriteOp> = Vec::with_capacity(MAX_BATCH);
+    let mut last_commit_end = std::time::Instant::now();
     while let Some(first) = rx.recv().await {
         batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(_) => break,
+        take_ready(&mut rx, &mut batch);
+        if let Gather::OnOwnThread(window) = gather {
+            // Changes arriving back to back (this one came within the window of the last commit) but few: wait
+            // for more, so that one commit (one fsync) carries them. An idle gateway never waits.
+            if batch.len() < GATHER_ENOUGH && last_commit_end.elapsed() < window {
+                std::thread::sleep(window);
+                take_ready(&mut rx, &mut batch);
             }
         }
         let n = batch.len() as u64;
@@ -165,6 +170,7 @@ pub(super) async fn run<C: WriteConn>(
         let started = std::time::Instant::now();
         let committed = commit_batch(backend, &mut conn, &batch).await;
         let took = started.elapsed();
+        last_commit_end = std::time::Instant::now();
         if took >= SLOW_COMMIT {
             tracing::warn!(
                 size = n,
@@ -193,6 +199,28 @@ pub(super) async fn run<C: WriteConn>(
                     let _ = op.reply().send(reply);
                 }
             }
+        }
+    }
+}
+
+/// A batch this large is committed at once, without waiting for more.
+const GATHER_ENOUGH: usize = 64;
+
+/// Whether a writer waits to gather changes into its next commit.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Gather {
+    /// Commit what is there.
+    No,
+    /// Under load, wait this long (a blocking sleep: only for a writer on a thread of its own).
+    OnOwnThread(std::time::Duration),
+}
+
+/// Moves the changes already queued into the batch, up to its size limit.
+fn take_ready(rx: &mut mpsc::Receiver<WriteOp>, batch: &mut Vec<WriteOp>) {
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(op) => batch.push(op),
+            Err(_) => break,
         }
     }
 }
