@@ -121,11 +121,15 @@ pub(super) async fn record_step<C: WriteConn>(
             detail,
         } => {
             // The callback's transaction is the one of its request state (a callback of a batch, a mandate or
-            // a quotation has none, and adds no step).
+            // a quotation has none, and adds no step). Every table is reached by its primary key: a join on
+            // transactions.server_correlation_id, which has no index, read the whole table for each callback.
             conn.execute(
                 "INSERT INTO transaction_events (transaction_reference, at_ms, kind, detail) \
                  SELECT t.transaction_reference, $2, $3, $4 FROM outbox o \
-                 JOIN transactions t ON t.server_correlation_id = o.server_correlation_id WHERE o.id = $1",
+                 JOIN request_states r ON r.server_correlation_id = o.server_correlation_id \
+                 JOIN transactions t ON t.transaction_reference = r.object_reference \
+                 AND t.server_correlation_id = o.server_correlation_id \
+                 WHERE o.id = $1 AND r.object_type = 'transaction'",
                 &[(*id).into(), (*at_ms).into(), (*kind).into(), detail.into()],
             )
             .await

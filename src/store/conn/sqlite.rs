@@ -68,7 +68,9 @@ impl WriteConn for SqliteWriteConn {
     async fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, StoreError> {
         let sql = sqlite_sql(sql);
         let mut statement = self.conn.prepare_cached(&sql)?;
-        Ok(statement.execute(params_from_iter(params.iter()))? as u64)
+        let changed = statement.execute(params_from_iter(params.iter()))? as u64;
+        warn_of_full_scan(&mut statement, &sql);
+        Ok(changed)
     }
 
     async fn fetch_texts(
@@ -84,7 +86,9 @@ impl WriteConn for SqliteWriteConn {
                 .map(|i| row.get::<_, Option<String>>(i))
                 .collect()
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let rows = rows.collect::<Result<_, _>>()?;
+        warn_of_full_scan(&mut statement, &sql);
+        Ok(rows)
     }
 
     async fn fetch_ints(
@@ -96,7 +100,19 @@ impl WriteConn for SqliteWriteConn {
         let mut statement = self.conn.prepare_cached(&sql)?;
         let rows =
             statement.query_map(params_from_iter(params.iter()), |row| row.get::<_, i64>(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let rows = rows.collect::<Result<_, _>>()?;
+        warn_of_full_scan(&mut statement, &sql);
+        Ok(rows)
+    }
+}
+
+/// Logs a write statement that read a whole table: its cost grows with the store, and as the writer is one
+/// thread, every commit waits for it (a join on an unindexed column once made each delivered callback read
+/// every transaction). The statement's text has placeholders, never values.
+fn warn_of_full_scan(statement: &mut rusqlite::CachedStatement<'_>, sql: &str) {
+    let scanned = statement.reset_status(rusqlite::StatementStatus::FullscanStep);
+    if scanned > 0 {
+        tracing::warn!(rows = scanned, sql, "a write statement read a whole table");
     }
 }
 
