@@ -520,6 +520,10 @@ async fn forwarded_callbacks_are_relayed_signed_and_redelivered() {
         .expect("sent");
     assert_eq!(response.status().as_u16(), 202);
     let state: Value = response.json().await.expect("a request state");
+    let operator_state = state["serverCorrelationId"]
+        .as_str()
+        .expect("serverCorrelationId")
+        .to_owned();
     let code = made(&gw, state).await;
 
     let received = receiver.wait_for(2, Duration::from_secs(30)).await;
@@ -572,6 +576,25 @@ async fn forwarded_callbacks_are_relayed_signed_and_redelivered() {
         .await
         .expect("sent");
     assert_eq!(answer.status().as_u16(), 400);
+    // The operator's callback again (as an operator does when it missed our answer): taken, not sent again.
+    let sent_to_operator = gw
+        .gateway
+        .engine
+        .store()
+        .forwarded_by_operator_state(&operator_state)
+        .await
+        .expect("store readable")
+        .expect("the forwarded request")
+        .operator_correlation_id;
+    let answer = gw
+        .http
+        .put(route(&sent_to_operator))
+        .header("X-CorrelationID", &sent_to_operator)
+        .json(&received[0].body)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(answer.status().as_u16(), 204);
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(receiver.all().len(), 2, "nothing more reached the client");
 }

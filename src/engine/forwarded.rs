@@ -64,19 +64,29 @@ impl Engine {
         else {
             return Ok(EventReceipt::Unknown);
         };
-        self.relay(
-            forwarded.operator_correlation_id,
-            url,
-            state.client_id,
-            state.client_correlation_id,
-            body,
-        )
-        .await
-        .map_err(store_error)?;
-        Ok(EventReceipt::Applied)
+        let queued = self
+            .relay(
+                forwarded.operator_correlation_id,
+                url,
+                state.client_id,
+                state.client_correlation_id,
+                body,
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(if queued {
+            EventReceipt::Applied
+        } else {
+            tracing::info!(
+                provider,
+                "a forwarded request's outcome was relayed already; not sent again"
+            );
+            EventReceipt::AlreadyFinal
+        })
     }
 
-    /// Queues the outcome `body` of a forwarded request for its client, and notes it relayed.
+    /// Queues the outcome `body` of a forwarded request for its client, and notes it relayed; false when an
+    /// outcome was relayed already (nothing is queued then).
     async fn relay(
         &self,
         operator_correlation_id: String,
@@ -84,7 +94,7 @@ impl Engine {
         client_id: String,
         client_correlation_id: Option<String>,
         body: serde_json::Value,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let now = now_ms();
         let relay = ForwardRelay {
             operator_correlation_id,
@@ -100,8 +110,7 @@ impl Engine {
             },
             now_ms: now,
         };
-        self.store.apply(Change::RelayForwarded(relay)).await?;
-        Ok(())
+        Ok(self.store.apply(Change::RelayForwarded(relay)).await? > 0)
     }
 
     /// Asks the operators for the outcomes of forwarded requests whose callback has not come when it was due

@@ -251,21 +251,27 @@ pub(super) async fn release<C: WriteConn>(
     .await
 }
 
-/// Records what an operator's callback says was created and queues it for the client; 1 row (the callback).
+/// Records what an operator's callback says was created and queues it for the client: 1 row (the callback), or 0
+/// when an outcome was relayed already (the operator's callback repeated, or one that came after the gateway had
+/// asked the operator for the outcome), which is not sent again.
 pub(super) async fn relay<C: WriteConn>(
     conn: &mut C,
     relay: &ForwardRelay,
 ) -> Result<u64, StoreError> {
-    conn.execute(
-        "UPDATE forwarded_requests SET object_reference = COALESCE(object_reference, $2), updated_at = $3, \
-         relayed_at = $3, next_check_at = NULL WHERE operator_correlation_id = $1",
-        &[
-            (&relay.operator_correlation_id).into(),
-            (&relay.object_reference).into(),
-            relay.now_ms.into(),
-        ],
-    )
-    .await?;
+    let first = conn
+        .execute(
+            "UPDATE forwarded_requests SET object_reference = COALESCE(object_reference, $2), updated_at = $3, \
+             relayed_at = $3, next_check_at = NULL WHERE operator_correlation_id = $1 AND relayed_at IS NULL",
+            &[
+                (&relay.operator_correlation_id).into(),
+                (&relay.object_reference).into(),
+                relay.now_ms.into(),
+            ],
+        )
+        .await?;
+    if first == 0 {
+        return Ok(0);
+    }
     queue_callback(
         conn,
         &relay.operator_correlation_id,
