@@ -215,8 +215,12 @@ async fn account_page_probe(target: &Target) -> Result<(), String> {
     let mut conn = crate::load::conn::Conn::open(target.addr)
         .await
         .map_err(|e| e.to_string())?;
-    let request = hyper::Request::get(&path)
-        .header(hyper::header::HOST, target.addr.to_string())
+    let mut request =
+        hyper::Request::get(&path).header(hyper::header::HOST, target.addr.to_string());
+    if let Some(authorization) = &target.authorization {
+        request = request.header(hyper::header::AUTHORIZATION, authorization.clone());
+    }
+    let request = request
         .body(http_body_util::Full::new(bytes::Bytes::new()))
         .map_err(|e| e.to_string())?;
     let started = std::time::Instant::now();
