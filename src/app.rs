@@ -153,7 +153,7 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
         .unwrap_or_else(|| format!("{scheme}://{address}"))
         .trim_end_matches('/')
         .to_owned();
-    let store = Store::open_with(
+    let store = Store::open(
         config.database_url.as_deref(),
         &config.data_dir,
         &config.store,

@@ -483,7 +483,7 @@ fn store_config(store_args: &StoreArgs) -> Result<Config, ExitCode> {
 
 /// Opens the store of `config`.
 async fn open_store(config: &Config) -> Result<mmapi_gateway::store::Store, ExitCode> {
-    mmapi_gateway::store::Store::open_with(
+    mmapi_gateway::store::Store::open(
         config.database_url.as_deref(),
         &config.data_dir,
         &config.store,

@@ -153,7 +153,7 @@ pub async fn resolve_offline(
     reference: &str,
     resolution: Resolution,
 ) -> Result<(), ReviewError> {
-    let store = Store::open_with(
+    let store = Store::open(
         config.database_url.as_deref(),
         &config.data_dir,
         &config.store,

@@ -73,7 +73,7 @@ async fn back_to_back_changes_share_commits_and_none_is_lost() {
         group_commit_window_us: 2_000,
     };
     let store = Arc::new(
-        Store::open_with(None, dir.path(), &settings)
+        Store::open(None, dir.path(), &settings)
             .await
             .expect("store opens"),
     );
@@ -87,7 +87,7 @@ async fn back_to_back_changes_share_commits_and_none_is_lost() {
 
     // Reopened, the store still has every one of them.
     drop(store);
-    let reopened = Store::open_with(None, dir.path(), &settings)
+    let reopened = Store::open(None, dir.path(), &settings)
         .await
         .expect("store reopens");
     for i in [0, CHANGES / 2, CHANGES - 1] {

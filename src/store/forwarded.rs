@@ -258,7 +258,7 @@ pub(super) async fn relay<C: WriteConn>(
     conn: &mut C,
     relay: &ForwardRelay,
 ) -> Result<u64, StoreError> {
-    let first = conn
+    let marked_relayed = conn
         .execute(
             "UPDATE forwarded_requests SET object_reference = COALESCE(object_reference, $2), updated_at = $3, \
              relayed_at = $3, next_check_at = NULL WHERE operator_correlation_id = $1 AND relayed_at IS NULL",
@@ -269,7 +269,7 @@ pub(super) async fn relay<C: WriteConn>(
             ],
         )
         .await?;
-    if first == 0 {
+    if marked_relayed == 0 {
         return Ok(0);
     }
     queue_callback(

@@ -122,12 +122,8 @@ pub struct Store {
 impl Store {
     /// Opens the store: the PostgreSQL database at `database_url` when one is given, else (creating it if
     /// needed) the SQLite database `mmapi.db` in `data_dir`. Runs the migrations and starts the writer.
-    pub async fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Self, StoreError> {
-        Self::open_with(database_url, data_dir, &StoreSettings::default()).await
-    }
-
-    /// [`Store::open`] with the writer tuned by `settings`.
-    pub async fn open_with(
+    /// `settings` tune the writer.
+    pub async fn open(
         database_url: Option<&str>,
         data_dir: &Path,
         settings: &StoreSettings,
@@ -174,10 +170,8 @@ impl Store {
                 let (stop_checkpoints, checkpoints_stopped) = std::sync::mpsc::channel::<()>();
                 conn::spawn_checkpointer(path, checkpoints_stopped)?;
                 let stats = stats.clone();
-                let gather = match settings.group_commit_window_us {
-                    0 => writer::Gather::No,
-                    us => writer::Gather::OnOwnThread(Duration::from_micros(us)),
-                };
+                let gather_window = (settings.group_commit_window_us > 0)
+                    .then(|| Duration::from_micros(settings.group_commit_window_us));
                 let (tx, rx) = mpsc::channel(16_384);
                 writers.push(tx);
                 std::thread::Builder::new()
@@ -190,7 +184,13 @@ impl Store {
                                 return;
                             }
                         };
-                        runtime.block_on(writer::run(backend, writer_conn, rx, stats, gather));
+                        runtime.block_on(writer::run(
+                            backend,
+                            writer_conn,
+                            rx,
+                            stats,
+                            gather_window,
+                        ));
                         drop(stop_checkpoints);
                     })?;
             }
@@ -214,7 +214,7 @@ impl Store {
                         conn::PgWriteConn(writer_conn),
                         rx,
                         stats.clone(),
-                        writer::Gather::No,
+                        None,
                     ));
                 }
             }

@@ -146,16 +146,17 @@ pub(super) async fn run<C: WriteConn>(
     mut conn: C,
     mut rx: mpsc::Receiver<WriteOp>,
     stats: std::sync::Arc<SharedStats>,
-    gather: Gather,
+    gather_window: Option<std::time::Duration>,
 ) {
     let mut batch: Vec<WriteOp> = Vec::with_capacity(MAX_BATCH);
     let mut last_commit_end = std::time::Instant::now();
     while let Some(first) = rx.recv().await {
         batch.push(first);
         take_ready(&mut rx, &mut batch);
-        if let Gather::OnOwnThread(window) = gather {
+        if let Some(window) = gather_window {
             // Changes arriving back to back (this one came within the window of the last commit) but few: wait
-            // for more, so that one commit (one fsync) carries them. An idle gateway never waits.
+            // for more, so that one commit (one fsync) carries them. An idle gateway never waits. The sleep
+            // blocks: only a writer on a thread of its own (SQLite's) is given a window.
             if batch.len() < GATHER_ENOUGH && last_commit_end.elapsed() < window {
                 std::thread::sleep(window);
                 take_ready(&mut rx, &mut batch);
@@ -205,15 +206,6 @@ pub(super) async fn run<C: WriteConn>(
 
 /// A batch this large is committed at once, without waiting for more.
 const GATHER_ENOUGH: usize = 64;
-
-/// Whether a writer waits to gather changes into its next commit.
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Gather {
-    /// Commit what is there.
-    No,
-    /// Under load, wait this long (a blocking sleep: only for a writer on a thread of its own).
-    OnOwnThread(std::time::Duration),
-}
 
 /// Moves the changes already queued into the batch, up to its size limit.
 fn take_ready(rx: &mut mpsc::Receiver<WriteOp>, batch: &mut Vec<WriteOp>) {
