@@ -105,17 +105,42 @@ async fn account_transactions_are_paginated_newest_first() {
         "newest first"
     );
     assert_eq!(page[1]["transactionReference"], references[1].as_str());
+    // The unfiltered count is the account's kept count; a filter that excludes nothing counts the index range:
+    // both agree, before and after PostgreSQL's deltas are folded into the counts, and a new payment counts.
+    let since_2000 = "/accounts/msisdn/254708374149/transactions?fromDateTime=2000-01-01T00:00:00Z";
+    let (_, _, counted, _) = list(&gw, since_2000).await;
+    assert_eq!(counted, 3);
+    let store = gw.gateway.engine.store();
+    store.fold_account_counts(1_000).await.expect("folded");
+    let (_, _, available, _) = list(&gw, "/accounts/msisdn/254708374149/transactions").await;
+    assert_eq!(available, 3);
+    let (status, state) = gw.merchantpay(PAYER, "14", &[]).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{state}");
+    let (_, _, available, _) = list(&gw, "/accounts/msisdn/254708374149/transactions").await;
+    assert_eq!(available, 4, "a new payment counts before it is folded");
+    store.fold_account_counts(1_000).await.expect("folded");
+    let (_, _, available, _) = list(&gw, "/accounts/msisdn/254708374149/transactions").await;
+    let (_, _, counted, _) = list(&gw, since_2000).await;
+    assert_eq!((available, counted), (4, 4), "and after");
+    references.push(state["objectReference"].as_str().unwrap().to_owned());
     let (_, rest, _, returned) = list(
         &gw,
         "/accounts/msisdn/254708374149/transactions?limit=2&offset=2",
     )
     .await;
+    assert_eq!(returned, 2);
+    assert_eq!(rest[0]["transactionReference"], references[1].as_str());
+    let (_, rest, _, returned) = list(
+        &gw,
+        "/accounts/msisdn/254708374149/transactions?limit=2&offset=3",
+    )
+    .await;
     assert_eq!(returned, 1);
     assert_eq!(rest[0]["transactionReference"], references[0].as_str());
     let (status, end, _, returned) =
-        list(&gw, "/accounts/msisdn/254708374149/transactions?offset=3").await;
+        list(&gw, "/accounts/msisdn/254708374149/transactions?offset=4").await;
     assert_eq!((status, end, returned), (StatusCode::OK, json!([]), 0));
-    let (status, e, _, _) = list(&gw, "/accounts/msisdn/254708374149/transactions?offset=4").await;
+    let (status, e, _, _) = list(&gw, "/accounts/msisdn/254708374149/transactions?offset=5").await;
     assert_eq!(
         (status, e["errorCode"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalidOffset"))
@@ -137,7 +162,7 @@ async fn account_transactions_are_paginated_newest_first() {
         "/accounts/storeid/174379/transactions?transactionType=merchantpay",
     )
     .await;
-    assert_eq!(available, 3, "{till}");
+    assert_eq!(available, 4, "{till}");
 }
 
 /// A C2B payment whose confirmation Daraja never sends (every callback of the simulator is lost) is filled in

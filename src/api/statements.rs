@@ -181,7 +181,7 @@ pub async fn statement_entry(
     let reference = super::path_param(path)?;
     let row = engine
         .store()
-        .transaction(&reference)
+        .transaction_body(&reference)
         .await?
         .filter(|row| may_see(&caller, &row.client_id));
     if let Some(row) = row {

@@ -116,7 +116,7 @@ pub async fn get(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<RawJson, ApiError> {
     let reference = path_param(path)?;
-    match engine.store().transaction(&reference).await? {
+    match engine.store().transaction_body(&reference).await? {
         Some(row) if row.client_id == caller.client_id => Ok(RawJson(StatusCode::OK, row.body)),
         _ => Err(
             GsmaError::not_found(format!("There is no transaction {reference}"))

@@ -16,6 +16,10 @@ use crate::store::{Change, TransactionRow};
 
 mod pull;
 
+/// The most account-count deltas folded per pass (PostgreSQL; see `Store::fold_account_counts`): well above
+/// what a pass's worth of payments at peak leaves.
+const ACCOUNT_COUNT_FOLD: i64 = 50_000;
+
 /// Starts the periodic reconciliation pass.
 pub fn spawn(engine: Arc<Engine>) {
     pull::spawn(Arc::clone(&engine));
@@ -36,6 +40,9 @@ pub fn spawn(engine: Arc<Engine>) {
             }
             if let Err(e) = engine.relay_due_outcomes().await {
                 tracing::warn!(error = %e, "asking operators for the outcomes of forwarded requests failed");
+            }
+            if let Err(e) = engine.store().fold_account_counts(ACCOUNT_COUNT_FOLD).await {
+                tracing::warn!(error = %e, "folding the accounts' transaction counts failed");
             }
         }
     });

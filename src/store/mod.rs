@@ -368,6 +368,20 @@ impl Store {
         .await?)
     }
 
+    /// A transaction's owner and body (what a client reads), by its reference: one look-up in one table,
+    /// without the request state that [`Store::transaction`] joins.
+    pub async fn transaction_body(
+        &self,
+        reference: &str,
+    ) -> Result<Option<TransactionBody>, StoreError> {
+        Ok(sqlx::query_as::<_, TransactionBody>(
+            "SELECT client_id, body FROM transactions WHERE transaction_reference = $1",
+        )
+        .bind(reference)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// A transaction by the operator's reference.
     pub async fn transaction_by_provider_reference(
         &self,
@@ -400,7 +414,8 @@ impl Store {
     ///
     /// Each side of the account is read from its own index (`client_id`, account, `created_at`,
     /// reference) and the two are merged, so a page costs its length however many transactions the account
-    /// has; the count reads the same indexes alone unless a status or type filter needs the rows.
+    /// has. Unfiltered, the count is the account's kept count ([`Store::account_count`]); filtered, it counts
+    /// the index range (the rows too for a status or type filter).
     pub async fn account_transactions(
         &self,
         q: &AccountQuery,
@@ -428,10 +443,6 @@ impl Store {
         let credit_side = format!(
             "client_id = $1 AND credit_account = $2 AND (debit_account IS NULL OR debit_account <> $2){filters}"
         );
-        let count_sql = format!(
-            "SELECT (SELECT COUNT(*) FROM transactions WHERE {debit_side}) + \
-             (SELECT COUNT(*) FROM transactions WHERE {credit_side})"
-        );
         let list_sql = format!(
             "SELECT created_at, transaction_reference, body FROM transactions WHERE {debit_side} \
              UNION ALL \
@@ -456,15 +467,46 @@ impl Store {
                 query
             }};
         }
-        let total: i64 = bind_filters!(sqlx::query_scalar(&count_sql))
-            .fetch_one(&self.pool)
-            .await?;
+        let total: i64 = if filters.is_empty() {
+            self.account_count(&q.client_id, &q.account).await?
+        } else {
+            let count_sql = format!(
+                "SELECT (SELECT COUNT(*) FROM transactions WHERE {debit_side}) + \
+                 (SELECT COUNT(*) FROM transactions WHERE {credit_side})"
+            );
+            bind_filters!(sqlx::query_scalar(&count_sql))
+                .fetch_one(&self.pool)
+                .await?
+        };
         let rows: Vec<(i64, String, String)> = bind_filters!(sqlx::query_as(&list_sql))
             .bind(q.limit)
             .bind(q.offset)
             .fetch_all(&self.pool)
             .await?;
         Ok((total, rows.into_iter().map(|(_, _, body)| body).collect()))
+    }
+
+    /// How many transactions an account of a client lists (unfiltered): its kept count, plus on PostgreSQL the
+    /// deltas not folded into it yet. Two look-ups, however many transactions the account has.
+    pub async fn account_count(&self, client_id: &str, account: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT CAST(COALESCE((SELECT transactions FROM account_counts WHERE client_id = $1 AND account = $2), 0) \
+             + COALESCE((SELECT SUM(delta) FROM account_count_deltas WHERE client_id = $1 AND account = $2), 0) \
+             AS BIGINT)",
+        )
+        .bind(client_id)
+        .bind(account)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Folds account-count deltas into the accounts' counts (PostgreSQL; nothing to do on SQLite), up to
+    /// `limit` of them; returns the counts changed.
+    pub async fn fold_account_counts(&self, limit: i64) -> Result<u64, StoreError> {
+        if self.backend != Backend::Postgres {
+            return Ok(0);
+        }
+        self.apply(Change::FoldAccountCounts { limit }).await
     }
 
     /// Claims up to `limit` pending transactions that need attention by `now_ms` (never sent, in doubt, or

@@ -17,6 +17,13 @@ pub struct RequestStateRow {
     pub error: Option<String>,
 }
 
+/// What a client reads of a transaction: whose it is, and its GSMA representation.
+#[derive(Clone, Debug, FromRow)]
+pub struct TransactionBody {
+    pub client_id: String,
+    pub body: String,
+}
+
 /// A transaction as stored: the GSMA representation in `body`, and the engine's bookkeeping.
 #[derive(Clone, Debug, FromRow)]
 pub struct TransactionRow {
@@ -262,6 +269,10 @@ pub enum Change {
     /// Nothing to change: answered once every write queued before it has committed (a barrier, used at
     /// shutdown).
     Flush,
+    /// Folds up to `limit` of the account-count deltas that PostgreSQL's writers leave into the accounts' counts
+    /// (migration `0015_account_counts`); returns the counts changed. SQLite keeps its counts directly and has
+    /// none to fold.
+    FoldAccountCounts { limit: i64 },
     /// A client callback was delivered.
     CallbackDelivered { id: i64, status: u16, now_ms: i64 },
     /// A client callback attempt failed; try again at `next_attempt_at`, or give up.

@@ -471,6 +471,7 @@ async fn apply<C: WriteConn>(conn: &mut C, change: &Change) -> Result<u64, Store
             .await
         }
         Change::Flush => Ok(0),
+        Change::FoldAccountCounts { limit } => fold_account_counts(conn, *limit).await,
         Change::CallbackDelivered { id, status, now_ms } => {
             conn.execute(
                 "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, last_status = $2, last_error = NULL, \
@@ -931,4 +932,20 @@ async fn record_incoming<C: WriteConn>(
         recorded: true,
         callback_id,
     })
+}
+
+/// Moves up to `limit` account-count deltas into `account_counts`, in one statement: the deltas no other instance
+/// is folding (`SKIP LOCKED`), summed per account, the counts upserted in key order (so two instances folding at
+/// once wait for each other rather than deadlock). PostgreSQL only: SQLite's trigger counts directly.
+async fn fold_account_counts<C: WriteConn>(conn: &mut C, limit: i64) -> Result<u64, StoreError> {
+    conn.execute(
+        "WITH moved AS (DELETE FROM account_count_deltas WHERE id IN \
+         (SELECT id FROM account_count_deltas ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+         RETURNING client_id, account, delta) \
+         INSERT INTO account_counts (client_id, account, transactions) \
+         SELECT client_id, account, SUM(delta) FROM moved GROUP BY client_id, account ORDER BY client_id, account \
+         ON CONFLICT (client_id, account) DO UPDATE SET transactions = account_counts.transactions + EXCLUDED.transactions",
+        &[limit.into()],
+    )
+    .await
 }
