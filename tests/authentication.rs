@@ -231,6 +231,48 @@ async fn an_access_token_works_until_it_expires() {
     assert_unauthenticated(status, &body, "an expired token");
 }
 
+/// A busy client's credentials are verified (argon2) once when the remembered verification runs out, not once
+/// by every request in flight then, and again ahead of time while requests keep coming: meanwhile every request
+/// is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_clients_secret_is_verified_once_per_period() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = sandbox_config(dir.path()).await;
+    config.auth.cache_secs = 4;
+    let gw = TestGateway::start_with(config, dir).await;
+    let client = gw.gateway.sandbox_client.clone().expect("sandbox client");
+    let basic = basic_auth(&client);
+    let http = reqwest::Client::new();
+    let url = gw.url("/accounts/organisationid/600000/balance");
+    let burst = || async {
+        let mut requests = tokio::task::JoinSet::new();
+        for _ in 0..32 {
+            let request = http.get(&url).header("authorization", &basic).send();
+            requests.spawn(async move { request.await.map(|r| r.status().as_u16()) });
+        }
+        let statuses = requests.join_all().await;
+        assert!(
+            statuses.iter().all(|s| matches!(s, Ok(200))),
+            "{statuses:?}"
+        );
+    };
+    let checks = || gw.gateway.clients.secret_checks();
+
+    let (status, _) = get_with(&http, &gw, &basic, None).await;
+    assert_eq!(status, 200);
+    let before = checks();
+    // Run out: the 32 requests wait for one verification.
+    tokio::time::sleep(Duration::from_millis(4_300)).await;
+    burst().await;
+    assert_eq!(checks() - before, 1, "verified once for the burst");
+    // In its last second: one request checks it again, the others are answered meanwhile.
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    burst().await;
+    assert_eq!(checks() - before, 2, "checked again once, ahead of time");
+    burst().await;
+    assert_eq!(checks() - before, 2, "and remembered again");
+}
+
 #[tokio::test]
 async fn clients_never_see_each_other() {
     let gw = TestGateway::start().await;

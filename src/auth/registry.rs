@@ -1,8 +1,13 @@
 //! The client registry: creating, rotating and disabling clients, and checking the credentials a request
 //! carries. Verified credentials are remembered for [`AuthSettings::cache_secs`] so that the slow secret hash
 //! is computed once per client and period, not once per request.
+//!
+//! A remembered credential is checked again before it runs out: in its last quarter, one request re-verifies it
+//! while the others go on. One that has run out is verified once for all the requests presenting it at that
+//! moment (they wait for that one verification), not once by each of them.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -75,6 +80,17 @@ pub struct ClientRegistry {
     verifications: Arc<Semaphore>,
     /// Verified credentials (by the digest of what was presented) and when they are to be checked again.
     verified: Mutex<HashMap<String, (Caller, Instant)>>,
+    /// The verification of a credential under way, by the same key: one at a time per credential.
+    flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Secrets verified against their hash so far.
+    secret_checks: AtomicU64,
+}
+
+/// A remembered credential.
+struct Remembered {
+    caller: Caller,
+    /// In the last quarter of its time: due to be verified again.
+    due: bool,
 }
 
 impl ClientRegistry {
@@ -86,7 +102,14 @@ impl ClientRegistry {
             settings,
             verifications: Arc::new(Semaphore::new(cores)),
             verified: Mutex::new(HashMap::new()),
+            flights: Mutex::new(HashMap::new()),
+            secret_checks: AtomicU64::new(0),
         }
+    }
+
+    /// How many consumer secrets have been verified against their hash (argon2) since start.
+    pub fn secret_checks(&self) -> u64 {
+        self.secret_checks.load(Ordering::Relaxed)
     }
 
     /// The settings it runs with.
@@ -237,15 +260,67 @@ impl ClientRegistry {
             "basic:{}",
             credentials::digest(&format!("{key}:{}", secret.expose()))
         );
-        if let Some(caller) = self.remembered(&memo) {
-            return Ok(caller);
+        let flight = match self.remembered(&memo) {
+            Some(Remembered { caller, due: false }) => return Ok(caller),
+            Some(Remembered { caller, due: true }) => {
+                // This request checks it again unless another one is at it; meanwhile the rest go on.
+                match self.flight(&memo).try_lock_owned() {
+                    Ok(flight) => flight,
+                    Err(_) => return Ok(caller),
+                }
+            }
+            None => {
+                let flight = self.flight(&memo).lock_owned().await;
+                // Verified by the request this one waited for.
+                if let Some(remembered) = self.remembered(&memo) {
+                    return Ok(remembered.caller);
+                }
+                flight
+            }
+        };
+        let result = self.verify_basic(key, secret, &memo).await;
+        self.flights
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&memo);
+        drop(flight);
+        result
+    }
+
+    /// The lock that one verification of `memo` at a time holds.
+    fn flight(&self, memo: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+        flights.entry(memo.to_owned()).or_default().clone()
+    }
+
+    /// Verifies a consumer key and secret against the store, and remembers the caller (or forgets it).
+    async fn verify_basic(
+        &self,
+        key: &str,
+        secret: &Secret,
+        memo: &str,
+    ) -> Result<Caller, AuthError> {
+        let result = self.check_basic(key, secret).await;
+        match &result {
+            Ok(caller) => self.remember(memo.to_owned(), caller, None),
+            Err(_) => {
+                self.verified
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(memo);
+            }
         }
+        result
+    }
+
+    async fn check_basic(&self, key: &str, secret: &Secret) -> Result<Caller, AuthError> {
         let permit = self
             .verifications
             .clone()
             .acquire_owned()
             .await
             .map_err(|e| AuthError::Hash(e.to_string()))?;
+        self.secret_checks.fetch_add(1, Ordering::Relaxed);
         let Some(row) = self.store.client(key).await? else {
             // As slow as for a known client, so that timing does not tell which consumer keys exist.
             verify(secret.clone(), UNKNOWN_CLIENT_HASH.to_owned()).await;
@@ -256,16 +331,14 @@ impl ClientRegistry {
         if !verified {
             return Err(AuthError::Invalid);
         }
-        let caller = caller_of(row)?;
-        self.remember(memo, &caller, None);
-        Ok(caller)
+        caller_of(row)
     }
 
     async fn by_token(&self, token: &Secret) -> Result<Caller, AuthError> {
         let digest = credentials::digest(token.expose());
         let memo = format!("bearer:{digest}");
-        if let Some(caller) = self.remembered(&memo) {
-            return Ok(caller);
+        if let Some(remembered) = self.remembered(&memo) {
+            return Ok(remembered.caller);
         }
         let now = crate::engine::now_ms();
         let (client_id, expires_at) = self
@@ -287,8 +360,8 @@ impl ClientRegistry {
     async fn by_api_key(&self, api_key: &Secret) -> Result<Caller, AuthError> {
         let digest = credentials::digest(api_key.expose());
         let memo = format!("apikey:{digest}");
-        if let Some(caller) = self.remembered(&memo) {
-            return Ok(caller);
+        if let Some(remembered) = self.remembered(&memo) {
+            return Ok(remembered.caller);
         }
         let row = self
             .store
@@ -300,12 +373,15 @@ impl ClientRegistry {
         Ok(caller)
     }
 
-    fn remembered(&self, memo: &str) -> Option<Caller> {
+    fn remembered(&self, memo: &str) -> Option<Remembered> {
+        let now = Instant::now();
         let verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-        verified
-            .get(memo)
-            .filter(|(_, until)| Instant::now() < *until)
-            .map(|(caller, _)| caller.clone())
+        let (caller, until) = verified.get(memo).filter(|(_, until)| now < *until)?;
+        let check_again_within = Duration::from_secs(self.settings.cache_secs) / 4;
+        Some(Remembered {
+            caller: caller.clone(),
+            due: *until - now <= check_again_within,
+        })
     }
 
     fn remember(&self, memo: String, caller: &Caller, at_most: Option<Duration>) {
