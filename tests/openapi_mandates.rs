@@ -307,10 +307,14 @@ async fn mandates_by_polling_declined_kes_and_bad_input_get_gsma_errors() {
 
     // KES routes to Daraja (an M-Pesa Ratiba standing order), which pays only a merchant account of its own: the
     // Tanzanian service provider is refused, naming the field.
+    // Ratiba's dates are Nairobi's (UTC+3), a day ahead of UTC from 21:00 UTC: start tomorrow by UTC, which is
+    // never before Nairobi's today.
+    let mut ratiba_body = mandate_body("KES");
+    ratiba_body["startDate"] = json!((today() + chrono::Days::new(1)).to_string());
     let (status, e) = gw
         .post_raw(
             &format!("/accounts/msisdn/{PAYER}/debitmandates"),
-            mandate_body("KES").to_string(),
+            ratiba_body.to_string(),
             &[],
         )
         .await;
