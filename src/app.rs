@@ -15,6 +15,7 @@ use crate::api;
 use crate::auth::credentials::IssuedCredentials;
 use crate::auth::ClientRegistry;
 use crate::config::Config;
+use crate::engine::background::BackgroundRuntime;
 use crate::engine::{spawn_dispatcher, Engine};
 use crate::notify;
 use crate::routing;
@@ -76,6 +77,8 @@ pub struct Gateway {
     pub sandbox_client: Option<IssuedCredentials>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     stop: tokio::sync::watch::Sender<bool>,
+    /// Where the dispatcher runs (`[dispatch] threads`); it stops when the gateway is dropped.
+    _dispatch_runtime: Option<BackgroundRuntime>,
 }
 
 /// How long a graceful shutdown waits for in-flight requests before it gives up on them.
@@ -250,7 +253,21 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
         }),
     );
     store.recover_after_restart(crate::engine::now_ms()).await?;
-    spawn_dispatcher(engine.clone(), dispatch_rx);
+    let dispatch_runtime = match config.dispatch.threads {
+        0 => None,
+        threads => Some(BackgroundRuntime::start(
+            "mmapi-dispatch",
+            threads,
+            config.dispatch.nice,
+        )?),
+    };
+    spawn_dispatcher(
+        engine.clone(),
+        dispatch_rx,
+        dispatch_runtime
+            .as_ref()
+            .and_then(BackgroundRuntime::handle),
+    );
     crate::reconcile::spawn(engine.clone());
     crate::engine::spawn_batch_runner(engine.clone());
 
@@ -380,6 +397,7 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
         sandbox_client,
         server,
         stop,
+        _dispatch_runtime: dispatch_runtime,
     })
 }
 

@@ -140,6 +140,13 @@ pub struct DispatchSettings {
     /// 0 turns it off. The first pull after a start reaches 48 hours back, each later one to ten minutes before
     /// the previous one's end.
     pub pull_interval_secs: u64,
+    /// Threads of the runtime that sends accepted transactions to their operators, apart from the one that
+    /// answers requests. 0 (the default for now) sends them from the request runtime.
+    pub threads: usize,
+    /// The CPU priority of those threads as a Unix nice value (0–19; Linux only): with 10, a burst of requests
+    /// is answered first and the operator calls use what CPU is left, the accepted transactions waiting, on
+    /// disk, in the queue. 0 gives both the same share.
+    pub nice: i32,
 }
 
 impl DispatchSettings {
@@ -259,6 +266,8 @@ impl Default for DispatchSettings {
             review_after_secs: 86_400,
             review_after_secs_per_provider: std::collections::BTreeMap::new(),
             pull_interval_secs: 300,
+            threads: 0,
+            nice: 10,
         }
     }
 }
@@ -447,6 +456,12 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "concurrency settings must be at least 1".into(),
             ));
+        }
+        if !(0..=19).contains(&self.dispatch.nice) {
+            return Err(ConfigError::Invalid(format!(
+                "[dispatch] nice must be 0 to 19, not {}",
+                self.dispatch.nice
+            )));
         }
         let lease = self.dispatch.claim_lease_ms;
         if self.callbacks.timeout_ms >= lease {

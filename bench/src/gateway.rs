@@ -42,6 +42,8 @@ pub struct GatewayOptions {
     pub log_filter: Option<String>,
     /// A PostgreSQL URL for the store (default: SQLite in `data_dir`).
     pub database_url: Option<String>,
+    /// A TOML file of gateway settings laid over the benchmark's own (`--gateway-config`).
+    pub extra_config: Option<PathBuf>,
 }
 
 /// The client the benchmark calls the gateway as (an operator, so that it may read `/internal/stats`); the
@@ -98,6 +100,9 @@ impl Gateway {
                 "database_url = {}\n{config}",
                 toml::Value::String(url.clone())
             );
+        }
+        if let Some(extra) = &opts.extra_config {
+            config = overlay(&config, extra)?;
         }
         std::fs::write(&config_path, config)
             .with_context(|| format!("cannot write {}", config_path.display()))?;
@@ -299,6 +304,28 @@ pub fn config_toml(
         },
     };
     Ok(toml::to_string(&config)?)
+}
+
+/// Lays the tables of the TOML file `extra` over the configuration `base`: a key of `extra` replaces the same
+/// key of `base`, and a table is merged key by key.
+fn overlay(base: &str, extra: &Path) -> Result<String> {
+    fn merge(into: &mut toml::Table, from: toml::Table) {
+        for (key, value) in from {
+            match (into.get_mut(&key), value) {
+                (Some(toml::Value::Table(mine)), toml::Value::Table(theirs)) => merge(mine, theirs),
+                (_, value) => {
+                    into.insert(key, value);
+                }
+            }
+        }
+    }
+    let text = std::fs::read_to_string(extra)
+        .with_context(|| format!("cannot read {}", extra.display()))?;
+    let from: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{} is not TOML", extra.display()))?;
+    let mut into: toml::Table = toml::from_str(base)?;
+    merge(&mut into, from);
+    Ok(toml::to_string(&into)?)
 }
 
 /// Finds the gateway binary: `explicit`, or `mmapi-gateway` beside this program (the same `target/<profile>`).

@@ -61,6 +61,9 @@ pub struct RunArgs {
     /// directory. The database should be empty: the benchmark does not clear it.
     #[arg(long)]
     pub database_url: Option<String>,
+    /// A TOML file of gateway settings laid over the benchmark's configuration (e.g. `[dispatch] nice = 0`).
+    #[arg(long)]
+    pub gateway_config: Option<PathBuf>,
     /// The gateway binary (default: `mmapi-gateway` beside this program, built first when run by cargo).
     #[arg(long)]
     pub gateway: Option<PathBuf>,
@@ -151,6 +154,7 @@ async fn run_in(args: &RunArgs, work: &Path) -> Result<()> {
         embedded_simulator: args.embedded_simulator,
         log_filter: args.gateway_log.clone(),
         database_url: args.database_url.clone(),
+        extra_config: args.gateway_config.clone(),
     });
     if args.prefill > 0 {
         if args.database_url.is_some() {

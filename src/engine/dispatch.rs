@@ -13,10 +13,15 @@ use tokio::sync::mpsc;
 use super::{now_ms, DispatchJob, Engine};
 use crate::store::{Change, TransactionRow};
 
-/// Starts the dispatcher: it sends each transaction queued by [`Engine::accept_transaction`] at once.
-pub fn spawn_dispatcher(engine: Arc<Engine>, mut queue: mpsc::Receiver<DispatchJob>) {
+/// Starts the dispatcher: it sends each transaction queued by [`Engine::accept_transaction`] at once. It and
+/// the operator calls it starts run on `runtime` (see [`super::background`]), or on the caller's runtime.
+pub fn spawn_dispatcher(
+    engine: Arc<Engine>,
+    mut queue: mpsc::Receiver<DispatchJob>,
+    runtime: Option<&tokio::runtime::Handle>,
+) {
     let e = engine;
-    tokio::spawn(async move {
+    let dispatcher = async move {
         while let Some(job) = queue.recv().await {
             let Ok(permit) = e.permits.clone().acquire_owned().await else {
                 break;
@@ -30,7 +35,11 @@ pub fn spawn_dispatcher(engine: Arc<Engine>, mut queue: mpsc::Receiver<DispatchJ
                 drop(permit);
             });
         }
-    });
+    };
+    match runtime {
+        Some(runtime) => drop(runtime.spawn(dispatcher)),
+        None => drop(tokio::spawn(dispatcher)),
+    }
 }
 
 pub(crate) fn transaction_of(row: &TransactionRow) -> Option<Transaction> {

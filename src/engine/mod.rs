@@ -4,6 +4,7 @@
 //! where the stopped one was.
 
 mod awaiting;
+pub mod background;
 pub mod batches;
 pub mod bills;
 pub mod cancel;

@@ -1,0 +1,79 @@
+//! The dispatcher runs on threads of its own at a lower CPU priority (`[dispatch] threads`, `nice`), and payments
+//! still go to the operator and settle from there.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{correlation_id, sandbox_config, TestGateway, PAYER};
+use reqwest::StatusCode;
+
+/// The nice value of each thread of this process whose name is `name` (Linux: `/proc/self/task/*/stat`, field
+/// 19, after the parenthesised name).
+#[cfg(target_os = "linux")]
+fn nice_of_threads_named(name: &str) -> Vec<i64> {
+    let mut nice = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").expect("/proc/self/task") {
+        let path = task.expect("a task entry").path();
+        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
+            continue; // the thread ended meanwhile
+        };
+        if comm.trim_end() != name {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+            continue;
+        };
+        let after_name = &stat[stat.rfind(')').expect("a stat line") + 2..];
+        // Fields from the third (state): nice is the 19th field of the line, the 17th after the name.
+        let field = after_name
+            .split(' ')
+            .nth(16)
+            .expect("a nice field")
+            .parse()
+            .expect("a number");
+        nice.push(field);
+    }
+    nice
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_calls_run_on_threads_of_their_own_at_the_configured_priority() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = sandbox_config(dir.path()).await;
+    config.dispatch.threads = 2;
+    config.dispatch.nice = 7;
+    let gw = TestGateway::start_with(config, dir).await;
+
+    let (status, body) = gw
+        .merchantpay(PAYER, "25.00", &[("X-CorrelationID", &correlation_id())])
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let id = body["serverCorrelationId"].as_str().expect("an id");
+    let state = gw.wait_final(id, Duration::from_secs(20)).await;
+    assert_eq!(state["status"], "completed", "{state}");
+
+    let dispatchers = nice_of_threads_named("mmapi-dispatch");
+    // Two workers, and any blocking-pool thread the runtime started (they carry its name and priority too).
+    assert!(
+        dispatchers.len() >= 2 && dispatchers.iter().all(|n| *n == 7),
+        "the dispatcher's threads: {dispatchers:?}"
+    );
+    // The threads that answer requests keep the process's priority.
+    let this_thread = nice_of_threads_named("tokio-rt-worker");
+    assert!(
+        !this_thread.is_empty() && this_thread.iter().all(|n| *n == 0),
+        "request threads: {this_thread:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_nice_value_outside_0_to_19_is_refused_at_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config_path = dir.path().join("gateway.toml");
+    std::fs::write(&config_path, "[dispatch]\nnice = 20\n").expect("config written");
+    let error = mmapi_gateway::config::Config::load(Some(&config_path), Default::default())
+        .expect_err("nice = 20 is refused");
+    assert!(error.to_string().contains("nice"), "{error}");
+}
