@@ -4,11 +4,9 @@
 //! On a busy machine both compete for the same cores. Accepting a payment is a commit and an answer; sending it
 //! is an operator call, its result and the state changes after it, several times the CPU. With one priority a
 //! burst makes every client wait on the operator calls of the payments before it; with the dispatcher's
-//! threads niced (`[dispatch] nice`, 10 by default: about a tenth of a core's share against a request thread),
+//! threads niced (`[dispatch] threads` above 0; `nice`, 10 by default: about a tenth of a core's share against a request thread),
 //! the answers come first and the calls take the CPU that is left. What waits is already committed: the queue
 //! drains as soon as the burst eases, and a stop leaves it on disk for the next start.
-
-use std::future::Future;
 
 use tokio::runtime::{Handle, Runtime};
 
@@ -34,13 +32,6 @@ impl BackgroundRuntime {
     /// Where tasks of this runtime are spawned.
     pub fn handle(&self) -> Option<&Handle> {
         self.runtime.as_ref().map(Runtime::handle)
-    }
-
-    /// Runs `task` on this runtime.
-    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
-        if let Some(handle) = self.handle() {
-            handle.spawn(task);
-        }
     }
 }
 
