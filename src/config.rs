@@ -141,7 +141,7 @@ pub struct DispatchSettings {
     /// the previous one's end.
     pub pull_interval_secs: u64,
     /// Threads of the runtime that sends accepted transactions to their operators, apart from the one that
-    /// answers requests. 0 (the default for now) sends them from the request runtime.
+    /// answers requests; by default one per core. 0 sends them from the request runtime, at its priority.
     pub threads: usize,
     /// The CPU priority of those threads as a Unix nice value (0–19; Linux only): with 10, a burst of requests
     /// is answered first and the operator calls use what CPU is left, the accepted transactions waiting, on
@@ -266,7 +266,7 @@ impl Default for DispatchSettings {
             review_after_secs: 86_400,
             review_after_secs_per_provider: std::collections::BTreeMap::new(),
             pull_interval_secs: 300,
-            threads: 0,
+            threads: std::thread::available_parallelism().map_or(2, usize::from),
             nice: 10,
         }
     }

@@ -37,6 +37,31 @@ fn nice_of_threads_named(name: &str) -> Vec<i64> {
     nice
 }
 
+/// Context switches, summed over the threads of this process named `name` (`/proc/self/task/*/status`): a thread
+/// parked with nothing to do makes none, so a rise shows work ran on those threads.
+#[cfg(target_os = "linux")]
+fn switches_of_threads_named(name: &str) -> u64 {
+    let mut switches = 0;
+    for task in std::fs::read_dir("/proc/self/task").expect("/proc/self/task") {
+        let path = task.expect("a task entry").path();
+        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
+            continue;
+        };
+        if comm.trim_end() != name {
+            continue;
+        }
+        let Ok(status) = std::fs::read_to_string(path.join("status")) else {
+            continue;
+        };
+        switches += status
+            .lines()
+            .filter(|line| line.contains("ctxt_switches:"))
+            .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    switches
+}
+
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_calls_run_on_threads_of_their_own_at_the_configured_priority() {
@@ -45,6 +70,9 @@ async fn operator_calls_run_on_threads_of_their_own_at_the_configured_priority()
     config.dispatch.threads = 2;
     config.dispatch.nice = 7;
     let gw = TestGateway::start_with(config, dir).await;
+    // Let the dispatch runtime's threads start and park; from here they run only when work is given to them.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle = switches_of_threads_named("mmapi-dispatch");
 
     let (status, body) = gw
         .merchantpay(PAYER, "25.00", &[("X-CorrelationID", &correlation_id())])
@@ -53,6 +81,12 @@ async fn operator_calls_run_on_threads_of_their_own_at_the_configured_priority()
     let id = body["serverCorrelationId"].as_str().expect("an id");
     let state = gw.wait_final(id, Duration::from_secs(20)).await;
     assert_eq!(state["status"], "completed", "{state}");
+    // The payment was sent from those threads: they woke for it (spawned anywhere else, they would have slept).
+    let after = switches_of_threads_named("mmapi-dispatch");
+    assert!(
+        after > idle,
+        "the dispatch threads did not run: {idle} context switches before the payment, {after} after"
+    );
 
     let dispatchers = nice_of_threads_named("mmapi-dispatch");
     // Two workers, and any blocking-pool thread the runtime started (they carry its name and priority too).
