@@ -141,7 +141,9 @@ pub struct DispatchSettings {
     /// the previous one's end.
     pub pull_interval_secs: u64,
     /// Threads of the runtime that sends accepted transactions to their operators, apart from the one that
-    /// answers requests; by default one per core. 0 sends them from the request runtime, at its priority.
+    /// answers requests. 0 (the default) sends them from the request runtime, at its priority: on a saturated
+    /// machine niced operator calls stay in flight longer, so a crash finds more of them in doubt (README,
+    /// "Performance").
     pub threads: usize,
     /// The CPU priority of those threads as a Unix nice value (0–19; Linux only): with 10, a burst of requests
     /// is answered first and the operator calls use what CPU is left, the accepted transactions waiting, on
@@ -266,7 +268,7 @@ impl Default for DispatchSettings {
             review_after_secs: 86_400,
             review_after_secs_per_provider: std::collections::BTreeMap::new(),
             pull_interval_secs: 300,
-            threads: std::thread::available_parallelism().map_or(2, usize::from),
+            threads: 0,
             nice: 10,
         }
     }
