@@ -264,9 +264,7 @@ pub async fn start(config: Config) -> Result<Gateway, AppError> {
     spawn_dispatcher(
         engine.clone(),
         dispatch_rx,
-        dispatch_runtime
-            .as_ref()
-            .and_then(BackgroundRuntime::handle),
+        dispatch_runtime.as_ref().map(BackgroundRuntime::handle),
     );
     crate::reconcile::spawn(engine.clone());
     crate::engine::spawn_batch_runner(engine.clone());

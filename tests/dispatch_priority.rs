@@ -8,58 +8,53 @@ use std::time::Duration;
 use common::{correlation_id, sandbox_config, TestGateway, PAYER};
 use reqwest::StatusCode;
 
-/// The nice value of each thread of this process whose name is `name` (Linux: `/proc/self/task/*/stat`, field
-/// 19, after the parenthesised name).
+/// The `/proc/self/task/<tid>` directories of this process's threads named `name` (Linux).
 #[cfg(target_os = "linux")]
-fn nice_of_threads_named(name: &str) -> Vec<i64> {
-    let mut nice = Vec::new();
-    for task in std::fs::read_dir("/proc/self/task").expect("/proc/self/task") {
-        let path = task.expect("a task entry").path();
-        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
-            continue; // the thread ended meanwhile
-        };
-        if comm.trim_end() != name {
-            continue;
-        }
-        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
-            continue;
-        };
-        let after_name = &stat[stat.rfind(')').expect("a stat line") + 2..];
-        // Fields from the third (state): nice is the 19th field of the line, the 17th after the name.
-        let field = after_name
-            .split(' ')
-            .nth(16)
-            .expect("a nice field")
-            .parse()
-            .expect("a number");
-        nice.push(field);
-    }
-    nice
+fn threads_named(name: &str) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .map(|task| task.expect("a task entry").path())
+        // A thread that ended meanwhile has no comm left to read.
+        .filter(|path| {
+            std::fs::read_to_string(path.join("comm")).is_ok_and(|comm| comm.trim_end() == name)
+        })
+        .collect()
 }
 
-/// Context switches, summed over the threads of this process named `name` (`/proc/self/task/*/status`): a thread
-/// parked with nothing to do makes none, so a rise shows work ran on those threads.
+/// The nice value of each thread of this process named `name` (`stat`: field 19, the 17th after the
+/// parenthesised name).
+#[cfg(target_os = "linux")]
+fn nice_of_threads_named(name: &str) -> Vec<i64> {
+    threads_named(name)
+        .into_iter()
+        .filter_map(|path| std::fs::read_to_string(path.join("stat")).ok())
+        .map(|stat| {
+            let after_name = &stat[stat.rfind(')').expect("a stat line") + 2..];
+            after_name
+                .split(' ')
+                .nth(16)
+                .expect("a nice field")
+                .parse()
+                .expect("a number")
+        })
+        .collect()
+}
+
+/// Context switches, summed over the threads of this process named `name` (`status`): a thread parked with
+/// nothing to do makes none, so a rise shows work ran on those threads.
 #[cfg(target_os = "linux")]
 fn switches_of_threads_named(name: &str) -> u64 {
-    let mut switches = 0;
-    for task in std::fs::read_dir("/proc/self/task").expect("/proc/self/task") {
-        let path = task.expect("a task entry").path();
-        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
-            continue;
-        };
-        if comm.trim_end() != name {
-            continue;
-        }
-        let Ok(status) = std::fs::read_to_string(path.join("status")) else {
-            continue;
-        };
-        switches += status
-            .lines()
-            .filter(|line| line.contains("ctxt_switches:"))
-            .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
-            .sum::<u64>();
-    }
-    switches
+    threads_named(name)
+        .into_iter()
+        .filter_map(|path| std::fs::read_to_string(path.join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|line| line.contains("ctxt_switches:"))
+                .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
 }
 
 #[cfg(target_os = "linux")]

@@ -6,13 +6,17 @@
 //! burst makes every client wait on the operator calls of the payments before it; with the dispatcher's
 //! threads niced (`[dispatch] threads` above 0; `nice`, 10 by default: about a tenth of a core's share against a request thread),
 //! the answers come first and the calls take the CPU that is left. What waits is already committed: the queue
-//! drains as soon as the burst eases, and a stop leaves it on disk for the next start.
+//! drains as soon as the burst eases, and a stop leaves it on disk for the next start. The cost, and why it is
+//! off by default: on a saturated machine the niced calls stay in flight longer, so a crash finds more of them
+//! sent but unacknowledged (README, "Performance").
 
 use tokio::runtime::{Handle, Runtime};
 
 /// A runtime owned by the gateway, shut down (without waiting for its tasks) when dropped.
 pub struct BackgroundRuntime {
+    /// Taken only when dropped.
     runtime: Option<Runtime>,
+    handle: Handle,
 }
 
 impl BackgroundRuntime {
@@ -25,13 +29,14 @@ impl BackgroundRuntime {
             .enable_all()
             .build()?;
         Ok(Self {
+            handle: runtime.handle().clone(),
             runtime: Some(runtime),
         })
     }
 
     /// Where tasks of this runtime are spawned.
-    pub fn handle(&self) -> Option<&Handle> {
-        self.runtime.as_ref().map(Runtime::handle)
+    pub fn handle(&self) -> &Handle {
+        &self.handle
     }
 }
 
