@@ -362,6 +362,16 @@ impl Provider for GuardedProvider {
         result
     }
 
+    async fn resend(
+        &self,
+        transaction: &Transaction,
+        context: &DispatchContext,
+    ) -> Result<Submitted, ProviderError> {
+        let result = self.inner.resend(transaction, context).await;
+        self.record_for(transaction.currency.code(), &result);
+        result
+    }
+
     async fn status(
         &self,
         transaction: &Transaction,

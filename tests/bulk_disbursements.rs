@@ -518,9 +518,12 @@ async fn a_kes_and_tzs_batch_survives_two_sigkills_and_pays_each_item_once() {
         wait_up(&reqwest::Client::new(), &base).await;
     }
     // An item being sent at a kill whose request never reached the operator (the sandbox simulators die with
-    // the gateway) cannot be known to be unpaid by the gateway: once its status queries have not found it by the
-    // give-up time it is left for manual review, never sent again on a guess. Here the operator of the gateway
-    // settles each one from the operator's own record: the simulators never received it, so no money moved.
+    // the gateway): a TZS one, which the M-Pesa OpenAPI's status query does not know, is sent again under its
+    // ThirdPartyConversationID (M-Pesa would refuse a repeat of one it took), and paid once. A KES one cannot be
+    // known to be unpaid by the gateway (Daraja takes no such key): once its status queries have not found it by
+    // the give-up time it is left for manual review, never sent again on a guess. Here the operator of the
+    // gateway settles each one from the operator's own record: the simulators never received it, so no money
+    // moved.
     let started = Instant::now();
     let mut unsent: Vec<String> = Vec::new();
     let batch = loop {
@@ -550,6 +553,10 @@ async fn a_kes_and_tzs_batch_survives_two_sigkills_and_pays_each_item_once() {
             .await;
             assert_eq!(status, StatusCode::NO_CONTENT);
             let (_, tx) = get_json(&http, &format!("{base}/transactions/{reference}")).await;
+            assert_eq!(
+                tx["currency"], "KES",
+                "an M-Pesa OpenAPI item is sent again, not left for review: {tx}"
+            );
             let msisdn = tx["creditParty"][0]["value"].as_str().unwrap();
             expected.remove(msisdn.trim_start_matches('+'));
             unsent.push(reference);
@@ -671,8 +678,8 @@ async fn a_kes_and_tzs_batch_survives_two_sigkills_and_pays_each_item_once() {
         "bulk disbursements: {n} items ({valid} valid: {kes_items} KES, {} TZS; {invalid} rejected when \
          posted): {sustained:.0} items/s completed from approval to the first kill; with two SIGKILLs and \
          restarts the batch completed {:.1} s after approval. KES {kes_sum} and TZS {tzs_sum} paid, none twice; \
-         {unsent_count} items in flight at a kill never reached the operator and were settled as failed by \
-         manual review.",
+         {unsent_count} KES items in flight at a kill never reached the operator and were settled as failed by \
+         manual review (TZS ones are sent again under their key).",
         valid as usize - kes_items,
         elapsed.as_secs_f64(),
     );

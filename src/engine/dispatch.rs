@@ -6,7 +6,9 @@ use tracing::Instrument;
 
 use mmapi_core::error::{ErrorCategory, ErrorCode};
 use mmapi_core::model::Transaction;
-use mmapi_core::provider::{DispatchContext, Failure, Outcome, ProviderError, ProviderRefs};
+use mmapi_core::provider::{
+    DispatchContext, Failure, Outcome, ProviderError, ProviderRefs, Submitted,
+};
 use mmapi_core::GsmaError;
 use tokio::sync::mpsc;
 
@@ -109,28 +111,7 @@ async fn dispatch_row(engine: &Engine, row: &TransactionRow) {
     let now = now_ms();
     let outcome = match result {
         Ok(submitted) => {
-            if submitted.outcome == Outcome::Pending {
-                let refs_json = serde_json::to_string(&submitted.refs).unwrap_or_default();
-                let change = Change::Acknowledged {
-                    transaction_reference: reference.clone(),
-                    provider_reference: submitted.refs.reference.clone(),
-                    provider_refs: refs_json.clone(),
-                    next_check_at: now + millis(deadline),
-                    now_ms: now,
-                };
-                match engine.store.apply(change).await {
-                    Ok(_) => engine.awaiting.acknowledged(
-                        reference,
-                        &submitted.refs.reference,
-                        &refs_json,
-                    ),
-                    Err(e) => {
-                        tracing::error!(reference, error = %e, "could not record the operator's acknowledgement")
-                    }
-                }
-                return;
-            }
-            finish(engine, row, &submitted.outcome, Some(&submitted.refs)).await;
+            record_submitted(engine, row, &submitted, deadline).await;
             return;
         }
         Err(ProviderError::Rejected(failure)) => Outcome::Failed(failure),
@@ -171,6 +152,87 @@ async fn dispatch_row(engine: &Engine, row: &TransactionRow) {
         }
     };
     finish(engine, row, &outcome, None).await;
+}
+
+/// Records the operator's answer to a request it took: its references, to await the result with (or ask
+/// about it after `deadline`), or the outcome when it answered synchronously.
+async fn record_submitted(
+    engine: &Engine,
+    row: &TransactionRow,
+    submitted: &Submitted,
+    deadline: Duration,
+) {
+    let reference = &row.transaction_reference;
+    if submitted.outcome != Outcome::Pending {
+        finish(engine, row, &submitted.outcome, Some(&submitted.refs)).await;
+        return;
+    }
+    let now = now_ms();
+    let refs_json = serde_json::to_string(&submitted.refs).unwrap_or_default();
+    let change = Change::Acknowledged {
+        transaction_reference: reference.clone(),
+        provider_reference: submitted.refs.reference.clone(),
+        provider_refs: refs_json.clone(),
+        next_check_at: now + millis(deadline),
+        now_ms: now,
+    };
+    match engine.store.apply(change).await {
+        Ok(_) => engine
+            .awaiting
+            .acknowledged(reference, &submitted.refs.reference, &refs_json),
+        Err(e) => {
+            tracing::error!(reference, error = %e, "could not record the operator's acknowledgement")
+        }
+    }
+}
+
+/// Sends an in-doubt transaction that the operator never acknowledged again, under its idempotency key (see
+/// [`mmapi_core::provider::Provider::resend`]). Returns whether that settled where it stands: the operator took
+/// it now (acknowledged, or answered with its outcome). Anything else leaves it in doubt, for the caller to
+/// ask about later: a refusal may be the operator's duplicate of a first request it did carry out.
+pub(crate) async fn resend(
+    engine: &Engine,
+    provider: &dyn mmapi_core::provider::Provider,
+    row: &TransactionRow,
+    transaction: &Transaction,
+) -> bool {
+    let reference = &row.transaction_reference;
+    let context = match dispatch_context(engine, transaction).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(reference, error = %e, "could not load the original of a reversal to resend it");
+            return false;
+        }
+    };
+    // Awaited before the call, as a first send is: an asynchronous result may come before the answer.
+    engine.awaiting.insert(row);
+    let started = std::time::Instant::now();
+    let result = provider.resend(transaction, &context).await;
+    if !matches!(result, Err(ProviderError::Unsupported(_))) {
+        crate::metrics::metrics().operator_call(
+            &row.provider,
+            "resend",
+            crate::metrics::outcome_of(&result),
+            started.elapsed(),
+        );
+    }
+    match result {
+        Ok(submitted) => {
+            tracing::info!(reference, provider = %row.provider, "in-doubt transaction sent again under its idempotency key; the operator took it");
+            let deadline = provider.result_deadline(transaction.transaction_type);
+            record_submitted(engine, row, &submitted, deadline).await;
+            true
+        }
+        Err(ProviderError::Unsupported(_)) => false,
+        Err(ProviderError::Rejected(failure)) => {
+            tracing::info!(reference, provider = %row.provider, code = %failure.provider_code, "the operator refused the resend of an in-doubt transaction (a duplicate if it has the first); still in doubt");
+            false
+        }
+        Err(e) => {
+            tracing::info!(reference, provider = %row.provider, error = %e, "resend of an in-doubt transaction gave no answer; still in doubt");
+            false
+        }
+    }
 }
 
 /// What a provider needs besides the transaction: for a reversal, the original with its operator references.

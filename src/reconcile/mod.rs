@@ -10,7 +10,7 @@ use std::time::Duration;
 use mmapi_core::model::Transaction;
 use mmapi_core::provider::{Outcome, ProviderRefs};
 
-use crate::engine::dispatch::{dispatch, finish, mark_in_doubt, millis, transaction_of};
+use crate::engine::dispatch::{dispatch, finish, mark_in_doubt, millis, resend, transaction_of};
 use crate::engine::{now_ms, Engine};
 use crate::store::{Change, TransactionRow};
 
@@ -97,12 +97,19 @@ async fn check_status(engine: &Engine, row: &TransactionRow) {
         crate::metrics::outcome_of(&answer),
         started.elapsed(),
     );
-    match answer {
-        Ok(Outcome::Pending) => {}
-        Ok(outcome) => {
-            finish(engine, row, &outcome, None).await;
+    if let Ok(outcome) = &answer {
+        if *outcome != Outcome::Pending {
+            finish(engine, row, outcome, None).await;
             return;
         }
+    }
+    // Not known to the operator, or no answer: a request it never acknowledged goes again under its idempotency
+    // key, where the operator has one (it refuses a repeat of one it took).
+    if unacknowledged(row) && resend(engine, provider.as_ref(), row, &transaction).await {
+        return;
+    }
+    match answer {
+        Ok(_) => {}
         Err(e) => {
             if unacknowledged_expired(provider.as_ref(), row, &transaction) {
                 // The operator may have taken it and its result been lost: only a person can tell.
@@ -164,7 +171,7 @@ fn unacknowledged_expired(
     row: &TransactionRow,
     transaction: &Transaction,
 ) -> bool {
-    if row.provider_reference.is_some() || row.dispatch_state != "in_doubt" {
+    if !unacknowledged(row) {
         return false;
     }
     let Some(expiry) = provider.unacknowledged_expiry(transaction.transaction_type) else {
@@ -174,4 +181,9 @@ fn unacknowledged_expired(
         return false;
     };
     now_ms() >= since + millis(expiry)
+}
+
+/// Whether a transaction may have been sent but the operator never acknowledged it (no operator reference).
+fn unacknowledged(row: &TransactionRow) -> bool {
+    row.provider_reference.is_none() && row.dispatch_state == "in_doubt"
 }

@@ -251,13 +251,8 @@ impl CallbackReceiver {
         let received = Arc::new(Mutex::new(Vec::new()));
         let state = (received.clone(), Arc::new(Mutex::new(script)));
         let app = Router::new().route("/cb", put(record)).with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move { axum::serve(listener, app).await });
         Self {
-            url: format!("http://{addr}/cb"),
+            url: format!("{}/cb", serve_on_loopback(app).await),
             received,
         }
     }
@@ -305,6 +300,16 @@ async fn record(
 }
 
 /// `Authorization: Basic` for a client's consumer key and secret.
+/// Serves `app` on a fresh loopback port for the rest of the test; returns its base URL (`http://127.0.0.1:port`).
+pub async fn serve_on_loopback(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
 pub fn basic_auth(credentials: &IssuedCredentials) -> String {
     use base64::Engine as _;
     let pair = format!(

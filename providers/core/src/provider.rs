@@ -315,6 +315,26 @@ pub trait Provider: Send + Sync {
         context: &DispatchContext,
     ) -> Result<Submitted, ProviderError>;
 
+    /// Sends a transaction again that was left in doubt before the operator acknowledged it (a timeout, or the
+    /// gateway stopped mid-call) and that the operator's status query does not know, under the same idempotency
+    /// key as the first request, where the operator refuses a repeat of a key it has taken (M-Pesa OpenAPI:
+    /// `input_ThirdPartyConversationID`). So a request that never arrived is carried out now, and one that did
+    /// is refused as a duplicate rather than carried out twice. A refusal (`Rejected`, the duplicate among them)
+    /// therefore settles nothing: the first request may have been carried out, and its result, a status query
+    /// or a person settles it. The default, and where a late resend would do harm (a payment prompt on a
+    /// customer's phone long after they paid at a till): `Unsupported`, and the transaction waits for its
+    /// result, a status query or a person.
+    async fn resend(
+        &self,
+        transaction: &Transaction,
+        context: &DispatchContext,
+    ) -> Result<Submitted, ProviderError> {
+        let _ = (transaction, context);
+        Err(ProviderError::Unsupported(
+            "this operator takes no idempotency key to resend under".into(),
+        ))
+    }
+
     /// Asks the operator what became of a transaction (used by reconciliation).
     async fn status(
         &self,

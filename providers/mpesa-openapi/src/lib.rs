@@ -474,6 +474,28 @@ impl Provider for OpenApiProvider {
         }
     }
 
+    /// Every money-moving API refuses a repeat of its `input_ThirdPartyConversationID` (409 `INS-10`), and the
+    /// key is derived from the transaction reference, so the same request goes again. Not a customer payment
+    /// (`c2bPayment/singleStage/`): its USSD prompt would reach the customer long after they were at the till.
+    /// A payment under a debit mandate prompts nobody and is sent again.
+    async fn resend(
+        &self,
+        tx: &Transaction,
+        context: &DispatchContext,
+    ) -> Result<Submitted, ProviderError> {
+        let under_mandate = mmapi_core::model::party_value(
+            &tx.debit_party,
+            mmapi_core::mandate::MANDATE_REFERENCE_KEY,
+        )
+        .is_some();
+        if tx.transaction_type.is_customer_payment() && !under_mandate {
+            return Err(ProviderError::Unsupported(
+                "a USSD payment prompt is not sent again long after the customer was asked".into(),
+            ));
+        }
+        Provider::submit(self, tx, context).await
+    }
+
     async fn status(
         &self,
         tx: &Transaction,

@@ -195,6 +195,61 @@ async fn disbursement_transfer_and_reversal_complete() {
     completed(&p.submit(&reversal, &context).await.unwrap());
 }
 
+/// A transaction left in doubt goes again under the same `input_ThirdPartyConversationID`: carried out when the
+/// first request never arrived, refused as a duplicate (INS-10, nothing moves) when it did. A customer's USSD
+/// prompt is never sent again.
+#[tokio::test]
+async fn a_resend_carries_out_a_lost_request_once_and_never_prompts_a_customer_again() {
+    let (sim, base) = simulator(SimulatorConfig::default()).await;
+    let p = provider(market(&base, sim.public_key_base64()));
+    let payout = |msisdn: &str| {
+        tx(
+            TransactionType::Disbursement,
+            json!({"amount": "1200", "currency": "TZS",
+                "creditParty": [{"key": "msisdn", "value": msisdn}]}),
+        )
+    };
+    let context = DispatchContext::default();
+
+    // The first request never reached M-Pesa: the resend pays.
+    let lost = payout("0754000222");
+    let before = sim.balance_of("vodacomTZN", "255754000222").unwrap();
+    completed(&p.resend(&lost, &context).await.unwrap());
+    let after = sim.balance_of("vodacomTZN", "255754000222").unwrap();
+    assert_eq!(
+        after.parse::<f64>().unwrap() - before.parse::<f64>().unwrap(),
+        1200.0
+    );
+
+    // It did: the resend is refused as a duplicate and nothing moves again.
+    let taken = payout("0754000333");
+    completed(&p.submit(&taken, &context).await.unwrap());
+    let paid = sim.balance_of("vodacomTZN", "255754000333").unwrap();
+    match p.resend(&taken, &context).await {
+        Err(ProviderError::Rejected(f)) => {
+            assert_eq!(f.provider_code, "INS-10");
+            assert_eq!(f.error.error_code, ErrorCode::DuplicateRequest);
+        }
+        other => panic!("a resend of a request M-Pesa took: {other:?}"),
+    }
+    assert_eq!(sim.balance_of("vodacomTZN", "255754000333").unwrap(), paid);
+    let key = mmapi_mpesa_openapi::transform::third_party_id(&taken.transaction_reference);
+    assert_eq!(
+        sim.submissions().get(&key),
+        Some(&2),
+        "the duplicate reached M-Pesa and was refused"
+    );
+
+    // A customer payment (a USSD prompt) is not resent.
+    let prompt = merchantpay("000000000001", "10");
+    assert!(matches!(
+        p.resend(&prompt, &context).await,
+        Err(ProviderError::Unsupported(_))
+    ));
+    let key = mmapi_mpesa_openapi::transform::third_party_id(&prompt.transaction_reference);
+    assert_eq!(sim.submissions().get(&key), None);
+}
+
 #[tokio::test]
 async fn an_expired_session_is_renewed_transparently() {
     let (sim, base) = simulator(SimulatorConfig {
