@@ -31,8 +31,8 @@ enum Loss {
     Nothing,
     /// Payouts never reach M-Pesa: held until the gateway gives up on them.
     Requests,
-    /// Payouts reach M-Pesa, their answers are held until the gateway gives up, and status queries ask for an
-    /// unknown reference (M-Pesa answers its real "not found", `INS-23`).
+    /// Payouts reach M-Pesa, the answers of those it takes are held until the gateway gives up (its refusals
+    /// pass), and status queries ask for an unknown reference (M-Pesa answers its real "not found", `INS-23`).
     AnswersAndQueries,
 }
 
@@ -93,7 +93,7 @@ async fn relay(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
     let status = answer.status();
     let content_type = answer.headers().get("content-type").cloned();
     let bytes = answer.bytes().await.unwrap();
-    if payout && loss == Loss::AnswersAndQueries {
+    if payout && loss == Loss::AnswersAndQueries && status.is_success() {
         tokio::time::sleep(HELD).await;
     }
     let mut response = Response::builder().status(status.as_u16());
@@ -189,6 +189,32 @@ async fn wait_in_doubt(gw: &TestGateway, reference: &str) {
     }
 }
 
+/// The transaction's story as the dashboard shows it: each step's kind, and for a resend what the operator made
+/// of it.
+async fn story(gw: &TestGateway, reference: &str) -> Vec<String> {
+    let events = gw
+        .gateway
+        .engine
+        .store()
+        .transaction_events(reference)
+        .await
+        .unwrap();
+    events
+        .iter()
+        .map(|event| {
+            if event.kind != "resent" {
+                return event.kind.clone();
+            }
+            let detail: serde_json::Value =
+                serde_json::from_str(event.detail.as_deref().unwrap_or("{}")).unwrap();
+            let code = detail["providerCode"].as_str().unwrap_or("");
+            format!("resent {} {code}", detail["answer"].as_str().unwrap_or(""))
+                .trim_end()
+                .to_owned()
+        })
+        .collect()
+}
+
 fn balance(sim: &OpenApiSimulator, msisdn: &str) -> f64 {
     sim.balance_of("vodacomTZN", msisdn)
         .unwrap()
@@ -218,6 +244,16 @@ async fn a_payout_lost_on_the_way_is_sent_again_and_paid_once() {
     assert!(tx["transactionReceipt"].is_string(), "{tx}");
     assert_eq!(sim.submissions().get(&key), Some(&1));
     assert_eq!(balance(&sim, "255754000444") - before, 3100.0);
+    assert_eq!(
+        story(&gw, &reference).await,
+        [
+            "accepted",
+            "dispatched",
+            "in_doubt",
+            "resent taken",
+            "completed"
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -256,4 +292,14 @@ async fn a_payout_whose_answer_was_lost_is_not_paid_twice() {
     assert!(sent >= 2, "{sent}");
     let (_, tx) = gw.get(&format!("/transactions/{reference}")).await;
     assert_eq!(tx["transactionStatus"], "completed", "{tx}");
+    let steps = story(&gw, &reference).await;
+    assert!(
+        steps.iter().any(|s| s == "resent refused INS-10"),
+        "{steps:?}"
+    );
+    assert_eq!(
+        steps.last().map(String::as_str),
+        Some("completed"),
+        "{steps:?}"
+    );
 }

@@ -92,6 +92,7 @@ fn label(kind: &str) -> &str {
         "acknowledged" => "Operator acknowledgement",
         "retry" => "Operator unreachable; will retry",
         "in_doubt" => "Operator answer unknown; settled by status query",
+        "resent" => "Sent again under its idempotency key (the operator refuses a repeat)",
         "review" => "Waiting for manual review",
         "completed" => "Operator result: completed",
         "failed" => "Result: failed",

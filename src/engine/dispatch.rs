@@ -216,23 +216,33 @@ pub(crate) async fn resend(
             started.elapsed(),
         );
     }
-    match result {
-        Ok(submitted) => {
-            tracing::info!(reference, provider = %row.provider, "in-doubt transaction sent again under its idempotency key; the operator took it");
-            let deadline = provider.result_deadline(transaction.transaction_type);
-            record_submitted(engine, row, &submitted, deadline).await;
-            true
-        }
-        Err(ProviderError::Unsupported(_)) => false,
+    let answer = match &result {
+        Err(ProviderError::Unsupported(_)) => return false,
+        Ok(_) => serde_json::json!({"answer": "taken"}),
         Err(ProviderError::Rejected(failure)) => {
             tracing::info!(reference, provider = %row.provider, code = %failure.provider_code, "the operator refused the resend of an in-doubt transaction (a duplicate if it has the first); still in doubt");
-            false
+            serde_json::json!({"answer": "refused", "providerCode": failure.provider_code})
         }
         Err(e) => {
             tracing::info!(reference, provider = %row.provider, error = %e, "resend of an in-doubt transaction gave no answer; still in doubt");
-            false
+            serde_json::json!({"answer": "none"})
         }
+    };
+    let step = Change::Resent {
+        transaction_reference: reference.clone(),
+        answer: answer.to_string(),
+        now_ms: now_ms(),
+    };
+    if let Err(e) = engine.store.apply(step).await {
+        tracing::warn!(reference, error = %e, "could not record a resend in the transaction's story");
     }
+    let Ok(submitted) = result else {
+        return false;
+    };
+    tracing::info!(reference, provider = %row.provider, "in-doubt transaction sent again under its idempotency key; the operator took it");
+    let deadline = provider.result_deadline(transaction.transaction_type);
+    record_submitted(engine, row, &submitted, deadline).await;
+    true
 }
 
 /// What a provider needs besides the transaction: for a reversal, the original with its operator references.

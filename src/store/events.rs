@@ -67,6 +67,16 @@ pub(super) fn step_of(change: &Change) -> Option<Step<'_>> {
             now_ms,
             ..
         } => transaction(transaction_reference, *now_ms, "in_doubt", None),
+        Change::Resent {
+            transaction_reference,
+            answer,
+            now_ms,
+        } => transaction(
+            transaction_reference,
+            *now_ms,
+            "resent",
+            Some(answer.clone()),
+        ),
         Change::Review {
             transaction_reference,
             now_ms,

@@ -253,6 +253,13 @@ pub enum Change {
         next_check_at: i64,
         now_ms: i64,
     },
+    /// Sent again while in doubt, under its idempotency key (see `Provider::resend`); `answer` (JSON) says what
+    /// the operator made of it. A step of its story; the state changes, if at all, by the change that follows.
+    Resent {
+        transaction_reference: String,
+        answer: String,
+        now_ms: i64,
+    },
     /// A status check found it still pending; look again at `next_check_at`.
     CheckLater {
         transaction_reference: String,

@@ -87,6 +87,10 @@ impl WriteOp {
                     transaction_reference,
                     ..
                 }
+                | Change::Resent {
+                    transaction_reference,
+                    ..
+                }
                 | Change::Review {
                     transaction_reference,
                     ..
@@ -455,6 +459,17 @@ async fn apply<C: WriteConn>(conn: &mut C, change: &Change) -> Result<u64, Store
                 "UPDATE transactions SET next_check_at = $2, check_attempts = check_attempts + 1, updated_at = $3 \
                  WHERE transaction_reference = $1 AND status = 'pending'",
                 &[transaction_reference.into(), (*next_check_at).into(), (*now_ms).into()],
+            )
+            .await
+        }
+        Change::Resent {
+            transaction_reference,
+            now_ms,
+            ..
+        } => {
+            conn.execute(
+                "UPDATE transactions SET updated_at = $2 WHERE transaction_reference = $1 AND status = 'pending'",
+                &[transaction_reference.into(), (*now_ms).into()],
             )
             .await
         }
