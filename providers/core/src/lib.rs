@@ -14,6 +14,7 @@ pub mod provider;
 pub mod quotation;
 pub mod secret;
 pub mod simulator_faults;
+pub mod simulator_submissions;
 pub mod time;
 
 pub use amount::Amount;

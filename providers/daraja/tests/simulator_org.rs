@@ -142,6 +142,13 @@ impl Running {
         self.sim.balance_of(account).expect("known account")
     }
 
+    /// GETs one of the simulator's own `/__simulator/…` reports.
+    async fn report(&self, name: &str) -> Value {
+        let url = format!("{}/__simulator/{name}", self.base);
+        let response = self.http.get(url).send().await.expect("report");
+        response.json().await.expect("json")
+    }
+
     fn b2c(&self, ocid: &str, party_b: &str, amount: u64, result_url: &str) -> Value {
         json!({
             "OriginatorConversationID": ocid,
@@ -582,6 +589,12 @@ async fn b2c_duplicate_originator_conversation_id_and_sync_errors() {
     receiver.next().await;
     receiver.nothing_for(Duration::from_millis(150)).await;
     assert_eq!(sim.balance(CUSTOMER), "100100.00", "paid once");
+    // Sent twice, carried out once: the repeat is counted as refused, so it is no duplicate.
+    assert_eq!(sim.sim.submissions().get(&url), Some(&2));
+    assert_eq!(sim.sim.refused_repeats().get(&url), Some(&1));
+    let report = sim.report("submissions").await;
+    assert_eq!(report["refusedRepeats"][&url], 1, "{report}");
+    assert_eq!(report["duplicates"], json!([]), "{report}");
 
     let mut bad = sim.b2c("dup-2", "0708374149", 100, &url);
     let (status, resp) = sim.post("/mpesa/b2c/v3/paymentrequest", &bad).await;
@@ -1308,6 +1321,11 @@ async fn journal_replay_restores_balances_and_owed_results() {
     receiver.nothing_for(Duration::from_millis(200)).await;
 
     let third = Running::start(journaled(50)).await;
+    assert_eq!(
+        third.sim.refused_repeats().get(&url),
+        Some(&1),
+        "the refused repeat is read back from the journal"
+    );
     let (path_hit, _, owed) = receiver.next().await;
     assert_eq!(
         path_hit, "/owed",
@@ -1642,15 +1660,7 @@ async fn standing_orders_and_invoices_survive_a_restart_without_paying_twice() {
 
     let second = Running::start(journaled()).await;
     // The clock is where it was, and no payment is taken again (the scheduler ticks every second).
-    let clock: Value = second
-        .http
-        .get(format!("{}/__simulator/clock", second.base))
-        .send()
-        .await
-        .expect("clock")
-        .json()
-        .await
-        .expect("json");
+    let clock = second.report("clock").await;
     assert_eq!(clock["offsetSeconds"], json!(24 * 3600), "{clock}");
     receiver.nothing_for(Duration::from_millis(1_500)).await;
     assert_eq!(second.balance(CUSTOMER), customer);

@@ -305,5 +305,8 @@ async fn submissions_are_counted_per_third_party_conversation_id() {
         .expect("json");
     assert_eq!(stats["submissions"][&a], 2, "{stats}");
     assert_eq!(stats["submissions"][&b], 1, "{stats}");
-    assert_eq!(stats["duplicates"], json!([a]));
+    // Sent twice, carried out once: the repeat was refused, so it is no duplicate.
+    assert_eq!(stats["refusedRepeats"], json!({ &a: 1 }), "{stats}");
+    assert_eq!(stats["duplicates"], json!([]));
+    assert_eq!(sim.sim.refused_repeats().get(&a), Some(&1));
 }

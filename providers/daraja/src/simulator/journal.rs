@@ -30,6 +30,8 @@ pub(crate) enum JournalEvent {
     /// A B2C, B2B, Transaction Status, Account Balance or Reversal request was accepted and
     /// decided.
     ResultCreated(ResultRecord),
+    /// A B2C request was refused as a repeat of one already taken (`500.002.1001`); nothing was decided.
+    RepeatRefused { result_url: String },
     /// C2B URLs were registered (replacing any earlier registration of the shortcode).
     C2bRegistered(C2bRegistration),
     /// A C2B payment was simulated; it is decided after the callback delay.

@@ -31,17 +31,14 @@
 //! routes.
 //!
 //! Faults can be injected, deterministically from a seed: see [`Faults`]. The simulator counts how often each
-//! transaction was submitted to it ([`DarajaSimulator::submissions`], also `GET /__simulator/submissions`), so
-//! a test can show that nothing was sent twice.
+//! transaction was submitted to it ([`DarajaSimulator::submissions`], also `GET /__simulator/submissions`) and
+//! how many of those were repeats it refused under their `OriginatorConversationID`
+//! ([`DarajaSimulator::refused_repeats`]), so a test can show that nothing was carried out twice.
 
-use std::{
-    collections::HashMap,
-    path::PathBuf,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
 
 use axum::Router;
+use mmapi_core::simulator_submissions::SubmissionCounts;
 use rust_decimal::{prelude::ToPrimitive, Decimal};
 use tokio::sync::watch;
 
@@ -286,8 +283,9 @@ pub(crate) struct SimState {
     callbacks: callback::CallbackSender,
     shutdown: watch::Sender<bool>,
     faults: faults::FaultInjector,
-    /// How many times each transaction was submitted, by its `CallBackURL`/`ResultURL`.
-    submissions: Mutex<HashMap<String, u32>>,
+    /// How many times each transaction was submitted, and how many of those were repeats refused as duplicates
+    /// (`500.002.1001`), by its `CallBackURL`/`ResultURL`.
+    submissions: SubmissionCounts,
 }
 
 impl SimState {
@@ -372,14 +370,8 @@ impl SimState {
             callbacks: callback::CallbackSender::new()?,
             shutdown: watch::Sender::new(false),
             faults: faults::FaultInjector::new(config.faults.clone()),
-            submissions: Mutex::new(HashMap::new()),
+            submissions: SubmissionCounts::default(),
         })
-    }
-
-    /// Counts one submission of the transaction whose result goes to `url`.
-    fn count_submission(&self, url: &str) {
-        let mut counts = self.submissions.lock().unwrap_or_else(|e| e.into_inner());
-        *counts.entry(url.to_owned()).or_insert(0) += 1;
     }
 
     fn shutdown(&self) {
@@ -396,7 +388,7 @@ impl SimState {
     fn replay(&self, event: JournalEvent, now_ms: i64) {
         match event {
             JournalEvent::StkCreated(record) => {
-                self.count_submission(&record.callback_url);
+                self.submissions.submitted(&record.callback_url);
                 self.stk.restore(record, now_ms, &self.ledger);
             }
             JournalEvent::CallbackDone { id, .. } => {
@@ -406,12 +398,16 @@ impl SimState {
             }
             JournalEvent::ResultCreated(record) => {
                 if results::is_transaction(&record.api) {
-                    self.count_submission(&record.result_url);
+                    self.submissions.submitted(&record.result_url);
                 }
                 if let Some(txn) = record.txn.clone() {
                     self.ledger.lock().apply(txn);
                 }
                 self.results.insert(&record);
+            }
+            JournalEvent::RepeatRefused { result_url } => {
+                self.submissions.submitted(&result_url);
+                self.submissions.refused_repeat(&result_url);
             }
             JournalEvent::C2bRegistered(registration) => self.c2b.register(registration),
             JournalEvent::C2bCreated(record) => {
@@ -572,15 +568,18 @@ impl DarajaSimulator {
 
     /// How many times each transaction was submitted to this simulator (STK Push, B2C, B2B, Reversal), keyed
     /// by its `CallBackURL` or `ResultURL`: the gateway puts its transaction reference there, so each
-    /// transaction has one key. Submissions read back from the journal count; a 5xx injected by
+    /// transaction has one key. Submissions read back from the journal count, and so does a B2C repeat refused
+    /// under its `OriginatorConversationID` (see [`DarajaSimulator::refused_repeats`]); a 5xx injected by
     /// [`Faults::server_errors`] does not (nothing was processed). A count above 1 means the transaction was
-    /// sent more than once.
+    /// sent more than once; above 1 plus its refused repeats, that it was carried out more than once.
     pub fn submissions(&self) -> HashMap<String, u32> {
-        self.shared
-            .submissions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.shared.submissions.submissions()
+    }
+
+    /// How many submissions of each transaction (keyed as in [`DarajaSimulator::submissions`]) were repeats
+    /// refused as duplicates of one already taken (B2C v3, `500.002.1001`): sent again, carried out once.
+    pub fn refused_repeats(&self) -> HashMap<String, u32> {
+        self.shared.submissions.refused_repeats()
     }
 
     /// Number of STK Pushes this instance has accepted (sessions restored from the journal
@@ -646,23 +645,13 @@ impl DarajaSimulator {
     }
 }
 
-/// `GET /__simulator/submissions` (not part of Daraja): `{"submissions": {key: count}, "duplicates": [keys
-/// counted more than once]}`; see [`DarajaSimulator::submissions`].
+/// `GET /__simulator/submissions` (not part of Daraja): `{"submissions": {key: count}, "refusedRepeats": {key:
+/// count}, "duplicates": [keys carried out more than once]}`; see [`DarajaSimulator::submissions`] and
+/// [`DarajaSimulator::refused_repeats`].
 async fn submissions(
     axum::extract::State(sim): axum::extract::State<Shared>,
 ) -> axum::Json<serde_json::Value> {
-    let counts = sim
-        .submissions
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    let mut duplicates: Vec<&String> = counts
-        .iter()
-        .filter(|(_, n)| **n > 1)
-        .map(|(k, _)| k)
-        .collect();
-    duplicates.sort();
-    axum::Json(serde_json::json!({ "submissions": counts, "duplicates": duplicates }))
+    axum::Json(sim.submissions.report())
 }
 
 /// `GET /__simulator/ledger` (not part of Daraja, read-only): every simulated balance in KES with two decimals,

@@ -169,7 +169,7 @@ pub(crate) async fn submit(
     decide: impl FnOnce(&mut Accounts, &Context) -> Decision,
 ) -> Result<Json<AsyncAck>, Rejection> {
     if is_transaction(sub.api) {
-        sim.count_submission(&sub.result_url);
+        sim.submissions.submitted(&sub.result_url);
     }
     let initiator_valid = sim.initiator.check(&sub.initiator, &sub.credential).await;
     let now_ms = ids::now_ms();
@@ -187,6 +187,11 @@ pub(crate) async fn submit(
         let mut accounts = sim.ledger.lock();
         if let Some(id) = &sub.originator_conversation_id {
             if accounts.has_conversation(id) {
+                drop(accounts);
+                sim.submissions.refused_repeat(&sub.result_url);
+                sim.journal.append(&JournalEvent::RepeatRefused {
+                    result_url: sub.result_url,
+                });
                 return Err(Rejection::duplicate_originator());
             }
         }

@@ -516,7 +516,7 @@ async fn push(
         .accept(new, sim.merchant_ids.next(), |new, checkout, merchant| {
             settle(&sim, new, checkout, merchant)
         })?;
-    sim.count_submission(&record.callback_url);
+    sim.submissions.submitted(&record.callback_url);
     sim.journal
         .append(&JournalEvent::StkCreated(record.clone()));
     tracing::debug!(

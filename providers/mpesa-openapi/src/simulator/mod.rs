@@ -97,6 +97,7 @@ use std::{
 };
 
 use axum::{http::StatusCode, Router};
+use mmapi_core::simulator_submissions::SubmissionCounts;
 use rust_decimal::Decimal;
 
 mod callback;
@@ -232,8 +233,9 @@ pub(crate) struct SimState {
     accepted: AtomicU64,
     http: reqwest::Client,
     faults: faults::FaultInjector,
-    /// How many times each transaction was submitted, by `input_ThirdPartyConversationID`.
-    submissions: Mutex<HashMap<String, u32>>,
+    /// How many times each transaction was submitted, and how many of those were repeats refused with `INS-10`,
+    /// by `input_ThirdPartyConversationID`.
+    submissions: SubmissionCounts,
     /// Where accepted and repeated submissions are recorded.
     journal: journal::Journal,
 }
@@ -291,41 +293,28 @@ impl SimState {
             accepted: AtomicU64::new(0),
             http,
             faults: faults::FaultInjector::new(config.faults.clone()),
-            submissions: Mutex::new(HashMap::new()),
+            submissions: SubmissionCounts::default(),
             journal: journal::Journal::disabled(),
         })
-    }
-
-    /// Counts one submission of the transaction with this `input_ThirdPartyConversationID` (the
-    /// caller journals it).
-    fn count_submission(&self, third_party_conversation_id: &str) {
-        let mut counts = self.submissions.lock().unwrap_or_else(|e| e.into_inner());
-        *counts
-            .entry(third_party_conversation_id.to_owned())
-            .or_insert(0) += 1;
     }
 
     /// Applies one journal event read back at start.
     fn replay(&self, event: &journal::Event) {
         match event {
-            journal::Event::Transaction(record) => {
-                self.count_submission(&record.third_party_conversation_id)
-            }
+            journal::Event::Transaction(record) => self
+                .submissions
+                .submitted(&record.third_party_conversation_id),
             journal::Event::Repeat {
                 third_party_conversation_id,
-            } => self.count_submission(third_party_conversation_id),
+            } => {
+                self.submissions.submitted(third_party_conversation_id);
+                self.submissions.refused_repeat(third_party_conversation_id);
+            }
             journal::Event::Settled(_)
             | journal::Event::Mandate(_)
             | journal::Event::MandateCancelled { .. } => {}
         }
         self.ledger().replay(event);
-    }
-
-    fn submission_counts(&self) -> HashMap<String, u32> {
-        self.submissions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
     }
 
     fn ledger(&self) -> std::sync::MutexGuard<'_, ledger::Ledger> {
@@ -414,10 +403,17 @@ impl OpenApiSimulator {
 
     /// How many times each transaction was submitted to this simulator (C2B, B2C, B2B, reversal, direct debit
     /// payment), keyed by `input_ThirdPartyConversationID`, the gateway's transaction reference. A repeat
-    /// refused with INS-10 counts; a 5xx injected by [`Faults::server_errors`] does not (nothing was
-    /// processed). A count above 1 means the transaction was sent more than once.
+    /// refused with INS-10 counts (see [`OpenApiSimulator::refused_repeats`]); a 5xx injected by
+    /// [`Faults::server_errors`] does not (nothing was processed). A count above 1 means the transaction was
+    /// sent more than once; above 1 plus its refused repeats, that it was carried out more than once.
     pub fn submissions(&self) -> HashMap<String, u32> {
-        self.state.submission_counts()
+        self.state.submissions.submissions()
+    }
+
+    /// How many submissions of each transaction (keyed as in [`OpenApiSimulator::submissions`]) were repeats
+    /// refused with INS-10 as duplicates of one already taken: sent again, carried out once.
+    pub fn refused_repeats(&self) -> HashMap<String, u32> {
+        self.state.submissions.refused_repeats()
     }
 
     /// The session ids this instance has issued and not yet pruned: for tests that check that the ids appear in
@@ -470,19 +466,13 @@ fn two_decimals(s: &str) -> String {
     }
 }
 
-/// `GET /__simulator/submissions` (not part of the OpenAPI): `{"submissions": {key: count}, "duplicates":
-/// [keys counted more than once]}`; see [`OpenApiSimulator::submissions`].
+/// `GET /__simulator/submissions` (not part of the OpenAPI): `{"submissions": {key: count}, "refusedRepeats":
+/// {key: count}, "duplicates": [keys carried out more than once]}`; see [`OpenApiSimulator::submissions`] and
+/// [`OpenApiSimulator::refused_repeats`].
 async fn submissions(
     axum::extract::State(state): axum::extract::State<Shared>,
 ) -> axum::Json<serde_json::Value> {
-    let counts = state.submission_counts();
-    let mut duplicates: Vec<&String> = counts
-        .iter()
-        .filter(|(_, n)| **n > 1)
-        .map(|(k, _)| k)
-        .collect();
-    duplicates.sort();
-    axum::Json(serde_json::json!({ "submissions": counts, "duplicates": duplicates }))
+    axum::Json(state.submissions.report())
 }
 
 /// `GET /__simulator/ledger` (not part of the OpenAPI, read-only): every balance touched so far

@@ -73,8 +73,9 @@ pub(crate) fn submit(state: &Shared, mut txn: Txn, msisdn_token: Option<String>)
     let (index, code, transaction_id) = {
         // The journal is written under the ledger lock, so its order is the ledger's.
         let mut ledger = state.ledger();
-        state.count_submission(&tpcid);
+        state.submissions.submitted(&tpcid);
         if !ledger.claim_tpcid(&tpcid) {
+            state.submissions.refused_repeat(&tpcid);
             state.journal.append(&Event::Repeat {
                 third_party_conversation_id: tpcid.clone(),
             });
