@@ -1,10 +1,11 @@
-//! An M-Pesa OpenAPI payout left in doubt (the request timed out) is settled without a person, over real HTTP: the
-//! gateway, the OpenAPI simulator and, between them, a proxy that loses what the test tells it to.
+//! A payout left in doubt (the request timed out) is settled without a person, over real HTTP: the gateway, an
+//! operator's simulator and, between them, a proxy that loses what the test tells it to.
 //!
-//! - The request never reached M-Pesa: the status query does not know it, so the gateway sends it again under
-//!   the same `input_ThirdPartyConversationID`, and M-Pesa pays it once.
-//! - M-Pesa took it but its answer was lost, and its status query does not find it yet: the resend is refused
-//!   as a duplicate (409 `INS-10`), nothing is paid twice, and the status query settles it once it finds it.
+//! - The request never reached the operator: it is sent again under the same idempotency key (M-Pesa OpenAPI
+//!   `input_ThirdPartyConversationID`, Daraja B2C `OriginatorConversationID`), and paid once.
+//! - The operator took it but its answer was lost, and the status query does not find it yet: the resend is
+//!   refused as a duplicate (OpenAPI 409 `INS-10`, Daraja `500.002.1001`), nothing is paid twice, and the status
+//!   query settles it once it finds it.
 
 mod common;
 
@@ -16,28 +17,53 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use common::TestGateway;
 use mmapi_core::Secret;
+use mmapi_daraja::simulator::{self as daraja_sim, DarajaSimulator};
 use mmapi_mpesa_openapi::simulator::{
     OpenApiSimulator, SimulatorConfig, SANDBOX_API_KEY, SANDBOX_SERVICE_PROVIDER_CODE,
 };
 use mmapi_mpesa_openapi::transform::third_party_id;
 use mmapi_mpesa_openapi::{MarketConfig, OpenApiConfig};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 
-/// What the proxy does to payouts (`b2cPayment/`) and status queries.
+/// What the proxy does to payouts and status queries.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Loss {
     /// Everything passes.
     Nothing,
-    /// Payouts never reach M-Pesa: held until the gateway gives up on them.
+    /// Payouts never reach the operator: held until the gateway gives up on them.
     Requests,
-    /// Payouts reach M-Pesa, the answers of those it takes are held until the gateway gives up (its refusals
-    /// pass), and status queries ask for an unknown reference (M-Pesa answers its real "not found", `INS-23`).
+    /// Payouts reach the operator, the answers of those it takes are held until the gateway gives up (its
+    /// refusals pass) and their asynchronous results are lost, and status queries ask for an unknown reference
+    /// (the operator answers its real "not found").
     AnswersAndQueries,
 }
 
+/// The operator behind the proxy.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Operator {
+    OpenApi,
+    Daraja,
+}
+
+impl Operator {
+    fn is_payout(self, path: &str) -> bool {
+        match self {
+            Operator::OpenApi => path.ends_with("/b2cPayment/"),
+            Operator::Daraja => path == "/mpesa/b2c/v3/paymentrequest",
+        }
+    }
+}
+
+/// An identifier neither operator has seen.
+const UNKNOWN: &str = "notknownyet000000001";
+
 struct Proxy {
+    operator: Operator,
+    /// The operator's simulator.
     upstream: String,
+    /// The gateway, for the operator's results (`/callbacks/…`), once it is up.
+    gateway: Mutex<Option<String>>,
     loss: Mutex<Loss>,
     http: reqwest::Client,
 }
@@ -55,34 +81,70 @@ impl Proxy {
 /// Longer than the gateway waits for an answer (`request_timeout_ms`).
 const HELD: Duration = Duration::from_secs(5);
 
+/// A status query rewritten to ask for a transaction the operator does not know.
+fn ask_for_unknown(operator: Operator, query: &str, body: axum::body::Bytes) -> (String, Vec<u8>) {
+    match operator {
+        Operator::OpenApi => {
+            let query = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some(("input_QueryReference", _)) => format!("input_QueryReference={UNKNOWN}"),
+                    _ => pair.to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join("&");
+            (query, body.to_vec())
+        }
+        Operator::Daraja => {
+            let mut request: Value = serde_json::from_slice(&body).unwrap();
+            request["OriginalConversationID"] = json!(UNKNOWN);
+            (query.to_owned(), request.to_string().into_bytes())
+        }
+    }
+}
+
 async fn relay(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
     let loss = proxy.loss();
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
-    let payout = path.ends_with("/b2cPayment/");
+    let body = to_bytes(body, 1 << 20).await.unwrap();
+    let to_gateway = path.starts_with("/callbacks/");
+    if to_gateway && loss == Loss::AnswersAndQueries && path.contains("/result/b2c/") {
+        // The payout's result is lost on its way (the operator is told it arrived).
+        return Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(Body::from(r#"{"ResultCode":0,"ResultDesc":"Accepted"}"#))
+            .unwrap();
+    }
+    let payout = !to_gateway && proxy.operator.is_payout(&path);
     if payout && loss == Loss::Requests {
         tokio::time::sleep(HELD).await;
         return Response::builder().status(504).body(Body::empty()).unwrap();
     }
-    let mut query = parts.uri.query().unwrap_or("").to_owned();
-    if path.ends_with("/queryTransactionStatus/") && loss == Loss::AnswersAndQueries {
-        query = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some(("input_QueryReference", _)) => {
-                    "input_QueryReference=notknownyet000000001".to_owned()
-                }
-                _ => pair.to_owned(),
-            })
-            .collect::<Vec<_>>()
-            .join("&");
-    }
-    let url = if query.is_empty() {
-        format!("{}{path}", proxy.upstream)
+    let query = parts.uri.query().unwrap_or("").to_owned();
+    let status_query =
+        path.ends_with("/queryTransactionStatus/") || path == "/mpesa/transactionstatus/v1/query";
+    let (query, body) = if status_query && loss == Loss::AnswersAndQueries {
+        ask_for_unknown(proxy.operator, &query, body)
     } else {
-        format!("{}{path}?{query}", proxy.upstream)
+        (query, body.to_vec())
     };
-    let body = to_bytes(body, 1 << 20).await.unwrap();
+    let upstream = if to_gateway {
+        proxy
+            .gateway
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("the gateway is up")
+    } else {
+        proxy.upstream.clone()
+    };
+    let url = if query.is_empty() {
+        format!("{upstream}{path}")
+    } else {
+        format!("{upstream}{path}?{query}")
+    };
     let mut forwarded = proxy.http.request(parts.method, url).body(body);
     for (name, value) in &parts.headers {
         if name != axum::http::header::HOST && name != axum::http::header::CONTENT_LENGTH {
@@ -103,23 +165,31 @@ async fn relay(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
     response.body(Body::from(bytes)).unwrap()
 }
 
+/// A proxy in front of `upstream`; returns it and its URL.
+async fn proxy_to(operator: Operator, upstream: String) -> (Arc<Proxy>, String) {
+    let proxy = Arc::new(Proxy {
+        operator,
+        upstream,
+        gateway: Mutex::new(None),
+        loss: Mutex::new(Loss::Nothing),
+        http: reqwest::Client::new(),
+    });
+    let url = common::serve_on_loopback(
+        axum::Router::new()
+            .fallback(relay)
+            .with_state(Arc::clone(&proxy)),
+    )
+    .await;
+    (proxy, url)
+}
+
 /// The simulator, the proxy in front of it, and a gateway whose M-Pesa OpenAPI (Tanzania) is behind the proxy.
 async fn setup() -> (OpenApiSimulator, Arc<Proxy>, TestGateway) {
     let sim = OpenApiSimulator::start(SimulatorConfig::default())
         .await
         .unwrap();
     let upstream = common::serve_on_loopback(sim.router()).await;
-    let proxy = Arc::new(Proxy {
-        upstream,
-        loss: Mutex::new(Loss::Nothing),
-        http: reqwest::Client::new(),
-    });
-    let proxy_url = common::serve_on_loopback(
-        axum::Router::new()
-            .fallback(relay)
-            .with_state(Arc::clone(&proxy)),
-    )
-    .await;
+    let (proxy, proxy_url) = proxy_to(Operator::OpenApi, upstream).await;
 
     let dir = tempfile::tempdir().unwrap();
     let mut config = common::sandbox_config(dir.path()).await;
@@ -144,11 +214,64 @@ async fn setup() -> (OpenApiSimulator, Arc<Proxy>, TestGateway) {
     (sim, proxy, gateway)
 }
 
+/// The Daraja simulator, the proxy in front of it (both ways: the gateway's public URL is the proxy too, so B2C
+/// results can be lost), and a gateway whose Daraja is behind the proxy.
+async fn setup_daraja() -> (DarajaSimulator, Arc<Proxy>, TestGateway) {
+    let sim = DarajaSimulator::start(daraja_sim::SimulatorConfig {
+        callback_delay: Duration::from_millis(100),
+        ..daraja_sim::SimulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let upstream = common::serve_on_loopback(sim.router()).await;
+    let (proxy, proxy_url) = proxy_to(Operator::Daraja, upstream).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::sandbox_config(dir.path()).await;
+    config.sandbox = Some(false);
+    config.public_url = Some(proxy_url.clone());
+    config.providers.daraja = Some(
+        serde_json::from_value(json!({
+            "base_url": proxy_url,
+            "consumer_key": daraja_sim::SANDBOX_CONSUMER_KEY,
+            "consumer_secret": daraja_sim::SANDBOX_CONSUMER_SECRET,
+            "initiator_name": daraja_sim::SANDBOX_INITIATOR_NAME,
+            "initiator_password": daraja_sim::SANDBOX_INITIATOR_PASSWORD,
+            "certificate": sim.certificate_pem(),
+            "disbursement_shortcode": daraja_sim::SANDBOX_ORGANIZATION,
+            "request_timeout_ms": 1_000,
+            "result_deadline_secs": 1,
+        }))
+        .unwrap(),
+    );
+    let gateway = TestGateway::start_with(config, dir).await;
+    *proxy.gateway.lock().unwrap() = Some(format!("http://{}", gateway.gateway.address));
+    (sim, proxy, gateway)
+}
+
 /// Posts a payout of `amount` TZS to `msisdn`; returns its server correlation id and transaction reference.
 async fn payout(gw: &TestGateway, msisdn: &str, amount: &str) -> (String, String) {
-    let body = json!({"amount": amount, "currency": "TZS",
-                      "debitParty": [{"key": "businessshortcode", "value": SANDBOX_SERVICE_PROVIDER_CODE}],
-                      "creditParty": [{"key": "msisdn", "value": msisdn}]});
+    post_payout(
+        gw,
+        json!({"amount": amount, "currency": "TZS",
+               "debitParty": [{"key": "businessshortcode", "value": SANDBOX_SERVICE_PROVIDER_CODE}],
+               "creditParty": [{"key": "msisdn", "value": msisdn}]}),
+    )
+    .await
+}
+
+/// Posts a payout of `amount` KES to `msisdn` through Daraja B2C.
+async fn kes_payout(gw: &TestGateway, msisdn: &str, amount: &str) -> (String, String) {
+    post_payout(
+        gw,
+        json!({"amount": amount, "currency": "KES",
+               "debitParty": [{"key": "organisationid", "value": daraja_sim::SANDBOX_ORGANIZATION}],
+               "creditParty": [{"key": "msisdn", "value": msisdn}]}),
+    )
+    .await
+}
+
+async fn post_payout(gw: &TestGateway, body: Value) -> (String, String) {
     let (status, state) = gw
         .post_raw(
             "/transactions/type/disbursement",
@@ -205,7 +328,7 @@ async fn story(gw: &TestGateway, reference: &str) -> Vec<String> {
             if event.kind != "resent" {
                 return event.kind.clone();
             }
-            let detail: serde_json::Value =
+            let detail: Value =
                 serde_json::from_str(event.detail.as_deref().unwrap_or("{}")).unwrap();
             let code = detail["providerCode"].as_str().unwrap_or("");
             format!("resent {} {code}", detail["answer"].as_str().unwrap_or(""))
@@ -222,6 +345,43 @@ fn balance(sim: &OpenApiSimulator, msisdn: &str) -> f64 {
         .unwrap()
 }
 
+/// Lets everything through again and waits for the payout to complete, with its operator receipt.
+async fn completes_once_let_through(gw: &TestGateway, proxy: &Proxy, id: &str, reference: &str) {
+    proxy.set(Loss::Nothing);
+    let state = gw.wait_final(id, Duration::from_secs(30)).await;
+    assert_eq!(state["status"], "completed", "{state}");
+    let (_, tx) = gw.get(&format!("/transactions/{reference}")).await;
+    assert_eq!(tx["transactionStatus"], "completed", "{tx}");
+    assert!(tx["transactionReceipt"].is_string(), "{tx}");
+}
+
+/// Waits (up to 20 s) until the operator has refused a resend, then checks that the refusal settled nothing.
+async fn refused_and_still_pending(gw: &TestGateway, id: &str, refused: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !refused() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never sent again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, state) = gw.get(&format!("/requeststates/{id}")).await;
+    assert_eq!(
+        state["status"], "pending",
+        "a refused resend settles nothing: {state}"
+    );
+}
+
+/// Asserts that the story shows the refused resend and ends completed.
+fn refused_then_completed(steps: &[String], refusal: &str) {
+    assert!(steps.iter().any(|s| s == refusal), "{steps:?}");
+    assert_eq!(
+        steps.last().map(String::as_str),
+        Some("completed"),
+        "{steps:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payout_lost_on_the_way_is_sent_again_and_paid_once() {
     let (sim, proxy, gw) = setup().await;
@@ -236,12 +396,7 @@ async fn a_payout_lost_on_the_way_is_sent_again_and_paid_once() {
         "the payout reached M-Pesa"
     );
 
-    proxy.set(Loss::Nothing);
-    let state = gw.wait_final(&id, Duration::from_secs(20)).await;
-    assert_eq!(state["status"], "completed", "{state}");
-    let (_, tx) = gw.get(&format!("/transactions/{reference}")).await;
-    assert_eq!(tx["transactionStatus"], "completed", "{tx}");
-    assert!(tx["transactionReceipt"].is_string(), "{tx}");
+    completes_once_let_through(&gw, &proxy, &id, &reference).await;
     assert_eq!(sim.submissions().get(&key), Some(&1));
     assert_eq!(balance(&sim, "255754000444") - before, 3100.0);
     assert_eq!(
@@ -268,38 +423,91 @@ async fn a_payout_whose_answer_was_lost_is_not_paid_twice() {
     assert_eq!(balance(&sim, "255754000555") - before, 4200.0);
 
     // Its status query cannot find it, so the gateway sends it again: M-Pesa refuses the duplicate.
-    let started = Instant::now();
-    while sim.submissions().get(&key) != Some(&2) {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "never sent again: {:?}",
-            sim.submissions().get(&key)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let (_, state) = gw.get(&format!("/requeststates/{id}")).await;
-    assert_eq!(
-        state["status"], "pending",
-        "a refused resend settles nothing: {state}"
-    );
+    refused_and_still_pending(&gw, &id, || sim.submissions().get(&key) == Some(&2)).await;
 
     // Once M-Pesa's status query finds it, it completes: paid once.
-    proxy.set(Loss::Nothing);
-    let state = gw.wait_final(&id, Duration::from_secs(30)).await;
-    assert_eq!(state["status"], "completed", "{state}");
+    completes_once_let_through(&gw, &proxy, &id, &reference).await;
     assert_eq!(balance(&sim, "255754000555") - before, 4200.0);
     let sent = sim.submissions().get(&key).copied().unwrap_or(0);
     assert!(sent >= 2, "{sent}");
-    let (_, tx) = gw.get(&format!("/transactions/{reference}")).await;
-    assert_eq!(tx["transactionStatus"], "completed", "{tx}");
-    let steps = story(&gw, &reference).await;
-    assert!(
-        steps.iter().any(|s| s == "resent refused INS-10"),
-        "{steps:?}"
-    );
+    refused_then_completed(&story(&gw, &reference).await, "resent refused INS-10");
+}
+
+fn kes_balance(sim: &DarajaSimulator, msisdn: &str) -> f64 {
+    sim.balance_of(msisdn).unwrap().parse().unwrap()
+}
+
+/// The Daraja simulator's count for a transaction: its key is the `ResultURL`, which holds the reference.
+fn count_of(counts: &std::collections::HashMap<String, u32>, reference: &str) -> Option<u32> {
+    counts
+        .iter()
+        .find(|(key, _)| key.contains(reference))
+        .map(|(_, n)| *n)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daraja_payout_lost_on_the_way_is_sent_again_and_paid_once() {
+    let (sim, proxy, gw) = setup_daraja().await;
+    let msisdn = daraja_sim::SANDBOX_NOMINATED_NUMBER;
+    let before = kes_balance(&sim, msisdn);
+    proxy.set(Loss::Requests);
+    let (id, reference) = kes_payout(&gw, msisdn, "3100").await;
+    wait_in_doubt(&gw, &reference).await;
     assert_eq!(
-        steps.last().map(String::as_str),
-        Some("completed"),
-        "{steps:?}"
+        count_of(&sim.submissions(), &reference),
+        None,
+        "the payout reached M-Pesa"
     );
+
+    completes_once_let_through(&gw, &proxy, &id, &reference).await;
+    assert_eq!(count_of(&sim.submissions(), &reference), Some(1));
+    assert!(sim.refused_repeats().is_empty());
+    assert_eq!(kes_balance(&sim, msisdn) - before, 3100.0);
+    // A resend while the proxy still held payouts got no answer; the one after it was taken.
+    let steps: Vec<String> = story(&gw, &reference)
+        .await
+        .into_iter()
+        .filter(|s| s != "resent none")
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "accepted",
+            "dispatched",
+            "in_doubt",
+            "resent taken",
+            "acknowledged",
+            "completed"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daraja_payout_whose_answer_was_lost_is_not_paid_twice() {
+    let (sim, proxy, gw) = setup_daraja().await;
+    let msisdn = daraja_sim::SANDBOX_NOMINATED_NUMBER;
+    let before = kes_balance(&sim, msisdn);
+    proxy.set(Loss::AnswersAndQueries);
+    let (id, reference) = kes_payout(&gw, msisdn, "4200").await;
+    wait_in_doubt(&gw, &reference).await;
+    assert_eq!(
+        count_of(&sim.submissions(), &reference),
+        Some(1),
+        "M-Pesa took it"
+    );
+    assert_eq!(kes_balance(&sim, msisdn) - before, 4200.0);
+
+    // Its status query does not find it, so the gateway sends it again: M-Pesa refuses the duplicate.
+    refused_and_still_pending(&gw, &id, || {
+        count_of(&sim.refused_repeats(), &reference).is_some()
+    })
+    .await;
+
+    // Once the status query finds it, it completes: paid once.
+    completes_once_let_through(&gw, &proxy, &id, &reference).await;
+    assert_eq!(kes_balance(&sim, msisdn) - before, 4200.0);
+    let sent = count_of(&sim.submissions(), &reference).unwrap_or(0);
+    let refused = count_of(&sim.refused_repeats(), &reference).unwrap_or(0);
+    assert_eq!(sent - refused, 1, "carried out once, sent {sent} times");
+    refused_then_completed(&story(&gw, &reference).await, "resent refused 500.002.1001");
 }

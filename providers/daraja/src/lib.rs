@@ -505,6 +505,22 @@ impl Provider for DarajaProvider {
         }
     }
 
+    /// Only B2C can be sent again: v3 takes our reference as its `OriginatorConversationID` and refuses a repeat
+    /// of one it took (`500.002.1001`). STK Push would prompt the customer again; B2B and Reversal take no key.
+    async fn resend(
+        &self,
+        tx: &Transaction,
+        context: &DispatchContext,
+    ) -> Result<Submitted, ProviderError> {
+        if !tx.transaction_type.is_payment_to_customer() {
+            return Err(ProviderError::Unsupported(format!(
+                "Daraja takes no idempotency key for a {}, so it is not sent again",
+                tx.transaction_type
+            )));
+        }
+        Provider::submit(self, tx, context).await
+    }
+
     async fn status(
         &self,
         tx: &Transaction,
