@@ -5,7 +5,7 @@
 //!   `input_ThirdPartyConversationID`, Daraja B2C `OriginatorConversationID`), and paid once.
 //! - The operator took it but its answer was lost, and the status query does not find it yet: the resend is
 //!   refused as a duplicate (OpenAPI 409 `INS-10`, Daraja `500.002.1001`), nothing is paid twice, and the status
-//!   query settles it once it finds it.
+//!   query settles it once it finds it. A payout refused as a duplicate is not sent a third time.
 
 mod common;
 
@@ -355,10 +355,17 @@ async fn completes_once_let_through(gw: &TestGateway, proxy: &Proxy, id: &str, r
     assert!(tx["transactionReceipt"].is_string(), "{tx}");
 }
 
-/// Waits (up to 20 s) until the operator has refused a resend, then checks that the refusal settled nothing.
-async fn refused_and_still_pending(gw: &TestGateway, id: &str, refused: impl Fn() -> bool) {
+/// Waits (up to 20 s) until the operator has refused a resend as a duplicate, then checks that the refusal settled
+/// nothing and that the checks after it query the status without sending the payout a third time: the operator
+/// said it holds the first.
+async fn refused_and_still_pending(
+    gw: &TestGateway,
+    id: &str,
+    reference: &str,
+    refusals: impl Fn() -> u32,
+) {
     let started = Instant::now();
-    while !refused() {
+    while refusals() == 0 {
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "never sent again"
@@ -370,6 +377,29 @@ async fn refused_and_still_pending(gw: &TestGateway, id: &str, refused: impl Fn(
         state["status"], "pending",
         "a refused resend settles nothing: {state}"
     );
+    // Two more scheduled checks: the one that resent may not have counted itself yet.
+    let checks = check_attempts(gw, reference).await;
+    let started = Instant::now();
+    while check_attempts(gw, reference).await < checks + 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never checked again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(refusals(), 1, "resent again after a duplicate refusal");
+}
+
+/// How many times the gateway has asked the operator about the transaction `reference`.
+async fn check_attempts(gw: &TestGateway, reference: &str) -> i64 {
+    gw.gateway
+        .engine
+        .store()
+        .transaction(reference)
+        .await
+        .unwrap()
+        .expect("the transaction is stored")
+        .check_attempts
 }
 
 /// Asserts that the story shows the refused resend and ends completed.
@@ -423,13 +453,16 @@ async fn a_payout_whose_answer_was_lost_is_not_paid_twice() {
     assert_eq!(balance(&sim, "255754000555") - before, 4200.0);
 
     // Its status query cannot find it, so the gateway sends it again: M-Pesa refuses the duplicate.
-    refused_and_still_pending(&gw, &id, || sim.submissions().get(&key) == Some(&2)).await;
+    refused_and_still_pending(&gw, &id, &reference, || {
+        sim.refused_repeats().get(&key).copied().unwrap_or(0)
+    })
+    .await;
 
     // Once M-Pesa's status query finds it, it completes: paid once.
     completes_once_let_through(&gw, &proxy, &id, &reference).await;
     assert_eq!(balance(&sim, "255754000555") - before, 4200.0);
     let sent = sim.submissions().get(&key).copied().unwrap_or(0);
-    assert!(sent >= 2, "{sent}");
+    assert_eq!(sent, 2, "sent once, resent once: {sent}");
     refused_then_completed(&story(&gw, &reference).await, "resent refused INS-10");
 }
 
@@ -498,8 +531,8 @@ async fn a_daraja_payout_whose_answer_was_lost_is_not_paid_twice() {
     assert_eq!(kes_balance(&sim, msisdn) - before, 4200.0);
 
     // Its status query does not find it, so the gateway sends it again: M-Pesa refuses the duplicate.
-    refused_and_still_pending(&gw, &id, || {
-        count_of(&sim.refused_repeats(), &reference).is_some()
+    refused_and_still_pending(&gw, &id, &reference, || {
+        count_of(&sim.refused_repeats(), &reference).unwrap_or(0)
     })
     .await;
 

@@ -197,6 +197,18 @@ pub(crate) async fn resend(
     transaction: &Transaction,
 ) -> bool {
     let reference = &row.transaction_reference;
+    match refused_as_duplicate(engine, reference).await {
+        Ok(false) => {}
+        Ok(true) => {
+            // The operator has said it holds the first: another repeat would only be refused again.
+            tracing::debug!(reference, provider = %row.provider, "not resent: the operator already refused a repeat as a duplicate");
+            return false;
+        }
+        Err(e) => {
+            tracing::warn!(reference, error = %e, "could not read the transaction's story before resending it");
+            return false;
+        }
+    }
     let context = match dispatch_context(engine, transaction).await {
         Ok(c) => c,
         Err(e) => {
@@ -220,8 +232,9 @@ pub(crate) async fn resend(
         Err(ProviderError::Unsupported(_)) => return false,
         Ok(_) => serde_json::json!({"answer": "taken"}),
         Err(ProviderError::Rejected(failure)) => {
-            tracing::info!(reference, provider = %row.provider, code = %failure.provider_code, "the operator refused the resend of an in-doubt transaction (a duplicate if it has the first); still in doubt");
-            serde_json::json!({"answer": "refused", "providerCode": failure.provider_code})
+            let duplicate = failure.error.error_code == ErrorCode::DuplicateRequest;
+            tracing::info!(reference, provider = %row.provider, code = %failure.provider_code, duplicate, "the operator refused the resend of an in-doubt transaction (a duplicate if it has the first); still in doubt");
+            serde_json::json!({"answer": "refused", "providerCode": failure.provider_code, "duplicate": duplicate})
         }
         Err(e) => {
             tracing::info!(reference, provider = %row.provider, error = %e, "resend of an in-doubt transaction gave no answer; still in doubt");
@@ -243,6 +256,23 @@ pub(crate) async fn resend(
     let deadline = provider.result_deadline(transaction.transaction_type);
     record_submitted(engine, row, &submitted, deadline).await;
     true
+}
+
+/// Whether an earlier resend of the transaction `reference` was refused as a duplicate: the operator then holds the
+/// first request, and its result is awaited or queried, not sent for again.
+async fn refused_as_duplicate(
+    engine: &Engine,
+    reference: &str,
+) -> Result<bool, crate::store::StoreError> {
+    let story = engine.store.transaction_events(reference).await?;
+    Ok(story.iter().any(|step| {
+        step.kind == "resent"
+            && step
+                .detail
+                .as_deref()
+                .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+                .is_some_and(|d| d["duplicate"] == serde_json::Value::Bool(true))
+    }))
 }
 
 /// What a provider needs besides the transaction: for a reversal, the original with its operator references.
