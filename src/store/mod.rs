@@ -166,9 +166,10 @@ impl Store {
                     .run(&mut migrator)
                     .await?;
                 migrator.close().await?;
-                let writer_conn = conn::SqliteWriteConn::open(&path)?;
+                let wal_restart = conn::WalRestart::default();
+                let writer_conn = conn::SqliteWriteConn::open(&path, wal_restart.clone())?;
                 let (stop_checkpoints, checkpoints_stopped) = std::sync::mpsc::channel::<()>();
-                conn::spawn_checkpointer(path, checkpoints_stopped)?;
+                conn::spawn_checkpointer(path, checkpoints_stopped, wal_restart)?;
                 let stats = stats.clone();
                 let gather_window = (settings.group_commit_window_us > 0)
                     .then(|| Duration::from_micros(settings.group_commit_window_us));

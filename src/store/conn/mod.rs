@@ -5,7 +5,7 @@ mod postgres;
 mod sqlite;
 
 pub(super) use postgres::PgWriteConn;
-pub(super) use sqlite::{spawn_checkpointer, SqliteWriteConn};
+pub(super) use sqlite::{spawn_checkpointer, SqliteWriteConn, WalRestart};
 
 use super::StoreError;
 

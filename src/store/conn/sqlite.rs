@@ -3,7 +3,9 @@
 //! of their own, never inside a commit.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{params_from_iter, Connection, ToSql};
@@ -13,22 +15,50 @@ use super::{Param, StoreError, WriteConn};
 /// How often the checkpointer copies committed pages from the WAL into the database file.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
 
+/// A WAL holding more frames than this (4 KiB pages) after a checkpoint is to be started afresh: the writer is
+/// asked to finish the checkpoint between two commits (see [`WalRestart`]).
+const RESTART_WAL_AFTER_FRAMES: i64 = 1024;
+
+/// Set by the checkpointer when the WAL has been copied into the database file but keeps growing.
+///
+/// SQLite writes the WAL from its start again only when a write transaction begins with every frame already
+/// checkpointed. Under a steady stream of commits that never happens by itself: the checkpointer runs beside the
+/// writer, and by the time it has copied the WAL the writer has appended to it, so the file would grow without
+/// end (1.4 GB in 15 s at 4,000 payments a second). When this flag is set, the writer checkpoints the few
+/// frames committed since, on its own connection, just before its next transaction, which then restarts the WAL.
+#[derive(Clone, Default)]
+pub(in crate::store) struct WalRestart(Arc<AtomicBool>);
+
 /// The writer's own SQLite connection.
 pub(in crate::store) struct SqliteWriteConn {
     conn: Connection,
+    wal_restart: WalRestart,
 }
 
 impl SqliteWriteConn {
     /// Opens the writer's connection: WAL, every commit synced to disk, no automatic checkpoints (the
-    /// checkpointer does them).
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
+    /// checkpointer does them, and sets `wal_restart` when the writer is to finish one).
+    pub fn open(path: &Path, wal_restart: WalRestart) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
              PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 0;",
         )?;
         conn.set_prepared_statement_cache_capacity(64);
-        Ok(Self { conn })
+        Ok(Self { conn, wal_restart })
+    }
+
+    /// Checkpoints what the checkpointer left (the frames committed while it ran), so that the next write
+    /// transaction starts the WAL afresh.
+    fn finish_checkpoint(&mut self) {
+        if self.wal_restart.0.swap(false, Ordering::Relaxed) {
+            if let Err(error) =
+                self.conn
+                    .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            {
+                tracing::warn!(%error, "WAL checkpoint before a restart failed");
+            }
+        }
     }
 }
 
@@ -49,6 +79,7 @@ impl ToSql for Param<'_> {
 #[async_trait::async_trait]
 impl WriteConn for SqliteWriteConn {
     async fn begin(&mut self) -> Result<(), StoreError> {
+        self.finish_checkpoint();
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         Ok(())
     }
@@ -116,11 +147,13 @@ fn warn_of_full_scan(statement: &mut rusqlite::CachedStatement<'_>, sql: &str) {
     }
 }
 
-/// Starts the thread that checkpoints the WAL of the database at `path` every half second, without blocking
-/// the writer or readers (`PASSIVE`). It stops when `stop`'s sender is dropped.
+/// Starts the thread that checkpoints the WAL of the database at `path` every 100 ms, without blocking the
+/// writer or readers (`PASSIVE`), and asks the writer to restart a WAL that has grown (`wal_restart`). It stops
+/// when `stop`'s sender is dropped.
 pub(in crate::store) fn spawn_checkpointer(
     path: PathBuf,
     stop: Receiver<()>,
+    wal_restart: WalRestart,
 ) -> Result<(), StoreError> {
     let conn = Connection::open(&path)?;
     conn.execute_batch("PRAGMA busy_timeout = 10000;")?;
@@ -129,10 +162,16 @@ pub(in crate::store) fn spawn_checkpointer(
         .spawn(move || loop {
             match stop.recv_timeout(CHECKPOINT_INTERVAL) {
                 Err(RecvTimeoutError::Timeout) => {
-                    if let Err(error) =
-                        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                    {
-                        tracing::warn!(%error, "WAL checkpoint failed");
+                    // (busy, frames in the WAL, frames checkpointed)
+                    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+                        Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+                    }) {
+                        Ok((frames, checkpointed)) => {
+                            if frames > RESTART_WAL_AFTER_FRAMES && checkpointed == frames {
+                                wal_restart.0.store(true, Ordering::Relaxed);
+                            }
+                        }
+                        Err(error) => tracing::warn!(%error, "WAL checkpoint failed"),
                     }
                 }
                 Ok(()) | Err(RecvTimeoutError::Disconnected) => {
