@@ -1,6 +1,7 @@
 //! The writer's SQLite connection: rusqlite on the writer's own thread, every statement prepared once and
 //! cached, so a change costs a function call rather than a hop to another thread. Checkpoints run on a thread
-//! of their own, never inside a commit.
+//! of their own, never inside a commit; only the few frames left over when the WAL is to restart are checkpointed
+//! by the writer, between two commits.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
