@@ -146,6 +146,9 @@ pub fn fill(data_dir: &Path, n: u64) -> Result<()> {
             );
         }
     }
+    if accounts {
+        count_accounts(&db, n)?;
+    }
     db.execute_batch("PRAGMA journal_mode = WAL;")?;
     drop(db);
     let marker = Marker {
@@ -168,6 +171,31 @@ fn has_account_columns(db: &Connection) -> Result<bool> {
         .query_map([], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(names.iter().any(|n| n == "debit_account") && names.iter().any(|n| n == "credit_account"))
+}
+
+/// Adds the `n` pre-filled payments to their accounts' counts, where the gateway's writer keeps them (migration
+/// `0016_lean_transaction_writes`; an older schema's trigger counted each insert, and one without `account_counts`
+/// counts nothing).
+fn count_accounts(db: &Connection, n: u64) -> Result<()> {
+    let has = |kind: &str, name: &str| -> Result<bool> {
+        let found: i64 = db.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = ?1 AND name = ?2",
+            params![kind, name],
+            |r| r.get(0),
+        )?;
+        Ok(found > 0)
+    };
+    if !has("table", "account_counts")? || has("trigger", "account_counts_on_insert")? {
+        return Ok(());
+    }
+    for account in [DEBIT_ACCOUNT, CREDIT_ACCOUNT] {
+        db.execute(
+            "INSERT INTO account_counts (client_id, account, transactions) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (client_id, account) DO UPDATE SET transactions = transactions + ?3",
+            params![crate::gateway::BENCH_CLIENT_ID, account, n as i64],
+        )?;
+    }
+    Ok(())
 }
 
 /// The insert of one completed transaction, with the account columns when the schema has them.

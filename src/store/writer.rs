@@ -387,8 +387,34 @@ pub(super) async fn accept<C: WriteConn>(
         ],
     )
     .await?;
+    count_accounts(conn, &rs.client_id, t).await?;
     events::record(conn, &t.transaction_reference, rs.now_ms, "accepted", None).await?;
     Ok(AcceptResult::Accepted)
+}
+
+const COUNT_ACCOUNT: &str =
+    "INSERT INTO account_counts (client_id, account, transactions) VALUES ($1, $2, 1) \
+    ON CONFLICT (client_id, account) DO UPDATE SET transactions = account_counts.transactions + 1";
+
+/// Adds a transaction just stored to its accounts' counts (migration `0015_account_counts`): once for its debit
+/// account and once for a different credit account, as an account page lists it. On SQLite the writer does it
+/// here, in the insert's database transaction (migration `0016_lean_transaction_writes` says why not a trigger);
+/// on PostgreSQL the insert's trigger adds rows to `account_count_deltas`, which no other writer locks.
+async fn count_accounts<C: WriteConn>(
+    conn: &mut C,
+    client_id: &str,
+    t: &NewTransaction,
+) -> Result<(), StoreError> {
+    if conn.backend() != Backend::Sqlite {
+        return Ok(());
+    }
+    let debit = t.debit_account.as_deref();
+    let credit = t.credit_account.as_deref().filter(|c| Some(*c) != debit);
+    for account in [debit, credit].into_iter().flatten() {
+        conn.execute(COUNT_ACCOUNT, &[client_id.into(), account.into()])
+            .await?;
+    }
+    Ok(())
 }
 
 async fn apply<C: WriteConn>(conn: &mut C, change: &Change) -> Result<u64, StoreError> {
@@ -920,6 +946,7 @@ async fn record_incoming<C: WriteConn>(
             callback_id: None,
         });
     }
+    count_accounts(conn, &rs.client_id, t).await?;
     conn.execute(INSERT_REQUEST_STATE, &request_state_params(rs, "completed"))
         .await?;
     let detail = events::detail(&[("providerReference", Some(i.provider_reference.as_str()))]);

@@ -7,7 +7,7 @@ mod sqlite;
 pub(super) use postgres::PgWriteConn;
 pub(super) use sqlite::{spawn_checkpointer, SqliteWriteConn, WalRestart};
 
-use super::StoreError;
+use super::{Backend, StoreError};
 
 /// A value bound to a statement's `$n` placeholder. NULLs carry their type, as PostgreSQL needs it.
 #[derive(Clone, Copy, Debug)]
@@ -55,6 +55,8 @@ impl<'a> From<&'a Option<String>> for Param<'a> {
 /// What the group-commit writer needs of its database connection.
 #[async_trait::async_trait]
 pub(super) trait WriteConn: Send {
+    /// The database this connection writes to.
+    fn backend(&self) -> Backend;
     /// Starts a database transaction that will write.
     async fn begin(&mut self) -> Result<(), StoreError>;
     /// Makes the open transaction durable.

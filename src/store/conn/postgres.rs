@@ -4,7 +4,7 @@ use sqlx::postgres::{PgArguments, PgConnection};
 use sqlx::query::Query;
 use sqlx::{Executor, Postgres, Row};
 
-use super::{Param, StoreError, WriteConn};
+use super::{Backend, Param, StoreError, WriteConn};
 
 /// The writer's own PostgreSQL connection.
 pub(in crate::store) struct PgWriteConn(pub PgConnection);
@@ -20,6 +20,10 @@ fn bound<'q>(sql: &'q str, params: &[Param<'q>]) -> Query<'q, Postgres, PgArgume
 
 #[async_trait::async_trait]
 impl WriteConn for PgWriteConn {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
     async fn begin(&mut self) -> Result<(), StoreError> {
         self.0.execute("BEGIN").await?;
         Ok(())

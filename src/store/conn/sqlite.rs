@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rusqlite::{params_from_iter, Connection, ToSql};
 
-use super::{Param, StoreError, WriteConn};
+use super::{Backend, Param, StoreError, WriteConn};
 
 /// How often the checkpointer copies committed pages from the WAL into the database file.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
@@ -79,6 +79,10 @@ impl ToSql for Param<'_> {
 
 #[async_trait::async_trait]
 impl WriteConn for SqliteWriteConn {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
     async fn begin(&mut self) -> Result<(), StoreError> {
         self.finish_checkpoint();
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
