@@ -86,6 +86,8 @@ pub struct NewReversal {
 #[derive(Debug)]
 pub struct DispatchJob {
     pub(crate) row: TransactionRow,
+    /// The transaction the row's body holds, as accepted (so that the dispatcher need not parse it again).
+    pub(crate) transaction: Transaction,
 }
 
 /// The engine. Shared as `Arc<Engine>`.
@@ -477,7 +479,11 @@ impl Engine {
             request_id,
         };
         // A full queue is not an error: the reconciler sends what waited too long.
-        if self.dispatch_queue.try_send(DispatchJob { row }).is_err() {
+        if self
+            .dispatch_queue
+            .try_send(DispatchJob { row, transaction })
+            .is_err()
+        {
             tracing::debug!(
                 reference,
                 "dispatch queue full; the reconciler will send it"
