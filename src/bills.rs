@@ -242,10 +242,18 @@ pub struct PaymentFacts {
 /// The bill payment a completed `billpay` transaction (GSMA JSON) makes: `None` when it is not one, or names no
 /// paybill and account reference.
 pub fn payment_facts(transaction_body: &str) -> Option<PaymentFacts> {
-    let t: serde_json::Value = serde_json::from_str(transaction_body).ok()?;
-    if t.get("type")?.as_str()? != "billpay" {
+    // Most completed transactions are not bill payments: their type alone, read without building the document,
+    // says so.
+    #[derive(serde::Deserialize)]
+    struct Kind<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: Option<std::borrow::Cow<'a, str>>,
+    }
+    let kind: Kind<'_> = serde_json::from_str(transaction_body).ok()?;
+    if kind.kind.as_deref() != Some("billpay") {
         return None;
     }
+    let t: serde_json::Value = serde_json::from_str(transaction_body).ok()?;
     let credit = t.get("creditParty")?.as_array()?;
     let find = |keys: &[&str]| {
         credit.iter().find_map(|p| {
