@@ -121,7 +121,10 @@ pub fn init(format: LogFormat, settings: &TelemetrySettings) -> Result<Telemetry
     let filter = EnvFilter::try_from_env("MMAPI_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn,reqwest=warn"));
     let lines = match format {
+        // Colours only for a terminal: in a file or a log collector the escape codes are noise, and writing
+        // them costs each span's fields a second formatting pass.
         LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(std::io::stderr)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
